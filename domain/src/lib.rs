@@ -1,0 +1,36 @@
+//! The OnePulse domain, shared by the SpacetimeDB module, the web app and the fallback service.
+//!
+//! Everything here is pure: validated value types for untrusted input ([`Address`], [`Chain`],
+//! [`GmDay`], [`TxHash`]), the streak rule ([`Streak`]) and the validation of a GM report
+//! ([`GmReport`]). No I/O, no clock: callers pass "today" in.
+
+mod address;
+mod chain;
+mod day;
+mod report;
+mod streak;
+
+pub use address::{Address, AddressError};
+pub use chain::{Chain, ChainError};
+pub use day::{DayError, GmDay};
+pub use report::{GmReport, MAX_NAME_CHARS, ReportError, TxHash};
+pub use streak::Streak;
+
+/// The primary key of a `gm_stats_by_address` row: `"{lowercase address}:{chain id}"`.
+pub fn address_chain_key(address: &Address, chain: Chain) -> String {
+    format!("{}:{}", address.as_str(), chain.id())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_is_lowercase_address_and_chain_id() {
+        let address = Address::parse("0xABCDEF0123456789abcdef0123456789ABCDEF01").unwrap();
+        assert_eq!(
+            address_chain_key(&address, Chain::Celo),
+            "0xabcdef0123456789abcdef0123456789abcdef01:42220"
+        );
+    }
+}

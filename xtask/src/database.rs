@@ -1,0 +1,126 @@
+//! The local development database: `cargo xtask db`, and the first half of `cargo xtask dev`.
+
+use crate::{flag_value, module, paths, tools};
+use anyhow::{Context, Result, bail};
+use local_spacetimedb::{LocalServer, ServerConfig};
+use std::path::PathBuf;
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// The database name the app connects to.
+pub const DATABASE: &str = "onepulse";
+/// The default port of the development database.
+pub const DEFAULT_PORT: u16 = 3000;
+
+/// Options shared by `db` and `dev`.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    /// Loopback port of SpacetimeDB.
+    pub port: u16,
+    /// Wipe the data before publishing.
+    pub clear: bool,
+}
+
+impl Options {
+    /// Parses `[--port N] [--clear]`.
+    pub fn parse(args: &[String]) -> Result<Self> {
+        let mut options = Self {
+            port: DEFAULT_PORT,
+            clear: false,
+        };
+        let mut args = args.iter();
+        while let Some(arg) = args.next() {
+            match arg.as_str() {
+                "--port" => options.port = flag_value("--port", args.next())?,
+                "--clear" => options.clear = true,
+                other => bail!("unexpected argument {other:?} (expected --port N or --clear)"),
+            }
+        }
+        Ok(options)
+    }
+}
+
+/// `target/spacetimedb`: data, keys, owner token and log of the development database.
+fn home() -> PathBuf {
+    paths::target().join("spacetimedb")
+}
+
+/// Starts the development database (data kept under `target/spacetimedb/data`) and publishes
+/// the module as [`DATABASE`], owned by the token kept in `target/spacetimedb/owner-token`.
+pub fn start(options: Options) -> Result<LocalServer> {
+    tools::ensure_wasm_target()?;
+    let binary = tools::ensure_spacetimedb()?;
+    let wasm = module::build()?;
+    let config = ServerConfig {
+        binary,
+        data_dir: home().join("data"),
+        port: options.port,
+        in_memory: false,
+        log_file: home().join("server.log"),
+    };
+    let server = LocalServer::start(&config, Duration::from_secs(60))
+        .with_context(|| format!("starting SpacetimeDB on 127.0.0.1:{}", options.port))?;
+    println!(
+        "xtask: SpacetimeDB is up at {} (data in {}, log in {})",
+        server.url(),
+        config.data_dir.display(),
+        config.log_file.display()
+    );
+    let token = owner_token(&server)?;
+    module::publish(server.api(), DATABASE, &wasm, &token, options.clear)?;
+    Ok(server)
+}
+
+/// The owner's token, created on first use and kept beside the data.
+fn owner_token(server: &LocalServer) -> Result<String> {
+    let path = home().join("owner-token");
+    if let Ok(token) = std::fs::read_to_string(&path) {
+        let token = token.trim().to_owned();
+        if !token.is_empty() {
+            return Ok(token);
+        }
+    }
+    let identity = server.api().new_identity()?;
+    std::fs::write(&path, &identity.token)
+        .with_context(|| format!("writing {}", path.display()))?;
+    println!(
+        "xtask: created the database owner identity {} ({})",
+        identity.identity,
+        path.display()
+    );
+    Ok(identity.token)
+}
+
+/// A channel that receives a message on Ctrl-C (or SIGTERM).
+pub fn interrupts() -> Result<mpsc::Receiver<()>> {
+    let (sender, receiver) = mpsc::channel();
+    ctrlc::set_handler(move || {
+        // The receiver only goes away when xtask is exiting anyway.
+        let _ = sender.send(());
+    })
+    .context("installing the Ctrl-C handler")?;
+    Ok(receiver)
+}
+
+/// `cargo xtask db`: the database in the foreground until Ctrl-C.
+pub fn run(options: Options) -> Result<()> {
+    let interrupts = interrupts()?;
+    let mut server = start(options)?;
+    println!(
+        "xtask: database {DATABASE} ready at {}; Ctrl-C stops it",
+        server.url()
+    );
+    loop {
+        if interrupts.recv_timeout(Duration::from_millis(250)).is_ok() {
+            println!("xtask: stopping SpacetimeDB");
+            server.stop();
+            return Ok(());
+        }
+        if !server.is_running() {
+            bail!(
+                "SpacetimeDB exited; see {}",
+                home().join("server.log").display()
+            );
+        }
+    }
+}

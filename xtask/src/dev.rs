@@ -1,0 +1,59 @@
+//! `cargo xtask dev`: the database plus `trunk serve`, stopped together by Ctrl-C.
+
+use crate::database::{self, DATABASE, Options};
+use crate::{paths, process, tools};
+use anyhow::{Context, Result, bail};
+use std::process::{Child, Command};
+use std::time::Duration;
+
+/// The port `trunk serve` listens on.
+pub const APP_PORT: u16 = 8080;
+
+/// Kills the child process when dropped, so nothing is left running.
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        // Errors mean the process is already gone.
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Runs the development loop.
+pub fn run(options: Options) -> Result<()> {
+    let interrupts = database::interrupts()?;
+    tools::ensure_wasm_target()?;
+    let trunk = tools::ensure_trunk()?;
+    tools::ensure_wasm_bindgen()?;
+    let mut server = database::start(options)?;
+
+    let mut command = Command::new(&trunk);
+    command
+        .args(["serve", "--offline", "--address", "127.0.0.1", "--port"])
+        .arg(APP_PORT.to_string())
+        .current_dir(paths::root())
+        .env(
+            "SPACETIMEDB_HOST",
+            format!("ws://127.0.0.1:{}", options.port),
+        )
+        .env("SPACETIMEDB_MODULE", DATABASE);
+    println!("xtask: $ {}", process::show(&command));
+    let mut trunk = KillOnDrop(command.spawn().context("starting trunk serve")?);
+    println!(
+        "xtask: the app will be at http://127.0.0.1:{APP_PORT}/ once trunk has built it; Ctrl-C stops everything"
+    );
+
+    loop {
+        if interrupts.recv_timeout(Duration::from_millis(250)).is_ok() {
+            println!("xtask: stopping trunk and SpacetimeDB");
+            return Ok(());
+        }
+        if let Ok(Some(status)) = trunk.0.try_wait() {
+            bail!("trunk serve exited ({status})");
+        }
+        if !server.is_running() {
+            bail!("SpacetimeDB exited; see target/spacetimedb/server.log");
+        }
+    }
+}

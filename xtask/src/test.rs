@@ -1,0 +1,176 @@
+//! `cargo xtask test`: formatting, clippy, builds, and every test against a throw-away
+//! SpacetimeDB with the module published.
+
+use crate::{module, paths, process, tools};
+use anyhow::{Context, Result, bail};
+use local_spacetimedb::{LocalServer, ServerConfig, free_loopback_port};
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+/// The database name the tests publish the module under.
+pub const TEST_DATABASE: &str = "onepulse-test";
+
+/// Runs every check; fails on the first failing step, after running all tests of that step.
+pub fn run() -> Result<()> {
+    tools::ensure_wasm_target()?;
+    let binary = tools::ensure_spacetimedb()?;
+    let server_manifest = paths::server().join("Cargo.toml");
+    let server_manifest = server_manifest.to_string_lossy();
+
+    process::run(cargo(&["fmt", "--all", "--check"]))?;
+    process::run(cargo(&[
+        "fmt",
+        "--check",
+        "--manifest-path",
+        &server_manifest,
+    ]))?;
+    process::run(cargo(&[
+        "clippy",
+        "--locked",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
+    process::run(cargo(&[
+        "clippy",
+        "--locked",
+        "--target",
+        "wasm32-unknown-unknown",
+        "--manifest-path",
+        &server_manifest,
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
+    process::run(cargo(&[
+        "build",
+        "--locked",
+        "--package",
+        "onepulse",
+        "--target",
+        "wasm32-unknown-unknown",
+    ]))?;
+    let wasm = module::build()?;
+
+    // Built before the server starts, so the server does not idle through compilation.
+    process::run(cargo(&["test", "--locked", "--workspace", "--no-run"]))?;
+
+    let run_dir = paths::target()
+        .join("xtask-test")
+        .join(std::process::id().to_string());
+    let config = ServerConfig {
+        binary,
+        data_dir: run_dir.join("data"),
+        port: free_loopback_port()?,
+        in_memory: true,
+        log_file: run_dir.join("server.log"),
+    };
+    let server = LocalServer::start(&config, Duration::from_secs(60))
+        .context("starting the test SpacetimeDB")?;
+    println!(
+        "xtask: throw-away SpacetimeDB at {} (log in {})",
+        server.url(),
+        config.log_file.display()
+    );
+    let owner = server.api().new_identity()?;
+    module::publish(server.api(), TEST_DATABASE, &wasm, &owner.token, false)?;
+
+    let mut tests = cargo(&["test", "--locked", "--workspace", "--no-fail-fast"]);
+    tests
+        .env("ONEPULSE_SPACETIMEDB_URL", server.url())
+        .env("ONEPULSE_TEST_DATABASE", TEST_DATABASE)
+        .env("ONEPULSE_OWNER_TOKEN", &owner.token);
+    let outcome = run_counting(tests);
+    server.stop();
+    let counts = outcome?;
+    // Remove the run's files only when everything passed: the log helps after a failure.
+    if counts.failed == 0 && counts.success {
+        std::fs::remove_dir_all(&run_dir).ok();
+    }
+    println!("{} passed, {} failed", counts.passed, counts.failed);
+    if counts.failed > 0 || !counts.success {
+        bail!(
+            "tests failed; the server log is in {}",
+            config.log_file.display()
+        );
+    }
+    Ok(())
+}
+
+fn cargo(args: &[&str]) -> Command {
+    process::command("cargo", args, &paths::root())
+}
+
+/// Totals read from `cargo test`'s "test result:" lines.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Counts {
+    passed: u64,
+    failed: u64,
+    success: bool,
+}
+
+/// Runs `cargo test`, echoing its output and adding up its results.
+fn run_counting(mut command: Command) -> Result<Counts> {
+    let shown = process::show(&command);
+    println!("xtask: $ {shown}");
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("could not start `{shown}`"))?;
+    let mut counts = Counts::default();
+    if let Some(stdout) = child.stdout.take() {
+        for line in BufReader::new(stdout).lines() {
+            let line = line.context("reading cargo test's output")?;
+            println!("{line}");
+            add_result_line(&mut counts, &line);
+        }
+    }
+    counts.success = child.wait().context("waiting for cargo test")?.success();
+    Ok(counts)
+}
+
+/// Adds `test result: ok. 3 passed; 1 failed; ...` to the totals; other lines are ignored.
+fn add_result_line(counts: &mut Counts, line: &str) {
+    let Some(rest) = line.trim().strip_prefix("test result: ") else {
+        return;
+    };
+    for part in rest.split(';') {
+        let mut words = part.split_whitespace().rev();
+        let (Some(label), Some(number)) = (words.next(), words.next()) else {
+            continue;
+        };
+        let Ok(n) = number.parse::<u64>() else {
+            continue;
+        };
+        match label {
+            "passed" => counts.passed += n,
+            "failed" => counts.failed += n,
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn adds_up_result_lines() {
+        let mut counts = Counts::default();
+        add_result_line(
+            &mut counts,
+            "test result: ok. 12 passed; 0 failed; 1 ignored; 0 measured; 0 filtered out; finished in 0.01s",
+        );
+        add_result_line(
+            &mut counts,
+            "test result: FAILED. 3 passed; 2 failed; 0 ignored; 0 measured; 0 filtered out",
+        );
+        add_result_line(&mut counts, "test passed something else");
+        assert_eq!(counts.passed, 15);
+        assert_eq!(counts.failed, 2);
+    }
+}

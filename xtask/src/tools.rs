@@ -1,0 +1,119 @@
+//! Installing the tools the project needs, only when missing or at the wrong version.
+
+use crate::{paths, process};
+use anyhow::{Context, Result, bail};
+use std::path::PathBuf;
+
+/// The SpacetimeDB server version the module and the runtime target.
+pub const SPACETIMEDB_VERSION: &str = "1.2.0";
+/// The newest trunk that builds with this toolchain.
+pub const TRUNK_VERSION: &str = "0.21.14";
+const WASM_TARGET: &str = "wasm32-unknown-unknown";
+
+/// Adds the wasm32 target to the toolchain if it is missing.
+pub fn ensure_wasm_target() -> Result<()> {
+    let installed =
+        process::output("rustup", &["target", "list", "--installed"]).unwrap_or_default();
+    if installed.lines().any(|l| l.trim() == WASM_TARGET) {
+        return Ok(());
+    }
+    println!("xtask: installing the {WASM_TARGET} target (to build the module and the app)");
+    process::run(process::command(
+        "rustup",
+        &["target", "add", WASM_TARGET],
+        &paths::root(),
+    ))
+}
+
+/// `spacetimedb-standalone` 1.2.0, the local database server.
+pub fn ensure_spacetimedb() -> Result<PathBuf> {
+    ensure_cargo_tool(
+        "spacetimedb-standalone",
+        "spacetimedb-standalone",
+        SPACETIMEDB_VERSION,
+        true,
+        "the local SpacetimeDB server; the first build takes 20-45 minutes on 2 cores",
+    )
+}
+
+/// `trunk`, which builds and serves the app.
+pub fn ensure_trunk() -> Result<PathBuf> {
+    ensure_cargo_tool(
+        "trunk",
+        "trunk",
+        TRUNK_VERSION,
+        true,
+        "builds and serves the web app; the first build takes about 12 minutes on 2 cores",
+    )
+}
+
+/// `wasm-bindgen` matching the `wasm-bindgen` crate in Cargo.lock exactly.
+pub fn ensure_wasm_bindgen() -> Result<PathBuf> {
+    let version = locked_version("wasm-bindgen")?;
+    // Not --locked: the published lockfile pins a webpki-roots version the registry lacks.
+    ensure_cargo_tool(
+        "wasm-bindgen-cli",
+        "wasm-bindgen",
+        &version,
+        false,
+        "generates the app's JavaScript glue; must match Cargo.lock; about 4 minutes to build",
+    )
+}
+
+/// The version of `package` in the workspace's Cargo.lock.
+pub fn locked_version(package: &str) -> Result<String> {
+    let path = paths::root().join("Cargo.lock");
+    let lock =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let needle = format!("name = \"{package}\"\nversion = \"");
+    let start = lock
+        .find(&needle)
+        .with_context(|| format!("{package} is not in Cargo.lock"))?
+        + needle.len();
+    let version = lock[start..].split('"').next().unwrap_or_default();
+    Ok(version.to_owned())
+}
+
+fn ensure_cargo_tool(
+    crate_name: &str,
+    binary: &str,
+    version: &str,
+    locked: bool,
+    why: &str,
+) -> Result<PathBuf> {
+    let path = cargo_bin_dir().join(binary);
+    if installed_version(crate_name).as_deref() == Some(version) && path.exists() {
+        return Ok(path);
+    }
+    println!("xtask: installing {crate_name} {version} ({why})");
+    let mut args = vec!["install", crate_name, "--version", version];
+    if locked {
+        args.push("--locked");
+    }
+    process::run(process::command("cargo", &args, &std::env::temp_dir()))?;
+    if !path.exists() {
+        bail!(
+            "{crate_name} was installed but {} is missing",
+            path.display()
+        );
+    }
+    Ok(path)
+}
+
+/// The version of a crate installed with `cargo install`, from `cargo install --list`.
+fn installed_version(crate_name: &str) -> Option<String> {
+    let list = process::output("cargo", &["install", "--list"])?;
+    let prefix = format!("{crate_name} v");
+    list.lines().find_map(|line| {
+        let rest = line.strip_prefix(&prefix)?;
+        Some(rest.split([':', ' ']).next()?.to_owned())
+    })
+}
+
+fn cargo_bin_dir() -> PathBuf {
+    let home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))
+        .unwrap_or_else(|| PathBuf::from(".cargo"));
+    home.join("bin")
+}
