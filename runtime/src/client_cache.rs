@@ -1,0 +1,175 @@
+//! The client cache: the rows of every subscribed query, per table.
+//!
+//! Rows are keyed by their BSATN bytes with a reference count, because overlapping queries
+//! deliver the same row more than once; a second index maps primary keys to rows, so a delete
+//! and an insert of the same key in one update become one [`Change::Update`]. Rows are shared
+//! as `Arc<T>` and never mutated: a snapshot stays what it was.
+
+use crate::event::{AnyRow, Change};
+use crate::row::RowDecoder;
+use crate::{FrameError, Row};
+use bytes::Bytes;
+use rustc_hash::FxHashMap;
+use std::any::Any;
+use std::sync::Arc;
+
+#[derive(Debug)]
+struct Entry<T> {
+    row: Arc<T>,
+    count: u32,
+}
+
+/// The cached rows of one table.
+#[derive(Debug)]
+pub struct TableCache<T: Row> {
+    rows: FxHashMap<Bytes, Entry<T>>,
+    by_key: FxHashMap<T::Key, Bytes>,
+    decoder: RowDecoder,
+}
+
+impl<T: Row> Default for TableCache<T> {
+    fn default() -> Self {
+        Self {
+            rows: FxHashMap::default(),
+            by_key: FxHashMap::default(),
+            decoder: RowDecoder::new::<T>(),
+        }
+    }
+}
+
+impl<T: Row> TableCache<T> {
+    /// Number of distinct rows.
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// Whether there are no rows.
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// The row with this primary key.
+    pub fn get(&self, key: &T::Key) -> Option<Arc<T>> {
+        let bytes = self.by_key.get(key)?;
+        self.rows.get(bytes).map(|e| Arc::clone(&e.row))
+    }
+
+    /// Every row, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<T>> {
+        self.rows.values().map(|e| &e.row)
+    }
+
+    /// The rows matching `filter`, as an immutable snapshot.
+    pub fn snapshot(&self, filter: impl Fn(&T) -> bool) -> Vec<Arc<T>> {
+        self.iter().filter(|r| filter(r)).cloned().collect()
+    }
+
+    /// Applies one update: `deletes` then `inserts`, each a row's bytes. Either the whole update
+    /// applies or, when a row does not decode, nothing does.
+    pub(crate) fn apply_rows(&mut self, deletes: Vec<Bytes>, inserts: Vec<Bytes>) -> Result<Vec<Change<Arc<T>>>, FrameError> {
+        // Decode first, so a bad row leaves the cache untouched.
+        let decoded: Vec<Option<Arc<T>>> = inserts
+            .iter()
+            .map(|bytes| {
+                if self.rows.contains_key(bytes) {
+                    Ok(None)
+                } else {
+                    self.decoder.decode::<T>(bytes).map(|row| Some(Arc::new(row)))
+                }
+            })
+            .collect::<Result<_, _>>()?;
+
+        let mut removed: FxHashMap<T::Key, (Bytes, Arc<T>)> = FxHashMap::default();
+        for bytes in deletes {
+            let Some(entry) = self.rows.get_mut(&bytes) else {
+                log::debug!("{}: delete of a row not in the cache", T::TABLE);
+                continue;
+            };
+            entry.count -= 1;
+            if entry.count == 0 {
+                if let Some((bytes, entry)) = self.rows.remove_entry(&bytes) {
+                    let key = entry.row.primary_key();
+                    if self.by_key.get(&key) == Some(&bytes) {
+                        self.by_key.remove(&key);
+                    }
+                    removed.insert(key, (bytes, entry.row));
+                }
+            }
+        }
+
+        let mut changes = Vec::with_capacity(inserts.len() + removed.len());
+        for (bytes, fresh) in inserts.into_iter().zip(decoded) {
+            if let Some(entry) = self.rows.get_mut(&bytes) {
+                entry.count += 1;
+                continue;
+            }
+            let row = match fresh {
+                Some(row) => row,
+                // Present before this update and deleted to zero by it: revived below.
+                None => match removed.values().find(|(b, _)| *b == bytes) {
+                    Some((_, row)) => Arc::clone(row),
+                    None => Arc::new(self.decoder.decode::<T>(&bytes)?),
+                },
+            };
+            let key = row.primary_key();
+            match removed.remove(&key) {
+                Some((old_bytes, old)) if old_bytes == bytes => {
+                    self.by_key.insert(key, bytes.clone());
+                    self.rows.insert(bytes, Entry { row: old, count: 1 });
+                }
+                Some((_, old)) => {
+                    self.by_key.insert(key, bytes.clone());
+                    self.rows.insert(bytes, Entry { row: Arc::clone(&row), count: 1 });
+                    changes.push(Change::Update { old, new: row });
+                }
+                None => {
+                    self.by_key.insert(key, bytes.clone());
+                    self.rows.insert(bytes, Entry { row: Arc::clone(&row), count: 1 });
+                    changes.push(Change::Insert(row));
+                }
+            }
+        }
+        changes.extend(removed.into_values().map(|(_, row)| Change::Delete(row)));
+        Ok(changes)
+    }
+
+    /// Empties the table, returning a delete for every row.
+    pub(crate) fn clear_rows(&mut self) -> Vec<Change<Arc<T>>> {
+        self.by_key.clear();
+        self.rows.drain().map(|(_, e)| Change::Delete(e.row)).collect()
+    }
+}
+
+/// A table cache of any row type, as the core holds them.
+pub(crate) trait AnyTable: Send {
+    fn name(&self) -> &'static str;
+    fn apply(&mut self, deletes: Vec<Bytes>, inserts: Vec<Bytes>) -> Result<Vec<Change<AnyRow>>, FrameError>;
+    fn clear(&mut self) -> Vec<Change<AnyRow>>;
+    fn as_any(&self) -> &dyn Any;
+}
+
+fn erase<T: Row>(change: Change<Arc<T>>) -> Change<AnyRow> {
+    match change {
+        Change::Insert(row) => Change::Insert(row),
+        Change::Update { old, new } => Change::Update { old, new },
+        Change::Delete(row) => Change::Delete(row),
+    }
+}
+
+impl<T: Row> AnyTable for TableCache<T> {
+    fn name(&self) -> &'static str {
+        T::TABLE
+    }
+
+    fn apply(&mut self, deletes: Vec<Bytes>, inserts: Vec<Bytes>) -> Result<Vec<Change<AnyRow>>, FrameError> {
+        Ok(self.apply_rows(deletes, inserts)?.into_iter().map(erase).collect())
+    }
+
+    fn clear(&mut self) -> Vec<Change<AnyRow>> {
+        self.clear_rows().into_iter().map(erase).collect()
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}

@@ -1,0 +1,118 @@
+//! Where and how to connect.
+
+/// The WebSocket subprotocol of the v1 binary protocol.
+pub const SUBPROTOCOL: &str = "v1.bsatn.spacetimedb";
+
+/// How the server may compress its frames.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Compression {
+    /// Never compressed.
+    None,
+    /// Frames over 1 KiB gzip-compressed.
+    #[default]
+    Gzip,
+}
+
+/// A database to connect to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectOptions {
+    /// The server: `http://host:port`, `https://…`, `ws://…` or `wss://…`.
+    pub uri: String,
+    /// The database name or identity.
+    pub database: String,
+    /// A long-lived token to connect as a known identity; `None` connects anonymously and
+    /// yields a new identity and token.
+    pub token: Option<String>,
+    /// Frame compression.
+    pub compression: Compression,
+    /// Light mode: other connections' reducer calls arrive without their details.
+    pub light: bool,
+}
+
+impl ConnectOptions {
+    /// Options for an anonymous, gzip, full-update connection.
+    pub fn new(uri: &str, database: &str) -> Self {
+        Self {
+            uri: uri.trim_end_matches('/').to_owned(),
+            database: database.to_owned(),
+            token: None,
+            compression: Compression::Gzip,
+            light: false,
+        }
+    }
+
+    /// `http(s)://host:port` for HTTP calls.
+    pub fn http_base(&self) -> String {
+        swap_scheme(&self.uri, &[("ws://", "http://"), ("wss://", "https://")])
+    }
+
+    /// `POST` here with `Authorization: Bearer <long-lived token>` for a 60-second token that
+    /// can go in the WebSocket URL (browsers cannot set headers on a WebSocket).
+    pub fn websocket_token_url(&self) -> String {
+        format!("{}/v1/identity/websocket-token", self.http_base())
+    }
+
+    /// The WebSocket URL, with `token` (a short-lived one from [`Self::websocket_token_url`], or
+    /// the long-lived one where headers cannot be set) when connecting as a known identity.
+    pub fn subscribe_url(&self, token: Option<&str>) -> String {
+        let base = swap_scheme(&self.uri, &[("http://", "ws://"), ("https://", "wss://")]);
+        let compression = match self.compression {
+            Compression::None => "None",
+            Compression::Gzip => "Gzip",
+        };
+        let mut url = format!(
+            "{base}/v1/database/{}/subscribe?compression={compression}",
+            percent_encode(&self.database)
+        );
+        if self.light {
+            url.push_str("&light=true");
+        }
+        if let Some(token) = token {
+            url.push_str("&token=");
+            url.push_str(&percent_encode(token));
+        }
+        url
+    }
+}
+
+fn swap_scheme(uri: &str, pairs: &[(&str, &str)]) -> String {
+    for (from, to) in pairs {
+        if let Some(rest) = uri.strip_prefix(from) {
+            return format!("{to}{rest}");
+        }
+    }
+    uri.to_owned()
+}
+
+/// Percent-encodes everything but unreserved URL characters.
+fn percent_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+            other => format!("%{other:02X}"),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_for_http_and_ws_bases() {
+        let mut options = ConnectOptions::new("http://127.0.0.1:3000/", "onepulse");
+        assert_eq!(
+            options.subscribe_url(None),
+            "ws://127.0.0.1:3000/v1/database/onepulse/subscribe?compression=Gzip"
+        );
+        options.light = true;
+        options.compression = Compression::None;
+        assert_eq!(
+            options.subscribe_url(Some("a.b+c")),
+            "ws://127.0.0.1:3000/v1/database/onepulse/subscribe?compression=None&light=true&token=a.b%2Bc"
+        );
+        let secure = ConnectOptions::new("wss://db.example", "x y");
+        assert_eq!(secure.websocket_token_url(), "https://db.example/v1/identity/websocket-token");
+        assert!(secure.subscribe_url(None).starts_with("wss://db.example/v1/database/x%20y/"));
+    }
+}

@@ -1,0 +1,411 @@
+//! The sans-IO client: server frames in, client frames and events out.
+
+use crate::client_cache::{AnyTable, TableCache};
+use crate::event::{Cause, ReducerEvent, RowChanges};
+use crate::frame::{self, FrameCompression, FrameDecoder};
+use crate::one_off::PendingQueries;
+use crate::reducer::PendingCalls;
+use crate::row_list::split_rows;
+use crate::subscription::{Send, Subscriptions};
+use crate::{
+    ClientError, Event, FrameError, OneOffQueryId, OneOffTable, ReducerOutcome, RequestId, Row, SubscriptionId,
+    SubscriptionState,
+};
+use rustc_hash::FxHashMap;
+use spacetimedb_client_api_messages::websocket::{
+    BsatnFormat, CallReducer, CallReducerFlags, ClientMessage, DatabaseUpdate, OneOffQuery, QueryId, ServerMessage,
+    SubscribeMulti, UnsubscribeMulti, UpdateStatus,
+};
+use spacetimedb_lib::ser::Serialize;
+use spacetimedb_lib::{ConnectionId, Identity};
+use spacetimedb_sats::bsatn;
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+/// Counters of what the core has seen.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Stats {
+    /// Frames handled.
+    pub frames: u64,
+    /// Of which gzip-compressed as a whole.
+    pub gzip_frames: u64,
+    /// Frames that could not be used.
+    pub frame_errors: u64,
+}
+
+/// One connection's protocol state: the client cache, subscriptions, calls in flight.
+///
+/// Feed it every binary frame with [`handle_frame`](Self::handle_frame), send whatever
+/// [`poll_transmit`](Self::poll_transmit) returns, and act on [`poll_event`](Self::poll_event).
+/// Tell it when the socket closes with [`connection_lost`](Self::connection_lost).
+pub struct ClientCore {
+    anonymous: bool,
+    decoder: FrameDecoder,
+    tables: FxHashMap<&'static str, Box<dyn AnyTable>>,
+    subscriptions: Subscriptions,
+    calls: PendingCalls,
+    queries: PendingQueries,
+    next_request_id: u32,
+    connection: Option<(Identity, ConnectionId)>,
+    outgoing: VecDeque<Vec<u8>>,
+    events: VecDeque<Event>,
+    stats: Stats,
+}
+
+impl ClientCore {
+    /// A core for a connection made anonymously (`anonymous`: the server will mint an identity
+    /// whose token must be kept) or with a token.
+    pub fn new(anonymous: bool) -> Self {
+        Self {
+            anonymous,
+            decoder: FrameDecoder::default(),
+            tables: FxHashMap::default(),
+            subscriptions: Subscriptions::default(),
+            calls: PendingCalls::default(),
+            queries: PendingQueries::default(),
+            next_request_id: 1,
+            connection: None,
+            outgoing: VecDeque::new(),
+            events: VecDeque::new(),
+            stats: Stats::default(),
+        }
+    }
+
+    /// Caches rows of `T`'s table. Rows of tables not registered are ignored.
+    pub fn register_table<T: Row>(&mut self) {
+        self.tables
+            .entry(T::TABLE)
+            .or_insert_with(|| Box::new(TableCache::<T>::default()));
+    }
+
+    /// The cached rows of `T`'s table, if registered.
+    pub fn table<T: Row>(&self) -> Option<&TableCache<T>> {
+        self.tables.get(T::TABLE)?.as_any().downcast_ref()
+    }
+
+    /// Our identity and connection id, once the server has said them.
+    pub fn identity(&self) -> Option<(Identity, ConnectionId)> {
+        self.connection
+    }
+
+    /// What the core has seen so far.
+    pub fn stats(&self) -> Stats {
+        self.stats
+    }
+
+    /// The next frame to send, if any.
+    pub fn poll_transmit(&mut self) -> Option<Vec<u8>> {
+        self.outgoing.pop_front()
+    }
+
+    /// The next event, if any.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// Subscribes to a set of SQL queries. An identical live set is shared, not sent again.
+    pub fn subscribe<Q: Into<String>>(
+        &mut self,
+        queries: impl IntoIterator<Item = Q>,
+    ) -> Result<SubscriptionId, ClientError> {
+        let queries: Vec<String> = queries.into_iter().map(Into::into).collect();
+        let (handle, send) = self.subscriptions.subscribe(queries)?;
+        match send {
+            Some(send) => self.send_subscription(send),
+            None if self.subscriptions.state(handle) == Some(SubscriptionState::Applied) => {
+                self.events.push_back(Event::SubscriptionApplied(handle));
+            }
+            None => {}
+        }
+        Ok(handle)
+    }
+
+    /// Ends a subscription; its rows leave the cache once no other subscription holds them.
+    pub fn unsubscribe(&mut self, id: SubscriptionId) -> Result<(), ClientError> {
+        if let Some(send) = self.subscriptions.unsubscribe(id)? {
+            self.send_subscription(send);
+        }
+        self.events.push_back(Event::SubscriptionEnded(id));
+        Ok(())
+    }
+
+    /// Number of distinct query sets live on the server (at most [`crate::MAX_SUBSCRIPTIONS`]).
+    pub fn live_subscriptions(&self) -> usize {
+        self.subscriptions.live_sets()
+    }
+
+    /// A subscription's state (`None` for a handle never issued).
+    pub fn subscription_state(&self, id: SubscriptionId) -> Option<SubscriptionState> {
+        self.subscriptions.state(id)
+    }
+
+    fn send_subscription(&mut self, send: Send) {
+        // Subscription messages use the query id as request id, so errors map back to the set.
+        let message = match send {
+            Send::Subscribe { query_id, queries } => ClientMessage::SubscribeMulti(SubscribeMulti {
+                query_strings: queries.into_iter().map(Into::into).collect(),
+                request_id: query_id,
+                query_id: QueryId::new(query_id),
+            }),
+            Send::Unsubscribe { query_id } => ClientMessage::UnsubscribeMulti(UnsubscribeMulti {
+                request_id: query_id,
+                query_id: QueryId::new(query_id),
+            }),
+        };
+        self.outgoing.push_back(frame::encode(&message));
+    }
+
+    fn request_id(&mut self) -> u32 {
+        let id = self.next_request_id;
+        self.next_request_id = self.next_request_id.wrapping_add(1).max(1);
+        id
+    }
+
+    /// Calls a reducer with its arguments as a tuple (or any BSATN product), e.g.
+    /// `("0xab…", 8453, 20000)`. The outcome arrives as [`Event::ReducerDone`].
+    pub fn call_reducer<A: Serialize + ?Sized>(&mut self, reducer: &str, args: &A) -> Result<RequestId, ClientError> {
+        let args = bsatn::to_vec(args).map_err(|e| ClientError::Encode {
+            reducer: reducer.to_owned(),
+            message: e.to_string(),
+        })?;
+        let request_id = RequestId(self.request_id());
+        self.calls.insert(request_id, reducer);
+        self.outgoing
+            .push_back(frame::encode(&ClientMessage::CallReducer(CallReducer {
+                reducer: reducer.into(),
+                args: args.into_boxed_slice(),
+                request_id: request_id.0,
+                flags: CallReducerFlags::FullUpdate,
+            })));
+        Ok(request_id)
+    }
+
+    /// Runs a SQL `SELECT` once; the rows arrive as [`Event::OneOffDone`].
+    pub fn one_off_query(&mut self, sql: &str) -> OneOffQueryId {
+        let id = OneOffQueryId(self.request_id());
+        self.queries.insert(id);
+        self.outgoing
+            .push_back(frame::encode(&ClientMessage::OneOffQuery(OneOffQuery {
+                message_id: id.0.to_le_bytes().into(),
+                query_string: sql.into(),
+            })));
+        id
+    }
+
+    /// The socket closed: calls and queries in flight end with [`ReducerOutcome::ConnectionLost`]
+    /// and an error; frames not yet sent are dropped.
+    pub fn connection_lost(&mut self) {
+        self.connection = None;
+        self.outgoing.clear();
+        for (request_id, reducer) in self.calls.drain() {
+            self.events.push_back(Event::ReducerDone {
+                request_id,
+                reducer,
+                outcome: ReducerOutcome::ConnectionLost,
+            });
+        }
+        for id in self.queries.drain() {
+            self.events.push_back(Event::OneOffDone {
+                id,
+                result: Err("connection lost".into()),
+            });
+        }
+    }
+
+    /// Handles one binary frame from the server. A frame that cannot be used becomes an
+    /// [`Event::FrameError`]; nothing panics.
+    pub fn handle_frame(&mut self, frame: &[u8]) {
+        self.stats.frames += 1;
+        match self.decoder.decode(frame) {
+            Ok((message, compression)) => {
+                if compression == FrameCompression::Gzip {
+                    self.stats.gzip_frames += 1;
+                }
+                self.handle_message(message);
+            }
+            Err(error) => self.frame_error(error),
+        }
+    }
+
+    fn frame_error(&mut self, error: FrameError) {
+        log::warn!("dropped a server frame: {error}");
+        self.stats.frame_errors += 1;
+        self.events.push_back(Event::FrameError(error));
+    }
+
+    fn handle_message(&mut self, message: ServerMessage<BsatnFormat>) {
+        match message {
+            ServerMessage::IdentityToken(token) => {
+                self.connection = Some((token.identity, token.connection_id));
+                self.events.push_back(Event::Connected {
+                    identity: token.identity,
+                    connection_id: token.connection_id,
+                    new_token: self.anonymous.then(|| token.token.into()),
+                });
+            }
+            ServerMessage::SubscribeMultiApplied(applied) => {
+                let query_id = applied.query_id.id;
+                match self.apply(applied.update, Cause::SubscriptionApplied) {
+                    Ok(()) => {
+                        for handle in self.subscriptions.applied(query_id) {
+                            self.events.push_back(Event::SubscriptionApplied(handle));
+                        }
+                    }
+                    Err(error) => {
+                        let message = error.to_string();
+                        self.frame_error(error);
+                        self.fail_set(query_id, &message);
+                    }
+                }
+            }
+            ServerMessage::UnsubscribeMultiApplied(applied) => {
+                if let Err(error) = self.apply(applied.update, Cause::SubscriptionEnded) {
+                    self.frame_error(error);
+                }
+                self.subscriptions.ended(applied.query_id.id);
+            }
+            ServerMessage::SubscriptionError(error) => {
+                let set = error
+                    .query_id
+                    .or_else(|| error.request_id.and_then(|r| self.subscriptions.query_id_of_request(RequestId(r))));
+                match (set, error.request_id) {
+                    (Some(query_id), _) => self.fail_set(query_id, &error.error),
+                    (None, Some(request_id)) => {
+                        log::warn!("subscription error for unknown request {request_id}: {}", error.error);
+                    }
+                    (None, None) => self.drop_all_subscriptions(&error.error),
+                }
+            }
+            ServerMessage::TransactionUpdate(update) => self.handle_transaction(update),
+            ServerMessage::TransactionUpdateLight(light) => {
+                if let Err(error) = self.apply(light.update, Cause::LightUpdate) {
+                    self.frame_error(error);
+                }
+            }
+            ServerMessage::OneOffQueryResponse(response) => {
+                let Some(id) = self.queries.finish(&response.message_id) else {
+                    log::warn!("answer to an unknown one-off query");
+                    return;
+                };
+                let result = match response.error {
+                    Some(error) => Err(error.into()),
+                    None => response
+                        .tables
+                        .into_vec()
+                        .into_iter()
+                        .map(|t| {
+                            let rows = split_rows(t.rows, &t.table_name).map_err(|e| e.to_string())?;
+                            Ok(OneOffTable {
+                                table: t.table_name.into(),
+                                rows,
+                            })
+                        })
+                        .collect(),
+                };
+                self.events.push_back(Event::OneOffDone { id, result });
+            }
+            ServerMessage::InitialSubscription(_)
+            | ServerMessage::SubscribeApplied(_)
+            | ServerMessage::UnsubscribeApplied(_)
+            | ServerMessage::ProcedureResult(_) => {
+                log::debug!("ignoring a message for requests this client never makes");
+            }
+        }
+    }
+
+    fn handle_transaction(&mut self, update: spacetimedb_client_api_messages::websocket::TransactionUpdate<BsatnFormat>) {
+        let request = update.reducer_call.request_id;
+        let ours = self.connection.map(|(_, c)| c) == Some(update.caller_connection_id);
+        let pending_reducer = if ours { self.calls.finish(request) } else { None };
+        let (outcome, rows) = match update.status {
+            UpdateStatus::Committed(rows) => (ReducerOutcome::Committed, Some(rows)),
+            UpdateStatus::Failed(message) => (ReducerOutcome::Failed(message.into()), None),
+            UpdateStatus::OutOfEnergy => (ReducerOutcome::OutOfEnergy, None),
+        };
+        let reducer: String = update.reducer_call.reducer_name.into();
+        if let Some(rows) = rows {
+            let event = ReducerEvent {
+                reducer: reducer.clone(),
+                caller_identity: update.caller_identity,
+                caller_connection_id: update.caller_connection_id,
+                timestamp: update.timestamp,
+                request_id: pending_reducer.as_ref().map(|_| RequestId(request)),
+                outcome: outcome.clone(),
+            };
+            if let Err(error) = self.apply(rows, Cause::Reducer(event)) {
+                self.frame_error(error);
+            }
+        }
+        if let Some(called) = pending_reducer {
+            // Errors that are not a reducer's come back named "<none>": report the name we called.
+            self.events.push_back(Event::ReducerDone {
+                request_id: RequestId(request),
+                reducer: called,
+                outcome,
+            });
+        }
+    }
+
+    fn fail_set(&mut self, query_id: u32, error: &str) {
+        for id in self.subscriptions.failed(query_id, error) {
+            self.events.push_back(Event::SubscriptionFailed {
+                id,
+                error: error.to_owned(),
+            });
+        }
+    }
+
+    fn drop_all_subscriptions(&mut self, error: &str) {
+        for id in self.subscriptions.all_failed(error) {
+            self.events.push_back(Event::SubscriptionFailed {
+                id,
+                error: error.to_owned(),
+            });
+        }
+        let cause = Arc::new(Cause::SubscriptionsDropped);
+        for (&table, cache) in &mut self.tables {
+            let changes = cache.clear();
+            if !changes.is_empty() {
+                self.events.push_back(Event::RowsChanged(RowChanges {
+                    table,
+                    cause: Arc::clone(&cause),
+                    changes,
+                }));
+            }
+        }
+    }
+
+    /// Applies a database update to the cache, one event per changed table.
+    fn apply(&mut self, update: DatabaseUpdate<BsatnFormat>, cause: Cause) -> Result<(), FrameError> {
+        let cause = Arc::new(cause);
+        let mut first_error = None;
+        for table_update in update.tables {
+            let Some(cache) = self.tables.get_mut(&*table_update.table_name) else {
+                log::debug!("rows for unregistered table {}", table_update.table_name);
+                continue;
+            };
+            let table = cache.name();
+            let rows = table_update.updates.into_iter().try_fold(
+                (Vec::new(), Vec::new()),
+                |(mut deletes, mut inserts), update| {
+                    let update = self.decoder.query_update(update)?;
+                    deletes.extend(split_rows(update.deletes, table)?);
+                    inserts.extend(split_rows(update.inserts, table)?);
+                    Ok::<_, FrameError>((deletes, inserts))
+                },
+            );
+            match rows.and_then(|(deletes, inserts)| cache.apply(deletes, inserts)) {
+                Ok(changes) if changes.is_empty() => {}
+                Ok(changes) => self.events.push_back(Event::RowsChanged(RowChanges {
+                    table,
+                    cause: Arc::clone(&cause),
+                    changes,
+                })),
+                Err(error) => {
+                    first_error.get_or_insert(error);
+                }
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+}

@@ -1,0 +1,47 @@
+//! A SpacetimeDB 1.x client speaking the v1 WebSocket protocol (`v1.bsatn.spacetimedb`).
+//!
+//! The protocol lives in a sans-IO core, [`ClientCore`]: it takes server frames (bytes) and
+//! returns client frames (bytes) and typed [`Event`]s. It owns no socket, no timer and no task, so
+//! the hard parts — decoding, the client cache, subscriptions, reducer calls — are tested with
+//! plain `cargo test`. Transports are thin shells around it: [`native`] (tokio, feature `native`)
+//! here, a browser one elsewhere.
+//!
+//! Row types are the application's: implement [`Row`] (a BSATN-decodable struct with its table
+//! name and primary key) and register it with [`ClientCore::register_table`].
+
+mod client_cache;
+mod connect;
+mod core;
+mod error;
+mod event;
+mod frame;
+mod one_off;
+mod reducer;
+mod row;
+mod row_list;
+mod shape;
+mod subscription;
+#[cfg(test)]
+mod tests;
+
+#[cfg(feature = "native")]
+pub mod native;
+
+pub use client_cache::TableCache;
+pub use connect::{Compression, ConnectOptions, SUBPROTOCOL};
+pub use core::ClientCore;
+pub use error::{ClientError, FrameError};
+pub use event::{AnyRow, Cause, Change, Event, ReducerEvent, RowChanges};
+pub use one_off::{OneOffQueryId, OneOffResult, OneOffTable};
+pub use reducer::{ReducerOutcome, RequestId};
+pub use row::{Row, decode_row};
+pub use subscription::{MAX_SUBSCRIPTIONS, SubscriptionId, SubscriptionState};
+
+pub use spacetimedb_lib::{ConnectionId, Identity, Timestamp};
+/// The derive and traits a [`Row`] type needs, re-exported so applications use the same version.
+pub use spacetimedb_lib::{SpacetimeType, de::Deserialize, ser::Serialize};
+/// BSATN encoding, e.g. for reducer arguments.
+pub use spacetimedb_sats::bsatn;
+pub use core::Stats;
+/// The SATS crate the `SpacetimeType` derive refers to: `#[sats(crate = stdb_client::spacetimedb_lib)]`.
+pub use spacetimedb_lib;

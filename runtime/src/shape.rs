@@ -1,0 +1,312 @@
+//! A guard run before the official BSATN decoder.
+//!
+//! `spacetimedb-sats` reserves `Vec` capacity from an array's length prefix before reading its
+//! elements, so a frame claiming four billion elements would make the allocator abort the
+//! process (a trap in wasm) — not an error we could report. [`Shape::check`] walks the bytes
+//! against the message's type first and refuses any length that cannot fit in the bytes left,
+//! any unknown sum tag, and any truncation. It reads no row contents: row lists are byte
+//! blobs, so the walk is cheap.
+
+use crate::FrameError;
+use spacetimedb_sats::typespace::{SpacetimeType, TypespaceBuilder};
+use spacetimedb_sats::{AlgebraicType, AlgebraicTypeRef, Typespace};
+use std::any::TypeId;
+use std::collections::HashMap;
+
+/// Deepest nesting accepted (the server's messages nest a dozen levels at most).
+const MAX_DEPTH: usize = 64;
+
+/// The type of a BSATN value, resolved so its bytes can be checked.
+#[derive(Debug, Clone)]
+pub struct Shape {
+    typespace: Typespace,
+    root: AlgebraicType,
+    what: &'static str,
+}
+
+#[derive(Default)]
+struct Builder {
+    typespace: Typespace,
+    seen: HashMap<TypeId, AlgebraicTypeRef>,
+}
+
+impl TypespaceBuilder for Builder {
+    fn add(
+        &mut self,
+        typeid: TypeId,
+        _name: Option<&'static str>,
+        make_ty: impl FnOnce(&mut Self) -> AlgebraicType,
+    ) -> AlgebraicType {
+        if let Some(r) = self.seen.get(&typeid) {
+            return AlgebraicType::Ref(*r);
+        }
+        let slot = self.typespace.add(AlgebraicType::unit());
+        self.seen.insert(typeid, slot);
+        let ty = make_ty(self);
+        self.typespace[slot] = ty;
+        AlgebraicType::Ref(slot)
+    }
+}
+
+struct Reader<'a> {
+    bytes: &'a [u8],
+    offset: usize,
+    what: &'static str,
+}
+
+impl Reader<'_> {
+    fn error(&self, message: impl Into<String>) -> FrameError {
+        FrameError::Malformed {
+            what: self.what,
+            offset: self.offset,
+            message: message.into(),
+        }
+    }
+
+    fn remaining(&self) -> usize {
+        self.bytes.len() - self.offset
+    }
+
+    fn skip(&mut self, n: usize, for_type: &str) -> Result<(), FrameError> {
+        if n > self.remaining() {
+            return Err(self.error(format!(
+                "{for_type} needs {n} bytes but only {} are left",
+                self.remaining()
+            )));
+        }
+        self.offset += n;
+        Ok(())
+    }
+
+    fn u8(&mut self) -> Result<u8, FrameError> {
+        let byte = *self
+            .bytes
+            .get(self.offset)
+            .ok_or_else(|| self.error("truncated: expected a sum tag"))?;
+        self.offset += 1;
+        Ok(byte)
+    }
+
+    fn len(&mut self) -> Result<usize, FrameError> {
+        let end = self.offset + 4;
+        let raw: [u8; 4] = self
+            .bytes
+            .get(self.offset..end)
+            .and_then(|s| s.try_into().ok())
+            .ok_or_else(|| self.error("truncated: expected a length"))?;
+        self.offset = end;
+        Ok(u32::from_le_bytes(raw) as usize)
+    }
+}
+
+impl Shape {
+    /// The shape of `T`.
+    pub fn of<T: SpacetimeType + 'static>(what: &'static str) -> Self {
+        let mut builder = Builder::default();
+        let root = builder.add_type::<T>();
+        Self {
+            typespace: builder.typespace,
+            root,
+            what,
+        }
+    }
+
+    /// Whether decoding this type reserves memory from a length prefix: arrays of anything but
+    /// bytes (strings and byte arrays are sliced from the input before anything is allocated).
+    pub fn has_preallocated_arrays(&self) -> bool {
+        fn visit(shape: &Shape, ty: &AlgebraicType, depth: usize) -> bool {
+            if depth > MAX_DEPTH {
+                return true;
+            }
+            match ty {
+                AlgebraicType::Ref(r) => shape.typespace.get(*r).is_none_or(|t| visit(shape, t, depth + 1)),
+                AlgebraicType::Array(a) => !matches!(*a.elem_ty, AlgebraicType::U8),
+                AlgebraicType::Product(p) => p.elements.iter().any(|e| visit(shape, &e.algebraic_type, depth + 1)),
+                AlgebraicType::Sum(s) => s.variants.iter().any(|v| visit(shape, &v.algebraic_type, depth + 1)),
+                _ => false,
+            }
+        }
+        visit(self, &self.root, 0)
+    }
+
+    /// Checks that `bytes` is exactly one value of this shape whose every length fits.
+    pub fn check(&self, bytes: &[u8]) -> Result<(), FrameError> {
+        let mut reader = Reader {
+            bytes,
+            offset: 0,
+            what: self.what,
+        };
+        self.walk(&self.root, &mut reader, 0)?;
+        if reader.remaining() != 0 {
+            return Err(reader.error(format!("{} trailing bytes", reader.remaining())));
+        }
+        Ok(())
+    }
+
+    fn resolve<'a>(&'a self, mut ty: &'a AlgebraicType, reader: &Reader) -> Result<&'a AlgebraicType, FrameError> {
+        // Refs only alias other types; a chain longer than the typespace is a cycle.
+        for _ in 0..=self.typespace.types.len() {
+            match ty {
+                AlgebraicType::Ref(r) => {
+                    ty = self
+                        .typespace
+                        .get(*r)
+                        .ok_or_else(|| reader.error(format!("type ref {r:?} out of range")))?;
+                }
+                other => return Ok(other),
+            }
+        }
+        Err(reader.error("cyclic type alias"))
+    }
+
+    /// Size in bytes of every value of `ty`, if that is fixed.
+    fn fixed_size(&self, ty: &AlgebraicType, depth: usize) -> Option<usize> {
+        if depth > MAX_DEPTH {
+            return None;
+        }
+        match ty {
+            AlgebraicType::Ref(r) => self.fixed_size(self.typespace.get(*r)?, depth + 1),
+            AlgebraicType::Product(p) => p
+                .elements
+                .iter()
+                .map(|e| self.fixed_size(&e.algebraic_type, depth + 1))
+                .sum(),
+            AlgebraicType::Sum(s) if s.variants.is_empty() => None,
+            AlgebraicType::Sum(s) => {
+                let first = self.fixed_size(&s.variants[0].algebraic_type, depth + 1)?;
+                let all_same = s
+                    .variants
+                    .iter()
+                    .all(|v| self.fixed_size(&v.algebraic_type, depth + 1) == Some(first));
+                all_same.then_some(1 + first)
+            }
+            AlgebraicType::Array(_) | AlgebraicType::String => None,
+            AlgebraicType::Bool | AlgebraicType::I8 | AlgebraicType::U8 => Some(1),
+            AlgebraicType::I16 | AlgebraicType::U16 => Some(2),
+            AlgebraicType::I32 | AlgebraicType::U32 | AlgebraicType::F32 => Some(4),
+            AlgebraicType::I64 | AlgebraicType::U64 | AlgebraicType::F64 => Some(8),
+            AlgebraicType::I128 | AlgebraicType::U128 => Some(16),
+            AlgebraicType::I256 | AlgebraicType::U256 => Some(32),
+        }
+    }
+
+    fn walk(&self, ty: &AlgebraicType, reader: &mut Reader, depth: usize) -> Result<(), FrameError> {
+        if depth > MAX_DEPTH {
+            return Err(reader.error("nested too deeply"));
+        }
+        let ty = self.resolve(ty, reader)?;
+        if let Some(size) = self.fixed_size(ty, depth) {
+            return reader.skip(size, "a fixed-size value");
+        }
+        match ty {
+            AlgebraicType::Sum(sum) => {
+                let tag = reader.u8()?;
+                let variant = sum
+                    .variants
+                    .get(usize::from(tag))
+                    .ok_or_else(|| reader.error(format!("unknown tag {tag} (the type has {})", sum.variants.len())))?;
+                self.walk(&variant.algebraic_type, reader, depth + 1)
+            }
+            AlgebraicType::Product(product) => product
+                .elements
+                .iter()
+                .try_for_each(|e| self.walk(&e.algebraic_type, reader, depth + 1)),
+            AlgebraicType::String => {
+                let len = reader.len()?;
+                reader.skip(len, "a string")
+            }
+            AlgebraicType::Array(array) => {
+                let len = reader.len()?;
+                let elem = self.resolve(&array.elem_ty, reader)?;
+                match self.fixed_size(elem, depth) {
+                    Some(size) => {
+                        let total = len
+                            .checked_mul(size)
+                            .ok_or_else(|| reader.error(format!("array of {len} elements is too large")))?;
+                        reader.skip(total, "an array")
+                    }
+                    None => {
+                        // Every element of a variable-size type takes at least one byte.
+                        if len > reader.remaining() {
+                            return Err(reader.error(format!(
+                                "array claims {len} elements but only {} bytes are left",
+                                reader.remaining()
+                            )));
+                        }
+                        (0..len).try_for_each(|_| self.walk(elem, reader, depth + 1))
+                    }
+                }
+            }
+            _ => Err(reader.error("unexpected type")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use spacetimedb_lib::SpacetimeType;
+    use spacetimedb_sats::bsatn;
+
+    #[derive(SpacetimeType)]
+    #[sats(crate = spacetimedb_lib)]
+    struct Nested {
+        names: Vec<String>,
+        count: Option<u64>,
+        blobs: Vec<Vec<u8>>,
+    }
+
+    #[derive(SpacetimeType)]
+    #[sats(crate = spacetimedb_lib)]
+    struct Flat {
+        name: String,
+        count: Option<i64>,
+        blob: Vec<u8>,
+    }
+
+    #[derive(SpacetimeType)]
+    #[sats(crate = spacetimedb_lib)]
+    struct WithList {
+        name: String,
+        list: Option<Vec<u32>>,
+    }
+
+    #[test]
+    fn accepts_what_the_official_encoder_writes() {
+        let value = Nested {
+            names: vec!["a".into(), "bc".into()],
+            count: Some(7),
+            blobs: vec![vec![1, 2], vec![]],
+        };
+        let bytes = bsatn::to_vec(&value).unwrap();
+        let shape = Shape::of::<Nested>("test value");
+        assert_eq!(shape.check(&bytes), Ok(()));
+    }
+
+    #[test]
+    fn refuses_a_length_that_cannot_fit() {
+        let shape = Shape::of::<Vec<String>>("test value");
+        let mut bytes = u32::MAX.to_le_bytes().to_vec();
+        bytes.extend([0, 0, 0, 0]);
+        let err = shape.check(&bytes).unwrap_err();
+        assert!(err.to_string().contains("array claims 4294967295 elements"), "{err}");
+        let shape = Shape::of::<Vec<u64>>("test value");
+        let err = shape.check(&1000u32.to_le_bytes()).unwrap_err();
+        assert!(err.to_string().contains("needs 8000 bytes"), "{err}");
+    }
+
+    #[test]
+    fn refuses_unknown_tags_truncation_and_trailing_bytes() {
+        let shape = Shape::of::<Option<String>>("test value");
+        assert!(shape.check(&[2]).unwrap_err().to_string().contains("unknown tag 2"));
+        assert!(shape.check(&[0, 5, 0, 0]).unwrap_err().to_string().contains("truncated"));
+        assert!(shape.check(&[1, 9]).unwrap_err().to_string().contains("1 trailing bytes"));
+        assert_eq!(shape.check(&[1]), Ok(()));
+    }
+
+    #[test]
+    fn knows_which_types_preallocate() {
+        assert!(!Shape::of::<Flat>("t").has_preallocated_arrays());
+        assert!(Shape::of::<WithList>("t").has_preallocated_arrays());
+    }
+}

@@ -1,0 +1,237 @@
+//! Subscriptions: query sets sent with `SubscribeMulti`, shared by identical handles.
+
+use crate::{ClientError, RequestId};
+use rustc_hash::FxHashMap;
+
+/// Most live query sets on one connection.
+pub const MAX_SUBSCRIPTIONS: usize = 10;
+
+/// A handle to one subscription made with [`crate::ClientCore::subscribe`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SubscriptionId(pub u32);
+
+/// Where a subscription handle stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SubscriptionState {
+    /// Sent, rows not yet arrived.
+    Pending,
+    /// Rows in the cache, updates flowing.
+    Applied,
+    /// The server refused it or dropped it.
+    Failed(String),
+    /// Unsubscribed.
+    Ended,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SetState {
+    Pending,
+    Applied,
+    /// Unsubscribe sent; waiting for the server to confirm.
+    Ending,
+}
+
+#[derive(Debug)]
+struct QuerySet {
+    queries: Vec<String>,
+    state: SetState,
+    handles: Vec<SubscriptionId>,
+}
+
+/// What the core must send for a subscription request.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Send {
+    Subscribe { query_id: u32, queries: Vec<String> },
+    Unsubscribe { query_id: u32 },
+}
+
+/// Every subscription of a connection.
+#[derive(Debug, Default)]
+pub(crate) struct Subscriptions {
+    next_handle: u32,
+    next_query_id: u32,
+    sets: FxHashMap<u32, QuerySet>,
+    handles: FxHashMap<SubscriptionId, (u32, SubscriptionState)>,
+}
+
+impl Subscriptions {
+    /// Adds a handle for `queries`; returns what to send, if anything, and whether the handle
+    /// is already applied (an identical set was).
+    pub fn subscribe(&mut self, queries: Vec<String>) -> Result<(SubscriptionId, Option<Send>), ClientError> {
+        if queries.is_empty() {
+            return Err(ClientError::NoQueries);
+        }
+        let shared = self
+            .sets
+            .iter_mut()
+            .find(|(_, set)| set.state != SetState::Ending && set.queries == queries);
+        let (query_id, state, send) = match shared {
+            Some((&query_id, set)) => {
+                let state = match set.state {
+                    SetState::Applied => SubscriptionState::Applied,
+                    _ => SubscriptionState::Pending,
+                };
+                (query_id, state, None)
+            }
+            None => {
+                let live = self.sets.values().filter(|s| s.state != SetState::Ending).count();
+                if live >= MAX_SUBSCRIPTIONS {
+                    return Err(ClientError::TooManySubscriptions { max: MAX_SUBSCRIPTIONS });
+                }
+                let query_id = self.next_query_id;
+                self.next_query_id = self.next_query_id.wrapping_add(1);
+                self.sets.insert(
+                    query_id,
+                    QuerySet {
+                        queries: queries.clone(),
+                        state: SetState::Pending,
+                        handles: Vec::new(),
+                    },
+                );
+                (query_id, SubscriptionState::Pending, Some(Send::Subscribe { query_id, queries }))
+            }
+        };
+        let handle = SubscriptionId(self.next_handle);
+        self.next_handle = self.next_handle.wrapping_add(1);
+        if let Some(set) = self.sets.get_mut(&query_id) {
+            set.handles.push(handle);
+        }
+        self.handles.insert(handle, (query_id, state));
+        Ok((handle, send))
+    }
+
+    /// Ends a handle; returns the unsubscribe to send when it was the set's last handle.
+    pub fn unsubscribe(&mut self, handle: SubscriptionId) -> Result<Option<Send>, ClientError> {
+        let Some((query_id, state)) = self.handles.get_mut(&handle) else {
+            return Err(ClientError::UnknownSubscription(handle.0));
+        };
+        if matches!(state, SubscriptionState::Ended | SubscriptionState::Failed(_)) {
+            return Err(ClientError::UnknownSubscription(handle.0));
+        }
+        *state = SubscriptionState::Ended;
+        let query_id = *query_id;
+        let Some(set) = self.sets.get_mut(&query_id) else {
+            return Ok(None);
+        };
+        set.handles.retain(|h| *h != handle);
+        if set.handles.is_empty() {
+            set.state = SetState::Ending;
+            return Ok(Some(Send::Unsubscribe { query_id }));
+        }
+        Ok(None)
+    }
+
+    /// The server applied a set: its live handles, now applied.
+    pub fn applied(&mut self, query_id: u32) -> Vec<SubscriptionId> {
+        let Some(set) = self.sets.get_mut(&query_id) else {
+            return Vec::new();
+        };
+        if set.state == SetState::Pending {
+            set.state = SetState::Applied;
+        }
+        let handles = set.handles.clone();
+        for handle in &handles {
+            if let Some((_, state)) = self.handles.get_mut(handle) {
+                *state = SubscriptionState::Applied;
+            }
+        }
+        handles
+    }
+
+    /// The server confirmed an unsubscribe: the set is gone.
+    pub fn ended(&mut self, query_id: u32) {
+        self.sets.remove(&query_id);
+    }
+
+    /// The server refused or dropped a set: its handles, now failed.
+    pub fn failed(&mut self, query_id: u32, error: &str) -> Vec<SubscriptionId> {
+        let Some(set) = self.sets.remove(&query_id) else {
+            return Vec::new();
+        };
+        for handle in &set.handles {
+            if let Some((_, state)) = self.handles.get_mut(handle) {
+                *state = SubscriptionState::Failed(error.to_owned());
+            }
+        }
+        set.handles
+    }
+
+    /// The server dropped every set: all live handles, now failed.
+    pub fn all_failed(&mut self, error: &str) -> Vec<SubscriptionId> {
+        let ids: Vec<u32> = self.sets.keys().copied().collect();
+        let mut handles: Vec<SubscriptionId> = ids.into_iter().flat_map(|id| self.failed(id, error)).collect();
+        handles.sort();
+        handles
+    }
+
+    /// The query set a request id was sent for (subscriptions use their query id as request id).
+    pub fn query_id_of_request(&self, request: RequestId) -> Option<u32> {
+        self.sets.contains_key(&request.0).then_some(request.0)
+    }
+
+    /// A handle's state.
+    pub fn state(&self, handle: SubscriptionId) -> Option<SubscriptionState> {
+        self.handles.get(&handle).map(|(_, s)| s.clone())
+    }
+
+    /// Number of live query sets.
+    pub fn live_sets(&self) -> usize {
+        self.sets.values().filter(|s| s.state != SetState::Ending).count()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn q(s: &str) -> Vec<String> {
+        vec![s.to_owned()]
+    }
+
+    #[test]
+    fn identical_sets_are_shared_and_sent_once() {
+        let mut subs = Subscriptions::default();
+        let (a, send_a) = subs.subscribe(q("SELECT * FROM t")).unwrap();
+        let (b, send_b) = subs.subscribe(q("SELECT * FROM t")).unwrap();
+        assert!(matches!(send_a, Some(Send::Subscribe { query_id: 0, .. })));
+        assert_eq!(send_b, None);
+        assert_eq!(subs.applied(0), vec![a, b]);
+        let (c, send_c) = subs.subscribe(q("SELECT * FROM t")).unwrap();
+        assert_eq!(send_c, None);
+        assert_eq!(subs.state(c), Some(SubscriptionState::Applied));
+        assert_eq!(subs.unsubscribe(a).unwrap(), None);
+        assert_eq!(subs.unsubscribe(b).unwrap(), None);
+        assert_eq!(subs.unsubscribe(c).unwrap(), Some(Send::Unsubscribe { query_id: 0 }));
+        assert_eq!(subs.state(c), Some(SubscriptionState::Ended));
+        assert_eq!(subs.unsubscribe(c), Err(ClientError::UnknownSubscription(c.0)));
+    }
+
+    #[test]
+    fn at_most_ten_live_sets() {
+        let mut subs = Subscriptions::default();
+        let handles: Vec<_> = (0..10)
+            .map(|i| subs.subscribe(q(&format!("SELECT * FROM t{i}"))).unwrap().0)
+            .collect();
+        assert_eq!(
+            subs.subscribe(q("SELECT * FROM t10")).unwrap_err(),
+            ClientError::TooManySubscriptions { max: 10 }
+        );
+        // Sharing an existing set is still fine.
+        assert!(subs.subscribe(q("SELECT * FROM t3")).is_ok());
+        subs.unsubscribe(handles[0]).unwrap();
+        assert!(subs.subscribe(q("SELECT * FROM t10")).is_ok());
+        assert_eq!(subs.live_sets(), 10);
+    }
+
+    #[test]
+    fn failures_reach_every_handle() {
+        let mut subs = Subscriptions::default();
+        let (a, _) = subs.subscribe(q("x")).unwrap();
+        let (b, _) = subs.subscribe(q("x")).unwrap();
+        let (c, _) = subs.subscribe(q("y")).unwrap();
+        assert_eq!(subs.failed(0, "bad"), vec![a, b]);
+        assert_eq!(subs.state(a), Some(SubscriptionState::Failed("bad".into())));
+        assert_eq!(subs.all_failed("gone"), vec![c]);
+        assert_eq!(subs.live_sets(), 0);
+    }
+}

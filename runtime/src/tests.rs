@@ -1,0 +1,541 @@
+//! The core against hand-built server frames (encoded with the official message types).
+
+use crate::{
+    Cause, Change, ClientCore, ClientError, Event, FrameError, ReducerOutcome, Row, SubscriptionId, SubscriptionState,
+};
+use bytes::Bytes;
+use proptest::prelude::*;
+use spacetimedb_client_api_messages::energy::EnergyQuanta;
+use spacetimedb_client_api_messages::websocket::{
+    BsatnFormat, BsatnRowList, ClientMessage, CompressableQueryUpdate, DatabaseUpdate, IdentityToken,
+    OneOffQueryResponse, OneOffTable, QueryId, QueryUpdate, ReducerCallInfo, RowSizeHint, ServerMessage,
+    SubscribeMultiApplied, SubscriptionError, TableUpdate, TransactionUpdate, UnsubscribeMultiApplied, UpdateStatus,
+};
+use spacetimedb_lib::{ConnectionId, Identity, SpacetimeType, TimeDuration, Timestamp};
+use spacetimedb_primitives::TableId;
+use spacetimedb_sats::bsatn;
+use std::sync::Arc;
+
+#[derive(SpacetimeType, Debug, Clone, PartialEq)]
+#[sats(crate = spacetimedb_lib)]
+struct Player {
+    id: u32,
+    name: String,
+    score: i32,
+}
+
+impl Row for Player {
+    const TABLE: &'static str = "player";
+    type Key = u32;
+    fn primary_key(&self) -> u32 {
+        self.id
+    }
+}
+
+fn player(id: u32, name: &str, score: i32) -> Player {
+    Player {
+        id,
+        name: name.into(),
+        score,
+    }
+}
+
+const ME: ConnectionId = ConnectionId::from_u128(7);
+const OTHER: ConnectionId = ConnectionId::from_u128(8);
+
+fn rows(rows: &[Player]) -> BsatnRowList {
+    let mut data = Vec::new();
+    let mut offsets = Vec::new();
+    for row in rows {
+        offsets.push(data.len() as u64);
+        data.extend(bsatn::to_vec(row).unwrap());
+    }
+    BsatnRowList::new(RowSizeHint::RowOffsets(offsets.into()), Bytes::from(data))
+}
+
+fn query_update(deletes: &[Player], inserts: &[Player]) -> CompressableQueryUpdate<BsatnFormat> {
+    CompressableQueryUpdate::Uncompressed(QueryUpdate {
+        deletes: rows(deletes),
+        inserts: rows(inserts),
+    })
+}
+
+fn update(deletes: &[Player], inserts: &[Player]) -> DatabaseUpdate<BsatnFormat> {
+    table(query_update(deletes, inserts))
+}
+
+fn table(update: CompressableQueryUpdate<BsatnFormat>) -> DatabaseUpdate<BsatnFormat> {
+    DatabaseUpdate {
+        tables: vec![TableUpdate {
+            table_id: TableId(4096),
+            table_name: "player".into(),
+            num_rows: 1,
+            updates: [update].into(),
+        }],
+    }
+}
+
+fn frame(message: ServerMessage<BsatnFormat>) -> Vec<u8> {
+    let mut frame = vec![0];
+    frame.extend(bsatn::to_vec(&message).unwrap());
+    frame
+}
+
+fn identity_frame() -> Vec<u8> {
+    frame(ServerMessage::IdentityToken(IdentityToken {
+        identity: Identity::ZERO,
+        token: "long-lived".into(),
+        connection_id: ME,
+    }))
+}
+
+fn applied(query_id: u32, update: DatabaseUpdate<BsatnFormat>) -> Vec<u8> {
+    frame(ServerMessage::SubscribeMultiApplied(SubscribeMultiApplied {
+        request_id: query_id,
+        total_host_execution_duration_micros: 0,
+        query_id: QueryId::new(query_id),
+        update,
+    }))
+}
+
+fn unsubscribed(query_id: u32, update: DatabaseUpdate<BsatnFormat>) -> Vec<u8> {
+    frame(ServerMessage::UnsubscribeMultiApplied(UnsubscribeMultiApplied {
+        request_id: query_id,
+        total_host_execution_duration_micros: 0,
+        query_id: QueryId::new(query_id),
+        update,
+    }))
+}
+
+fn transaction(caller: ConnectionId, request_id: u32, status: UpdateStatus<BsatnFormat>) -> Vec<u8> {
+    frame(ServerMessage::TransactionUpdate(TransactionUpdate {
+        status,
+        timestamp: Timestamp::from_micros_since_unix_epoch(1_000_000),
+        caller_identity: Identity::ZERO,
+        caller_connection_id: caller,
+        reducer_call: ReducerCallInfo {
+            reducer_name: "set_score".into(),
+            reducer_id: 0,
+            args: Box::new([]),
+            request_id,
+        },
+        energy_quanta_used: EnergyQuanta::ZERO,
+        total_host_execution_duration: TimeDuration::ZERO,
+    }))
+}
+
+fn connected_core() -> ClientCore {
+    let mut core = ClientCore::new(true);
+    core.register_table::<Player>();
+    core.handle_frame(&identity_frame());
+    drain(&mut core);
+    core
+}
+
+fn drain(core: &mut ClientCore) -> Vec<Event> {
+    std::iter::from_fn(|| core.poll_event()).collect()
+}
+
+fn sent(core: &mut ClientCore) -> Vec<ClientMessage<Box<[u8]>>> {
+    std::iter::from_fn(|| core.poll_transmit())
+        .map(|bytes| bsatn::from_slice(&bytes).unwrap())
+        .collect()
+}
+
+fn changes(events: &[Event]) -> Vec<Change<Arc<Player>>> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::RowsChanged(c) => Some(c.of::<Player>()),
+            _ => None,
+        })
+        .flatten()
+        .collect()
+}
+
+fn names(changes: &[Change<Arc<Player>>]) -> Vec<String> {
+    let mut names: Vec<String> = changes
+        .iter()
+        .map(|c| match c {
+            Change::Insert(r) => format!("+{}", r.name),
+            Change::Delete(r) => format!("-{}", r.name),
+            Change::Update { old, new } => format!("{}>{}", old.name, new.name),
+        })
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn identity_token_surfaces_the_token_only_for_anonymous_connects() {
+    let mut anonymous = ClientCore::new(true);
+    anonymous.handle_frame(&identity_frame());
+    let mut known = ClientCore::new(false);
+    known.handle_frame(&identity_frame());
+    match (drain(&mut anonymous).pop(), drain(&mut known).pop()) {
+        (
+            Some(Event::Connected {
+                new_token: Some(token),
+                connection_id,
+                ..
+            }),
+            Some(Event::Connected { new_token: None, .. }),
+        ) => {
+            assert_eq!(token, "long-lived");
+            assert_eq!(connection_id, ME);
+        }
+        other => panic!("unexpected events {other:?}"),
+    }
+    assert_eq!(known.identity(), Some((Identity::ZERO, ME)));
+}
+
+#[test]
+fn subscribe_sends_subscribe_multi_and_applies_rows() {
+    let mut core = connected_core();
+    let id = core.subscribe(["SELECT * FROM player"]).unwrap();
+    match sent(&mut core).as_slice() {
+        [ClientMessage::SubscribeMulti(m)] => {
+            assert_eq!(&*m.query_strings[0], "SELECT * FROM player");
+            assert_eq!(m.query_id, QueryId::new(0));
+        }
+        other => panic!("sent {} messages", other.len()),
+    }
+    assert_eq!(core.subscription_state(id), Some(SubscriptionState::Pending));
+    core.handle_frame(&applied(0, update(&[], &[player(1, "ann", 3), player(2, "bob", 5)])));
+    let events = drain(&mut core);
+    assert_eq!(names(&changes(&events)), ["+ann", "+bob"]);
+    assert!(matches!(events.last(), Some(Event::SubscriptionApplied(i)) if *i == id));
+    let cache = core.table::<Player>().unwrap();
+    assert_eq!(cache.len(), 2);
+    assert_eq!(cache.get(&2).unwrap().name, "bob");
+    match &events[0] {
+        Event::RowsChanged(c) => assert_eq!(*c.cause, Cause::SubscriptionApplied),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn identical_subscriptions_share_one_query_set() {
+    let mut core = connected_core();
+    let a = core.subscribe(["SELECT * FROM player"]).unwrap();
+    core.handle_frame(&applied(0, update(&[], &[player(1, "ann", 3)])));
+    drain(&mut core);
+    let b = core.subscribe(["SELECT * FROM player"]).unwrap();
+    assert!(sent(&mut core).len() == 1, "only the first subscribe is sent");
+    assert!(matches!(drain(&mut core).as_slice(), [Event::SubscriptionApplied(i)] if *i == b));
+    core.unsubscribe(a).unwrap();
+    assert!(sent(&mut core).is_empty(), "b still holds the set");
+    core.unsubscribe(b).unwrap();
+    assert!(matches!(sent(&mut core).as_slice(), [ClientMessage::UnsubscribeMulti(_)]));
+}
+
+#[test]
+fn overlapping_subscriptions_keep_shared_rows() {
+    let mut core = connected_core();
+    let all = core.subscribe(["SELECT * FROM player"]).unwrap();
+    let _top = core.subscribe(["SELECT * FROM player WHERE score > 4"]).unwrap();
+    core.handle_frame(&applied(0, update(&[], &[player(1, "ann", 3), player(2, "bob", 5)])));
+    core.handle_frame(&applied(1, update(&[], &[player(2, "bob", 5)])));
+    assert_eq!(names(&changes(&drain(&mut core))), ["+ann", "+bob"], "bob once");
+    core.unsubscribe(all).unwrap();
+    core.handle_frame(&unsubscribed(0, update(&[player(1, "ann", 3), player(2, "bob", 5)], &[])));
+    let events = drain(&mut core);
+    assert_eq!(names(&changes(&events)), ["-ann"]);
+    let cache = core.table::<Player>().unwrap();
+    assert_eq!(cache.len(), 1);
+    assert!(cache.get(&2).is_some(), "bob is still held by the second subscription");
+}
+
+#[test]
+fn delete_and_insert_of_one_key_is_an_update_caused_by_the_reducer() {
+    let mut core = connected_core();
+    core.subscribe(["SELECT * FROM player"]).unwrap();
+    core.handle_frame(&applied(0, update(&[], &[player(1, "ann", 3), player(2, "bob", 5)])));
+    drain(&mut core);
+    let request = core.call_reducer("set_score", &(1u32, 4i32)).unwrap();
+    core.handle_frame(&transaction(
+        ME,
+        request.0,
+        UpdateStatus::Committed(update(&[player(1, "ann", 3)], &[player(1, "ann2", 4)])),
+    ));
+    let events = drain(&mut core);
+    let changed = changes(&events);
+    match changed.as_slice() {
+        [Change::Update { old, new }] => assert_eq!((old.score, new.score), (3, 4)),
+        other => panic!("{other:?}"),
+    }
+    let Some(Event::RowsChanged(rows)) = events.first() else {
+        panic!("rows first");
+    };
+    match &*rows.cause {
+        Cause::Reducer(e) => {
+            assert_eq!(e.reducer, "set_score");
+            assert_eq!(e.request_id, Some(request));
+            assert_eq!(e.outcome, ReducerOutcome::Committed);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        events.last(),
+        Some(Event::ReducerDone { request_id, outcome: ReducerOutcome::Committed, .. }) if *request_id == request
+    ));
+    // The snapshot taken before the update is unchanged.
+    let before = match &changed[0] {
+        Change::Update { old, .. } => Arc::clone(old),
+        _ => unreachable!(),
+    };
+    assert_eq!(before.score, 3);
+    assert_eq!(core.table::<Player>().unwrap().get(&1).unwrap().score, 4);
+}
+
+#[test]
+fn a_row_deleted_and_inserted_unchanged_makes_no_event() {
+    let mut core = connected_core();
+    core.subscribe(["SELECT * FROM player"]).unwrap();
+    core.handle_frame(&applied(0, update(&[], &[player(1, "ann", 3)])));
+    drain(&mut core);
+    core.handle_frame(&transaction(
+        OTHER,
+        1,
+        UpdateStatus::Committed(update(&[player(1, "ann", 3)], &[player(1, "ann", 3)])),
+    ));
+    assert!(changes(&drain(&mut core)).is_empty());
+    assert_eq!(core.table::<Player>().unwrap().len(), 1);
+}
+
+#[test]
+fn reducer_failures_reach_the_caller_and_only_the_caller() {
+    let mut core = connected_core();
+    let request = core.call_reducer("set_score", &(1u32, -1i32)).unwrap();
+    // Another connection's call with the same request id is not ours.
+    core.handle_frame(&transaction(OTHER, request.0, UpdateStatus::Failed("theirs".into())));
+    assert!(drain(&mut core).is_empty());
+    core.handle_frame(&transaction(ME, request.0, UpdateStatus::Failed("score must be positive".into())));
+    match drain(&mut core).as_slice() {
+        [Event::ReducerDone { outcome, reducer, .. }] => {
+            assert_eq!(*outcome, ReducerOutcome::Failed("score must be positive".into()));
+            assert_eq!(reducer, "set_score");
+        }
+        other => panic!("{other:?}"),
+    }
+    let request = core.call_reducer("set_score", &(1u32, 1i32)).unwrap();
+    core.handle_frame(&transaction(ME, request.0, UpdateStatus::OutOfEnergy));
+    assert!(matches!(
+        drain(&mut core).as_slice(),
+        [Event::ReducerDone { outcome: ReducerOutcome::OutOfEnergy, .. }]
+    ));
+}
+
+#[test]
+fn reducer_arguments_are_bsatn_of_the_tuple() {
+    let mut core = connected_core();
+    core.call_reducer("report", &("0xab".to_string(), 8453i32, Some(5i64))).unwrap();
+    match sent(&mut core).as_slice() {
+        [ClientMessage::CallReducer(call)] => {
+            assert_eq!(&*call.reducer, "report");
+            let (a, b, c): (String, i32, Option<i64>) = bsatn::from_slice(&call.args).unwrap();
+            assert_eq!((a.as_str(), b, c), ("0xab", 8453, Some(5)));
+        }
+        other => panic!("sent {} messages", other.len()),
+    }
+}
+
+#[test]
+fn connection_lost_ends_calls_and_queries() {
+    let mut core = connected_core();
+    let call = core.call_reducer("set_score", &(1u32, 1i32)).unwrap();
+    let query = core.one_off_query("SELECT * FROM player");
+    core.connection_lost();
+    let events = drain(&mut core);
+    assert!(events.iter().any(|e| matches!(e,
+        Event::ReducerDone { request_id, outcome: ReducerOutcome::ConnectionLost, .. } if *request_id == call)));
+    assert!(events.iter().any(|e| matches!(e, Event::OneOffDone { id, result: Err(_) } if *id == query)));
+    assert!(core.poll_transmit().is_none());
+    assert_eq!(core.identity(), None);
+}
+
+#[test]
+fn subscription_error_with_an_id_fails_that_subscription() {
+    let mut core = connected_core();
+    let bad = core.subscribe(["SELECT * FROM nope"]).unwrap();
+    let good = core.subscribe(["SELECT * FROM player"]).unwrap();
+    core.handle_frame(&frame(ServerMessage::SubscriptionError(SubscriptionError {
+        total_host_execution_duration_micros: 0,
+        request_id: Some(0),
+        query_id: Some(0),
+        table_id: None,
+        error: "no such table nope".into(),
+    })));
+    assert!(matches!(drain(&mut core).as_slice(),
+        [Event::SubscriptionFailed { id, error }] if *id == bad && error == "no such table nope"));
+    assert_eq!(core.subscription_state(good), Some(SubscriptionState::Pending));
+}
+
+#[test]
+fn subscription_error_without_request_id_ends_everything() {
+    let mut core = connected_core();
+    let a = core.subscribe(["SELECT * FROM player"]).unwrap();
+    let b = core.subscribe(["SELECT * FROM player WHERE id = 1"]).unwrap();
+    core.handle_frame(&applied(0, update(&[], &[player(1, "ann", 3)])));
+    drain(&mut core);
+    core.handle_frame(&frame(ServerMessage::SubscriptionError(SubscriptionError {
+        total_host_execution_duration_micros: 0,
+        request_id: None,
+        query_id: None,
+        table_id: None,
+        error: "server dropped you".into(),
+    })));
+    let events = drain(&mut core);
+    let failed: Vec<SubscriptionId> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::SubscriptionFailed { id, .. } => Some(*id),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(failed, [a, b]);
+    assert_eq!(names(&changes(&events)), ["-ann"]);
+    assert!(core.table::<Player>().unwrap().is_empty());
+    assert_eq!(core.live_subscriptions(), 0);
+}
+
+#[test]
+fn at_most_ten_subscriptions() {
+    let mut core = connected_core();
+    for i in 0..10 {
+        core.subscribe([format!("SELECT * FROM player WHERE id = {i}")]).unwrap();
+    }
+    assert_eq!(
+        core.subscribe(["SELECT * FROM player"]).unwrap_err(),
+        ClientError::TooManySubscriptions { max: 10 }
+    );
+}
+
+#[test]
+fn a_bad_row_is_an_error_and_changes_nothing() {
+    let mut core = connected_core();
+    core.subscribe(["SELECT * FROM player"]).unwrap();
+    core.handle_frame(&applied(0, update(&[], &[player(1, "ann", 3)])));
+    drain(&mut core);
+    let garbage = BsatnRowList::new(RowSizeHint::FixedSize(3), Bytes::from_static(&[1, 2, 3]));
+    let bad = DatabaseUpdate {
+        tables: vec![TableUpdate {
+            table_id: TableId(4096),
+            table_name: "player".into(),
+            num_rows: 2,
+            updates: [CompressableQueryUpdate::Uncompressed(QueryUpdate {
+                deletes: rows(&[player(1, "ann", 3)]),
+                inserts: garbage,
+            })]
+            .into(),
+        }],
+    };
+    core.handle_frame(&transaction(OTHER, 1, UpdateStatus::Committed(bad)));
+    match drain(&mut core).as_slice() {
+        [Event::FrameError(FrameError::Row { table, .. })] => assert_eq!(table, "player"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(core.table::<Player>().unwrap().get(&1).unwrap().name, "ann");
+}
+
+#[test]
+fn gzip_frames_and_gzip_query_updates_decode() {
+    let mut core = connected_core();
+    core.subscribe(["SELECT * FROM player"]).unwrap();
+    let inner = bsatn::to_vec(&QueryUpdate::<BsatnFormat> {
+        deletes: rows(&[]),
+        inserts: rows(&[player(1, "ann", 3)]),
+    })
+    .unwrap();
+    let zipped_update = table(CompressableQueryUpdate::Gzip(crate::frame::tests::gzip(&inner).into()));
+    let plain = applied(0, zipped_update);
+    let mut whole = vec![2];
+    whole.extend(crate::frame::tests::gzip(&plain[1..]));
+    core.handle_frame(&whole);
+    assert_eq!(names(&changes(&drain(&mut core))), ["+ann"]);
+    assert_eq!(core.stats().gzip_frames, 1);
+}
+
+#[test]
+fn brotli_query_updates_are_a_clear_error() {
+    let mut core = connected_core();
+    core.subscribe(["SELECT * FROM player"]).unwrap();
+    core.handle_frame(&applied(0, table(CompressableQueryUpdate::Brotli(Bytes::from_static(&[1, 2])))));
+    let events = drain(&mut core);
+    assert!(events
+        .iter()
+        .any(|e| matches!(e, Event::FrameError(FrameError::Brotli("query update")))));
+    assert!(events.iter().any(|e| matches!(e, Event::SubscriptionFailed { .. })));
+}
+
+#[test]
+fn one_off_queries_return_rows() {
+    let mut core = connected_core();
+    let id = core.one_off_query("SELECT * FROM player WHERE id = 2");
+    let message_id = match sent(&mut core).as_slice() {
+        [ClientMessage::OneOffQuery(q)] => q.message_id.clone(),
+        _ => panic!("one message"),
+    };
+    core.handle_frame(&frame(ServerMessage::OneOffQueryResponse(OneOffQueryResponse {
+        message_id,
+        error: None,
+        tables: vec![OneOffTable {
+            table_name: "player".into(),
+            rows: rows(&[player(2, "bob", 5)]),
+        }]
+        .into(),
+        total_host_execution_duration: TimeDuration::ZERO,
+    })));
+    match drain(&mut core).as_slice() {
+        [Event::OneOffDone { id: done, result: Ok(tables) }] => {
+            assert_eq!(*done, id);
+            assert_eq!(tables[0].decode::<Player>().unwrap(), [player(2, "bob", 5)]);
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+fn valid_frames() -> Vec<Vec<u8>> {
+    vec![
+        identity_frame(),
+        applied(0, update(&[], &[player(1, "ann", 3), player(2, "bob", 5)])),
+        transaction(ME, 1, UpdateStatus::Committed(update(&[player(1, "ann", 3)], &[player(1, "ann", 4)]))),
+        transaction(ME, 2, UpdateStatus::Failed("nope".into())),
+        unsubscribed(0, update(&[player(2, "bob", 5)], &[])),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+    /// Random bytes never panic the core; they become frame errors.
+    #[test]
+    fn random_frames_never_panic(frame in proptest::collection::vec(any::<u8>(), 0..512)) {
+        let mut core = connected_core();
+        core.subscribe(["SELECT * FROM player"]).unwrap();
+        core.handle_frame(&frame);
+        drain(&mut core);
+    }
+
+    /// Valid frames with bytes flipped, cut short or extended never panic the core.
+    #[test]
+    fn mutated_frames_never_panic(
+        which in 0usize..5,
+        flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..8),
+        cut in proptest::option::of(any::<usize>()),
+    ) {
+        let mut frame = valid_frames()[which].clone();
+        for (at, byte) in flips {
+            let len = frame.len();
+            frame[1 + at % (len - 1)] = byte;
+        }
+        if let Some(cut) = cut {
+            frame.truncate(1 + cut % frame.len());
+        }
+        let mut core = connected_core();
+        core.subscribe(["SELECT * FROM player"]).unwrap();
+        core.handle_frame(&applied(0, update(&[], &[player(1, "ann", 3), player(2, "bob", 5)])));
+        core.handle_frame(&frame);
+        drain(&mut core);
+    }
+}
