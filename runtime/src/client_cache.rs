@@ -66,7 +66,11 @@ impl<T: Row> TableCache<T> {
 
     /// Applies one update: `deletes` then `inserts`, each a row's bytes. Either the whole update
     /// applies or, when a row does not decode, nothing does.
-    pub(crate) fn apply_rows(&mut self, deletes: Vec<Bytes>, inserts: Vec<Bytes>) -> Result<Vec<Change<Arc<T>>>, FrameError> {
+    pub(crate) fn apply_rows(
+        &mut self,
+        deletes: Vec<Bytes>,
+        inserts: Vec<Bytes>,
+    ) -> Result<Vec<Change<Arc<T>>>, FrameError> {
         // Decode first, so a bad row leaves the cache untouched.
         let decoded: Vec<Option<Arc<T>>> = inserts
             .iter()
@@ -74,7 +78,9 @@ impl<T: Row> TableCache<T> {
                 if self.rows.contains_key(bytes) {
                     Ok(None)
                 } else {
-                    self.decoder.decode::<T>(bytes).map(|row| Some(Arc::new(row)))
+                    self.decoder
+                        .decode::<T>(bytes)
+                        .map(|row| Some(Arc::new(row)))
                 }
             })
             .collect::<Result<_, _>>()?;
@@ -119,12 +125,24 @@ impl<T: Row> TableCache<T> {
                 }
                 Some((_, old)) => {
                     self.by_key.insert(key, bytes.clone());
-                    self.rows.insert(bytes, Entry { row: Arc::clone(&row), count: 1 });
+                    self.rows.insert(
+                        bytes,
+                        Entry {
+                            row: Arc::clone(&row),
+                            count: 1,
+                        },
+                    );
                     changes.push(Change::Update { old, new: row });
                 }
                 None => {
                     self.by_key.insert(key, bytes.clone());
-                    self.rows.insert(bytes, Entry { row: Arc::clone(&row), count: 1 });
+                    self.rows.insert(
+                        bytes,
+                        Entry {
+                            row: Arc::clone(&row),
+                            count: 1,
+                        },
+                    );
                     changes.push(Change::Insert(row));
                 }
             }
@@ -136,14 +154,21 @@ impl<T: Row> TableCache<T> {
     /// Empties the table, returning a delete for every row.
     pub(crate) fn clear_rows(&mut self) -> Vec<Change<Arc<T>>> {
         self.by_key.clear();
-        self.rows.drain().map(|(_, e)| Change::Delete(e.row)).collect()
+        self.rows
+            .drain()
+            .map(|(_, e)| Change::Delete(e.row))
+            .collect()
     }
 }
 
 /// A table cache of any row type, as the core holds them.
 pub(crate) trait AnyTable: Send {
     fn name(&self) -> &'static str;
-    fn apply(&mut self, deletes: Vec<Bytes>, inserts: Vec<Bytes>) -> Result<Vec<Change<AnyRow>>, FrameError>;
+    fn apply(
+        &mut self,
+        deletes: Vec<Bytes>,
+        inserts: Vec<Bytes>,
+    ) -> Result<Vec<Change<AnyRow>>, FrameError>;
     fn clear(&mut self) -> Vec<Change<AnyRow>>;
     fn as_any(&self) -> &dyn Any;
 }
@@ -161,8 +186,16 @@ impl<T: Row> AnyTable for TableCache<T> {
         T::TABLE
     }
 
-    fn apply(&mut self, deletes: Vec<Bytes>, inserts: Vec<Bytes>) -> Result<Vec<Change<AnyRow>>, FrameError> {
-        Ok(self.apply_rows(deletes, inserts)?.into_iter().map(erase).collect())
+    fn apply(
+        &mut self,
+        deletes: Vec<Bytes>,
+        inserts: Vec<Bytes>,
+    ) -> Result<Vec<Change<AnyRow>>, FrameError> {
+        Ok(self
+            .apply_rows(deletes, inserts)?
+            .into_iter()
+            .map(erase)
+            .collect())
     }
 
     fn clear(&mut self) -> Vec<Change<AnyRow>> {

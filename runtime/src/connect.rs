@@ -88,7 +88,9 @@ fn swap_scheme(uri: &str, pairs: &[(&str, &str)]) -> String {
 fn percent_encode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
             other => format!("%{other:02X}"),
         })
         .collect()
@@ -112,7 +114,14 @@ mod tests {
             "ws://127.0.0.1:3000/v1/database/onepulse/subscribe?compression=None&light=true&token=a.b%2Bc"
         );
         let secure = ConnectOptions::new("wss://db.example", "x y");
-        assert_eq!(secure.websocket_token_url(), "https://db.example/v1/identity/websocket-token");
-        assert!(secure.subscribe_url(None).starts_with("wss://db.example/v1/database/x%20y/"));
+        assert_eq!(
+            secure.websocket_token_url(),
+            "https://db.example/v1/identity/websocket-token"
+        );
+        assert!(
+            secure
+                .subscribe_url(None)
+                .starts_with("wss://db.example/v1/database/x%20y/")
+        );
     }
 }

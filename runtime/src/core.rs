@@ -8,13 +8,13 @@ use crate::reducer::PendingCalls;
 use crate::row_list::split_rows;
 use crate::subscription::{Send, Subscriptions};
 use crate::{
-    ClientError, Event, FrameError, OneOffQueryId, OneOffTable, ReducerOutcome, RequestId, Row, SubscriptionId,
-    SubscriptionState,
+    ClientError, Event, FrameError, OneOffQueryId, OneOffTable, ReducerOutcome, RequestId, Row,
+    SubscriptionId, SubscriptionState,
 };
 use rustc_hash::FxHashMap;
 use spacetimedb_client_api_messages::websocket::{
-    BsatnFormat, CallReducer, CallReducerFlags, ClientMessage, DatabaseUpdate, OneOffQuery, QueryId, ServerMessage,
-    SubscribeMulti, UnsubscribeMulti, UpdateStatus,
+    BsatnFormat, CallReducer, CallReducerFlags, ClientMessage, DatabaseUpdate, OneOffQuery,
+    QueryId, ServerMessage, SubscribeMulti, UnsubscribeMulti, UpdateStatus,
 };
 use spacetimedb_lib::ser::Serialize;
 use spacetimedb_lib::{ConnectionId, Identity};
@@ -142,11 +142,13 @@ impl ClientCore {
     fn send_subscription(&mut self, send: Send) {
         // Subscription messages use the query id as request id, so errors map back to the set.
         let message = match send {
-            Send::Subscribe { query_id, queries } => ClientMessage::SubscribeMulti(SubscribeMulti {
-                query_strings: queries.into_iter().map(Into::into).collect(),
-                request_id: query_id,
-                query_id: QueryId::new(query_id),
-            }),
+            Send::Subscribe { query_id, queries } => {
+                ClientMessage::SubscribeMulti(SubscribeMulti {
+                    query_strings: queries.into_iter().map(Into::into).collect(),
+                    request_id: query_id,
+                    query_id: QueryId::new(query_id),
+                })
+            }
             Send::Unsubscribe { query_id } => ClientMessage::UnsubscribeMulti(UnsubscribeMulti {
                 request_id: query_id,
                 query_id: QueryId::new(query_id),
@@ -163,7 +165,11 @@ impl ClientCore {
 
     /// Calls a reducer with its arguments as a tuple (or any BSATN product), e.g.
     /// `("0xab…", 8453, 20000)`. The outcome arrives as [`Event::ReducerDone`].
-    pub fn call_reducer<A: Serialize + ?Sized>(&mut self, reducer: &str, args: &A) -> Result<RequestId, ClientError> {
+    pub fn call_reducer<A: Serialize + ?Sized>(
+        &mut self,
+        reducer: &str,
+        args: &A,
+    ) -> Result<RequestId, ClientError> {
         let args = bsatn::to_vec(args).map_err(|e| ClientError::Encode {
             reducer: reducer.to_owned(),
             message: e.to_string(),
@@ -265,13 +271,18 @@ impl ClientCore {
                 self.subscriptions.ended(applied.query_id.id);
             }
             ServerMessage::SubscriptionError(error) => {
-                let set = error
-                    .query_id
-                    .or_else(|| error.request_id.and_then(|r| self.subscriptions.query_id_of_request(RequestId(r))));
+                let set = error.query_id.or_else(|| {
+                    error
+                        .request_id
+                        .and_then(|r| self.subscriptions.query_id_of_request(RequestId(r)))
+                });
                 match (set, error.request_id) {
                     (Some(query_id), _) => self.fail_set(query_id, &error.error),
                     (None, Some(request_id)) => {
-                        log::warn!("subscription error for unknown request {request_id}: {}", error.error);
+                        log::warn!(
+                            "subscription error for unknown request {request_id}: {}",
+                            error.error
+                        );
                     }
                     (None, None) => self.drop_all_subscriptions(&error.error),
                 }
@@ -294,7 +305,8 @@ impl ClientCore {
                         .into_vec()
                         .into_iter()
                         .map(|t| {
-                            let rows = split_rows(t.rows, &t.table_name).map_err(|e| e.to_string())?;
+                            let rows =
+                                split_rows(t.rows, &t.table_name).map_err(|e| e.to_string())?;
                             Ok(OneOffTable {
                                 table: t.table_name.into(),
                                 rows,
@@ -313,10 +325,17 @@ impl ClientCore {
         }
     }
 
-    fn handle_transaction(&mut self, update: spacetimedb_client_api_messages::websocket::TransactionUpdate<BsatnFormat>) {
+    fn handle_transaction(
+        &mut self,
+        update: spacetimedb_client_api_messages::websocket::TransactionUpdate<BsatnFormat>,
+    ) {
         let request = update.reducer_call.request_id;
         let ours = self.connection.map(|(_, c)| c) == Some(update.caller_connection_id);
-        let pending_reducer = if ours { self.calls.finish(request) } else { None };
+        let pending_reducer = if ours {
+            self.calls.finish(request)
+        } else {
+            None
+        };
         let (outcome, rows) = match update.status {
             UpdateStatus::Committed(rows) => (ReducerOutcome::Committed, Some(rows)),
             UpdateStatus::Failed(message) => (ReducerOutcome::Failed(message.into()), None),
@@ -376,7 +395,11 @@ impl ClientCore {
     }
 
     /// Applies a database update to the cache, one event per changed table.
-    fn apply(&mut self, update: DatabaseUpdate<BsatnFormat>, cause: Cause) -> Result<(), FrameError> {
+    fn apply(
+        &mut self,
+        update: DatabaseUpdate<BsatnFormat>,
+        cause: Cause,
+    ) -> Result<(), FrameError> {
         let cause = Arc::new(cause);
         let mut first_error = None;
         for table_update in update.tables {

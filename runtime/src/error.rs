@@ -10,7 +10,9 @@ pub enum FrameError {
     #[error("unknown compression tag {0}")]
     UnknownCompression(u8),
     /// Brotli is not supported: connect with `compression=None` or `Gzip`.
-    #[error("brotli-compressed {0} received, but this client only supports gzip: connect with Gzip or None")]
+    #[error(
+        "brotli-compressed {0} received, but this client only supports gzip: connect with Gzip or None"
+    )]
     Brotli(&'static str),
     /// Gzip data that does not inflate.
     #[error("gzip {what}: {message}")]

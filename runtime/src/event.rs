@@ -1,6 +1,8 @@
 //! What the core tells its user.
 
-use crate::{FrameError, OneOffQueryId, OneOffResult, ReducerOutcome, RequestId, Row, SubscriptionId};
+use crate::{
+    FrameError, OneOffQueryId, OneOffResult, ReducerOutcome, RequestId, Row, SubscriptionId,
+};
 use spacetimedb_lib::{ConnectionId, Identity, Timestamp};
 use std::any::Any;
 use std::sync::Arc;
@@ -98,7 +100,10 @@ impl RowChanges {
         if self.table != T::TABLE {
             return Vec::new();
         }
-        self.changes.iter().filter_map(Change::downcast::<T>).collect()
+        self.changes
+            .iter()
+            .filter_map(Change::downcast::<T>)
+            .collect()
     }
 }
 

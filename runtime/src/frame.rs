@@ -6,8 +6,9 @@
 use crate::FrameError;
 use crate::shape::Shape;
 use spacetimedb_client_api_messages::websocket::{
-    BsatnFormat, ClientMessage, CompressableQueryUpdate, QueryUpdate, SERVER_MSG_COMPRESSION_TAG_BROTLI,
-    SERVER_MSG_COMPRESSION_TAG_GZIP, SERVER_MSG_COMPRESSION_TAG_NONE, ServerMessage,
+    BsatnFormat, ClientMessage, CompressableQueryUpdate, QueryUpdate,
+    SERVER_MSG_COMPRESSION_TAG_BROTLI, SERVER_MSG_COMPRESSION_TAG_GZIP,
+    SERVER_MSG_COMPRESSION_TAG_NONE, ServerMessage,
 };
 use spacetimedb_sats::bsatn;
 use std::borrow::Cow;
@@ -43,11 +44,16 @@ pub enum FrameCompression {
 
 impl FrameDecoder {
     /// Decodes one binary frame.
-    pub fn decode(&self, frame: &[u8]) -> Result<(ServerMessage<BsatnFormat>, FrameCompression), FrameError> {
+    pub fn decode(
+        &self,
+        frame: &[u8],
+    ) -> Result<(ServerMessage<BsatnFormat>, FrameCompression), FrameError> {
         let (&tag, body) = frame.split_first().ok_or(FrameError::Empty)?;
         let (bytes, compression) = match tag {
             SERVER_MSG_COMPRESSION_TAG_NONE => (Cow::Borrowed(body), FrameCompression::None),
-            SERVER_MSG_COMPRESSION_TAG_GZIP => (Cow::Owned(gunzip(body, "frame")?), FrameCompression::Gzip),
+            SERVER_MSG_COMPRESSION_TAG_GZIP => {
+                (Cow::Owned(gunzip(body, "frame")?), FrameCompression::Gzip)
+            }
             SERVER_MSG_COMPRESSION_TAG_BROTLI => return Err(FrameError::Brotli("frame")),
             other => return Err(FrameError::UnknownCompression(other)),
         };
@@ -118,10 +124,22 @@ pub(crate) mod tests {
     fn unknown_and_brotli_frames_are_errors() {
         let decoder = FrameDecoder::default();
         assert_eq!(decoder.decode(&[]).err(), Some(FrameError::Empty));
-        assert_eq!(decoder.decode(&[7, 0]).err(), Some(FrameError::UnknownCompression(7)));
-        assert_eq!(decoder.decode(&[1, 0]).err(), Some(FrameError::Brotli("frame")));
-        assert!(matches!(decoder.decode(&[2, 1, 2, 3]).err(), Some(FrameError::Gzip { .. })));
-        assert!(matches!(decoder.decode(&[0, 42]).err(), Some(FrameError::Malformed { .. })));
+        assert_eq!(
+            decoder.decode(&[7, 0]).err(),
+            Some(FrameError::UnknownCompression(7))
+        );
+        assert_eq!(
+            decoder.decode(&[1, 0]).err(),
+            Some(FrameError::Brotli("frame"))
+        );
+        assert!(matches!(
+            decoder.decode(&[2, 1, 2, 3]).err(),
+            Some(FrameError::Gzip { .. })
+        ));
+        assert!(matches!(
+            decoder.decode(&[0, 42]).err(),
+            Some(FrameError::Malformed { .. })
+        ));
     }
 
     #[test]
@@ -137,8 +155,12 @@ pub(crate) mod tests {
         plain.extend(&body);
         let mut zipped = vec![2];
         zipped.extend(gzip(&body));
-        let Ok((a, ca)) = decoder.decode(&plain) else { panic!("plain frame") };
-        let Ok((b, cb)) = decoder.decode(&zipped) else { panic!("gzip frame") };
+        let Ok((a, ca)) = decoder.decode(&plain) else {
+            panic!("plain frame")
+        };
+        let Ok((b, cb)) = decoder.decode(&zipped) else {
+            panic!("gzip frame")
+        };
         assert_eq!((ca, cb), (FrameCompression::None, FrameCompression::Gzip));
         let (ServerMessage::IdentityToken(a), ServerMessage::IdentityToken(b)) = (a, b) else {
             panic!("not identity tokens");

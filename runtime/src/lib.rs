@@ -37,11 +37,11 @@ pub use reducer::{ReducerOutcome, RequestId};
 pub use row::{Row, decode_row};
 pub use subscription::{MAX_SUBSCRIPTIONS, SubscriptionId, SubscriptionState};
 
+pub use core::Stats;
+/// The SATS crate the `SpacetimeType` derive refers to: `#[sats(crate = stdb_client::spacetimedb_lib)]`.
+pub use spacetimedb_lib;
 pub use spacetimedb_lib::{ConnectionId, Identity, Timestamp};
 /// The derive and traits a [`Row`] type needs, re-exported so applications use the same version.
 pub use spacetimedb_lib::{SpacetimeType, de::Deserialize, ser::Serialize};
 /// BSATN encoding, e.g. for reducer arguments.
 pub use spacetimedb_sats::bsatn;
-pub use core::Stats;
-/// The SATS crate the `SpacetimeType` derive refers to: `#[sats(crate = stdb_client::spacetimedb_lib)]`.
-pub use spacetimedb_lib;

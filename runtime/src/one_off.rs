@@ -21,7 +21,10 @@ impl OneOffTable {
     /// The rows decoded as `T`.
     pub fn decode<T: Row>(&self) -> Result<Vec<T>, FrameError> {
         let decoder = RowDecoder::new::<T>();
-        self.rows.iter().map(|row| decoder.decode::<T>(row)).collect()
+        self.rows
+            .iter()
+            .map(|row| decoder.decode::<T>(row))
+            .collect()
     }
 }
 

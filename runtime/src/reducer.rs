@@ -37,7 +37,11 @@ impl PendingCalls {
 
     /// Every pending call, removed.
     pub fn drain(&mut self) -> Vec<(RequestId, String)> {
-        let mut all: Vec<_> = self.calls.drain().map(|(id, r)| (RequestId(id), r)).collect();
+        let mut all: Vec<_> = self
+            .calls
+            .drain()
+            .map(|(id, r)| (RequestId(id), r))
+            .collect();
         all.sort_by_key(|(id, _)| *id);
         all
     }

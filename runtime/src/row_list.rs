@@ -16,13 +16,21 @@ pub fn split_rows(list: BsatnRowList, table: &str) -> Result<Vec<Bytes>, FrameEr
     let (hint, data) = list.into_inner();
     match hint {
         RowSizeHint::FixedSize(0) if data.is_empty() => Ok(Vec::new()),
-        RowSizeHint::FixedSize(0) => Err(error(format!("row size 0 with {} bytes of data", data.len()))),
+        RowSizeHint::FixedSize(0) => Err(error(format!(
+            "row size 0 with {} bytes of data",
+            data.len()
+        ))),
         RowSizeHint::FixedSize(size) => {
             let size = usize::from(size);
             if data.len() % size != 0 {
-                return Err(error(format!("{} bytes are not a whole number of {size}-byte rows", data.len())));
+                return Err(error(format!(
+                    "{} bytes are not a whole number of {size}-byte rows",
+                    data.len()
+                )));
             }
-            Ok((0..data.len() / size).map(|i| data.slice(i * size..(i + 1) * size)).collect())
+            Ok((0..data.len() / size)
+                .map(|i| data.slice(i * size..(i + 1) * size))
+                .collect())
         }
         RowSizeHint::RowOffsets(offsets) => {
             let mut rows = Vec::with_capacity(offsets.len());
@@ -55,10 +63,24 @@ mod tests {
     #[test]
     fn splits_fixed_and_offset_rows() {
         let rows = split_rows(list(RowSizeHint::FixedSize(2), &[1, 2, 3, 4]), "t").unwrap();
-        assert_eq!(rows, [Bytes::from_static(&[1, 2]), Bytes::from_static(&[3, 4])]);
-        let rows = split_rows(list(RowSizeHint::RowOffsets([0, 1].into()), &[1, 2, 3]), "t").unwrap();
-        assert_eq!(rows, [Bytes::from_static(&[1]), Bytes::from_static(&[2, 3])]);
-        assert!(split_rows(list(RowSizeHint::RowOffsets([].into()), &[]), "t").unwrap().is_empty());
+        assert_eq!(
+            rows,
+            [Bytes::from_static(&[1, 2]), Bytes::from_static(&[3, 4])]
+        );
+        let rows = split_rows(
+            list(RowSizeHint::RowOffsets([0, 1].into()), &[1, 2, 3]),
+            "t",
+        )
+        .unwrap();
+        assert_eq!(
+            rows,
+            [Bytes::from_static(&[1]), Bytes::from_static(&[2, 3])]
+        );
+        assert!(
+            split_rows(list(RowSizeHint::RowOffsets([].into()), &[]), "t")
+                .unwrap()
+                .is_empty()
+        );
     }
 
     #[test]
@@ -71,7 +93,10 @@ mod tests {
             (RowSizeHint::RowOffsets([1].into()), &[1, 2][..]),
         ] {
             let err = split_rows(list(hint.clone(), data), "gm").unwrap_err();
-            assert!(err.to_string().starts_with("bad row list in table gm"), "{hint:?}: {err}");
+            assert!(
+                err.to_string().starts_with("bad row list in table gm"),
+                "{hint:?}: {err}"
+            );
         }
     }
 }

@@ -119,10 +119,19 @@ impl Shape {
                 return true;
             }
             match ty {
-                AlgebraicType::Ref(r) => shape.typespace.get(*r).is_none_or(|t| visit(shape, t, depth + 1)),
+                AlgebraicType::Ref(r) => shape
+                    .typespace
+                    .get(*r)
+                    .is_none_or(|t| visit(shape, t, depth + 1)),
                 AlgebraicType::Array(a) => !matches!(*a.elem_ty, AlgebraicType::U8),
-                AlgebraicType::Product(p) => p.elements.iter().any(|e| visit(shape, &e.algebraic_type, depth + 1)),
-                AlgebraicType::Sum(s) => s.variants.iter().any(|v| visit(shape, &v.algebraic_type, depth + 1)),
+                AlgebraicType::Product(p) => p
+                    .elements
+                    .iter()
+                    .any(|e| visit(shape, &e.algebraic_type, depth + 1)),
+                AlgebraicType::Sum(s) => s
+                    .variants
+                    .iter()
+                    .any(|v| visit(shape, &v.algebraic_type, depth + 1)),
                 _ => false,
             }
         }
@@ -143,7 +152,11 @@ impl Shape {
         Ok(())
     }
 
-    fn resolve<'a>(&'a self, mut ty: &'a AlgebraicType, reader: &Reader) -> Result<&'a AlgebraicType, FrameError> {
+    fn resolve<'a>(
+        &'a self,
+        mut ty: &'a AlgebraicType,
+        reader: &Reader,
+    ) -> Result<&'a AlgebraicType, FrameError> {
         // Refs only alias other types; a chain longer than the typespace is a cycle.
         for _ in 0..=self.typespace.types.len() {
             match ty {
@@ -190,7 +203,12 @@ impl Shape {
         }
     }
 
-    fn walk(&self, ty: &AlgebraicType, reader: &mut Reader, depth: usize) -> Result<(), FrameError> {
+    fn walk(
+        &self,
+        ty: &AlgebraicType,
+        reader: &mut Reader,
+        depth: usize,
+    ) -> Result<(), FrameError> {
         if depth > MAX_DEPTH {
             return Err(reader.error("nested too deeply"));
         }
@@ -201,10 +219,12 @@ impl Shape {
         match ty {
             AlgebraicType::Sum(sum) => {
                 let tag = reader.u8()?;
-                let variant = sum
-                    .variants
-                    .get(usize::from(tag))
-                    .ok_or_else(|| reader.error(format!("unknown tag {tag} (the type has {})", sum.variants.len())))?;
+                let variant = sum.variants.get(usize::from(tag)).ok_or_else(|| {
+                    reader.error(format!(
+                        "unknown tag {tag} (the type has {})",
+                        sum.variants.len()
+                    ))
+                })?;
                 self.walk(&variant.algebraic_type, reader, depth + 1)
             }
             AlgebraicType::Product(product) => product
@@ -220,9 +240,9 @@ impl Shape {
                 let elem = self.resolve(&array.elem_ty, reader)?;
                 match self.fixed_size(elem, depth) {
                     Some(size) => {
-                        let total = len
-                            .checked_mul(size)
-                            .ok_or_else(|| reader.error(format!("array of {len} elements is too large")))?;
+                        let total = len.checked_mul(size).ok_or_else(|| {
+                            reader.error(format!("array of {len} elements is too large"))
+                        })?;
                         reader.skip(total, "an array")
                     }
                     None => {
@@ -289,7 +309,10 @@ mod tests {
         let mut bytes = u32::MAX.to_le_bytes().to_vec();
         bytes.extend([0, 0, 0, 0]);
         let err = shape.check(&bytes).unwrap_err();
-        assert!(err.to_string().contains("array claims 4294967295 elements"), "{err}");
+        assert!(
+            err.to_string().contains("array claims 4294967295 elements"),
+            "{err}"
+        );
         let shape = Shape::of::<Vec<u64>>("test value");
         let err = shape.check(&1000u32.to_le_bytes()).unwrap_err();
         assert!(err.to_string().contains("needs 8000 bytes"), "{err}");
@@ -298,9 +321,27 @@ mod tests {
     #[test]
     fn refuses_unknown_tags_truncation_and_trailing_bytes() {
         let shape = Shape::of::<Option<String>>("test value");
-        assert!(shape.check(&[2]).unwrap_err().to_string().contains("unknown tag 2"));
-        assert!(shape.check(&[0, 5, 0, 0]).unwrap_err().to_string().contains("truncated"));
-        assert!(shape.check(&[1, 9]).unwrap_err().to_string().contains("1 trailing bytes"));
+        assert!(
+            shape
+                .check(&[2])
+                .unwrap_err()
+                .to_string()
+                .contains("unknown tag 2")
+        );
+        assert!(
+            shape
+                .check(&[0, 5, 0, 0])
+                .unwrap_err()
+                .to_string()
+                .contains("truncated")
+        );
+        assert!(
+            shape
+                .check(&[1, 9])
+                .unwrap_err()
+                .to_string()
+                .contains("1 trailing bytes")
+        );
         assert_eq!(shape.check(&[1]), Ok(()));
     }
 

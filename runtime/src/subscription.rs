@@ -57,7 +57,10 @@ pub(crate) struct Subscriptions {
 impl Subscriptions {
     /// Adds a handle for `queries`; returns what to send, if anything, and whether the handle
     /// is already applied (an identical set was).
-    pub fn subscribe(&mut self, queries: Vec<String>) -> Result<(SubscriptionId, Option<Send>), ClientError> {
+    pub fn subscribe(
+        &mut self,
+        queries: Vec<String>,
+    ) -> Result<(SubscriptionId, Option<Send>), ClientError> {
         if queries.is_empty() {
             return Err(ClientError::NoQueries);
         }
@@ -74,9 +77,15 @@ impl Subscriptions {
                 (query_id, state, None)
             }
             None => {
-                let live = self.sets.values().filter(|s| s.state != SetState::Ending).count();
+                let live = self
+                    .sets
+                    .values()
+                    .filter(|s| s.state != SetState::Ending)
+                    .count();
                 if live >= MAX_SUBSCRIPTIONS {
-                    return Err(ClientError::TooManySubscriptions { max: MAX_SUBSCRIPTIONS });
+                    return Err(ClientError::TooManySubscriptions {
+                        max: MAX_SUBSCRIPTIONS,
+                    });
                 }
                 let query_id = self.next_query_id;
                 self.next_query_id = self.next_query_id.wrapping_add(1);
@@ -88,7 +97,11 @@ impl Subscriptions {
                         handles: Vec::new(),
                     },
                 );
-                (query_id, SubscriptionState::Pending, Some(Send::Subscribe { query_id, queries }))
+                (
+                    query_id,
+                    SubscriptionState::Pending,
+                    Some(Send::Subscribe { query_id, queries }),
+                )
             }
         };
         let handle = SubscriptionId(self.next_handle);
@@ -105,7 +118,10 @@ impl Subscriptions {
         let Some((query_id, state)) = self.handles.get_mut(&handle) else {
             return Err(ClientError::UnknownSubscription(handle.0));
         };
-        if matches!(state, SubscriptionState::Ended | SubscriptionState::Failed(_)) {
+        if matches!(
+            state,
+            SubscriptionState::Ended | SubscriptionState::Failed(_)
+        ) {
             return Err(ClientError::UnknownSubscription(handle.0));
         }
         *state = SubscriptionState::Ended;
@@ -159,7 +175,10 @@ impl Subscriptions {
     /// The server dropped every set: all live handles, now failed.
     pub fn all_failed(&mut self, error: &str) -> Vec<SubscriptionId> {
         let ids: Vec<u32> = self.sets.keys().copied().collect();
-        let mut handles: Vec<SubscriptionId> = ids.into_iter().flat_map(|id| self.failed(id, error)).collect();
+        let mut handles: Vec<SubscriptionId> = ids
+            .into_iter()
+            .flat_map(|id| self.failed(id, error))
+            .collect();
         handles.sort();
         handles
     }
@@ -176,7 +195,10 @@ impl Subscriptions {
 
     /// Number of live query sets.
     pub fn live_sets(&self) -> usize {
-        self.sets.values().filter(|s| s.state != SetState::Ending).count()
+        self.sets
+            .values()
+            .filter(|s| s.state != SetState::Ending)
+            .count()
     }
 }
 
@@ -201,9 +223,15 @@ mod tests {
         assert_eq!(subs.state(c), Some(SubscriptionState::Applied));
         assert_eq!(subs.unsubscribe(a).unwrap(), None);
         assert_eq!(subs.unsubscribe(b).unwrap(), None);
-        assert_eq!(subs.unsubscribe(c).unwrap(), Some(Send::Unsubscribe { query_id: 0 }));
+        assert_eq!(
+            subs.unsubscribe(c).unwrap(),
+            Some(Send::Unsubscribe { query_id: 0 })
+        );
         assert_eq!(subs.state(c), Some(SubscriptionState::Ended));
-        assert_eq!(subs.unsubscribe(c), Err(ClientError::UnknownSubscription(c.0)));
+        assert_eq!(
+            subs.unsubscribe(c),
+            Err(ClientError::UnknownSubscription(c.0))
+        );
     }
 
     #[test]

@@ -1,15 +1,17 @@
 //! The core against hand-built server frames (encoded with the official message types).
 
 use crate::{
-    Cause, Change, ClientCore, ClientError, Event, FrameError, ReducerOutcome, Row, SubscriptionId, SubscriptionState,
+    Cause, Change, ClientCore, ClientError, Event, FrameError, ReducerOutcome, Row, SubscriptionId,
+    SubscriptionState,
 };
 use bytes::Bytes;
 use proptest::prelude::*;
 use spacetimedb_client_api_messages::energy::EnergyQuanta;
 use spacetimedb_client_api_messages::websocket::{
-    BsatnFormat, BsatnRowList, ClientMessage, CompressableQueryUpdate, DatabaseUpdate, IdentityToken,
-    OneOffQueryResponse, OneOffTable, QueryId, QueryUpdate, ReducerCallInfo, RowSizeHint, ServerMessage,
-    SubscribeMultiApplied, SubscriptionError, TableUpdate, TransactionUpdate, UnsubscribeMultiApplied, UpdateStatus,
+    BsatnFormat, BsatnRowList, ClientMessage, CompressableQueryUpdate, DatabaseUpdate,
+    IdentityToken, OneOffQueryResponse, OneOffTable, QueryId, QueryUpdate, ReducerCallInfo,
+    RowSizeHint, ServerMessage, SubscribeMultiApplied, SubscriptionError, TableUpdate,
+    TransactionUpdate, UnsubscribeMultiApplied, UpdateStatus,
 };
 use spacetimedb_lib::{ConnectionId, Identity, SpacetimeType, TimeDuration, Timestamp};
 use spacetimedb_primitives::TableId;
@@ -90,24 +92,32 @@ fn identity_frame() -> Vec<u8> {
 }
 
 fn applied(query_id: u32, update: DatabaseUpdate<BsatnFormat>) -> Vec<u8> {
-    frame(ServerMessage::SubscribeMultiApplied(SubscribeMultiApplied {
-        request_id: query_id,
-        total_host_execution_duration_micros: 0,
-        query_id: QueryId::new(query_id),
-        update,
-    }))
+    frame(ServerMessage::SubscribeMultiApplied(
+        SubscribeMultiApplied {
+            request_id: query_id,
+            total_host_execution_duration_micros: 0,
+            query_id: QueryId::new(query_id),
+            update,
+        },
+    ))
 }
 
 fn unsubscribed(query_id: u32, update: DatabaseUpdate<BsatnFormat>) -> Vec<u8> {
-    frame(ServerMessage::UnsubscribeMultiApplied(UnsubscribeMultiApplied {
-        request_id: query_id,
-        total_host_execution_duration_micros: 0,
-        query_id: QueryId::new(query_id),
-        update,
-    }))
+    frame(ServerMessage::UnsubscribeMultiApplied(
+        UnsubscribeMultiApplied {
+            request_id: query_id,
+            total_host_execution_duration_micros: 0,
+            query_id: QueryId::new(query_id),
+            update,
+        },
+    ))
 }
 
-fn transaction(caller: ConnectionId, request_id: u32, status: UpdateStatus<BsatnFormat>) -> Vec<u8> {
+fn transaction(
+    caller: ConnectionId,
+    request_id: u32,
+    status: UpdateStatus<BsatnFormat>,
+) -> Vec<u8> {
     frame(ServerMessage::TransactionUpdate(TransactionUpdate {
         status,
         timestamp: Timestamp::from_micros_since_unix_epoch(1_000_000),
@@ -179,7 +189,9 @@ fn identity_token_surfaces_the_token_only_for_anonymous_connects() {
                 connection_id,
                 ..
             }),
-            Some(Event::Connected { new_token: None, .. }),
+            Some(Event::Connected {
+                new_token: None, ..
+            }),
         ) => {
             assert_eq!(token, "long-lived");
             assert_eq!(connection_id, ME);
@@ -200,8 +212,14 @@ fn subscribe_sends_subscribe_multi_and_applies_rows() {
         }
         other => panic!("sent {} messages", other.len()),
     }
-    assert_eq!(core.subscription_state(id), Some(SubscriptionState::Pending));
-    core.handle_frame(&applied(0, update(&[], &[player(1, "ann", 3), player(2, "bob", 5)])));
+    assert_eq!(
+        core.subscription_state(id),
+        Some(SubscriptionState::Pending)
+    );
+    core.handle_frame(&applied(
+        0,
+        update(&[], &[player(1, "ann", 3), player(2, "bob", 5)]),
+    ));
     let events = drain(&mut core);
     assert_eq!(names(&changes(&events)), ["+ann", "+bob"]);
     assert!(matches!(events.last(), Some(Event::SubscriptionApplied(i)) if *i == id));
@@ -221,36 +239,60 @@ fn identical_subscriptions_share_one_query_set() {
     core.handle_frame(&applied(0, update(&[], &[player(1, "ann", 3)])));
     drain(&mut core);
     let b = core.subscribe(["SELECT * FROM player"]).unwrap();
-    assert!(sent(&mut core).len() == 1, "only the first subscribe is sent");
+    assert!(
+        sent(&mut core).len() == 1,
+        "only the first subscribe is sent"
+    );
     assert!(matches!(drain(&mut core).as_slice(), [Event::SubscriptionApplied(i)] if *i == b));
     core.unsubscribe(a).unwrap();
     assert!(sent(&mut core).is_empty(), "b still holds the set");
     core.unsubscribe(b).unwrap();
-    assert!(matches!(sent(&mut core).as_slice(), [ClientMessage::UnsubscribeMulti(_)]));
+    assert!(matches!(
+        sent(&mut core).as_slice(),
+        [ClientMessage::UnsubscribeMulti(_)]
+    ));
 }
 
 #[test]
 fn overlapping_subscriptions_keep_shared_rows() {
     let mut core = connected_core();
     let all = core.subscribe(["SELECT * FROM player"]).unwrap();
-    let _top = core.subscribe(["SELECT * FROM player WHERE score > 4"]).unwrap();
-    core.handle_frame(&applied(0, update(&[], &[player(1, "ann", 3), player(2, "bob", 5)])));
+    let _top = core
+        .subscribe(["SELECT * FROM player WHERE score > 4"])
+        .unwrap();
+    core.handle_frame(&applied(
+        0,
+        update(&[], &[player(1, "ann", 3), player(2, "bob", 5)]),
+    ));
     core.handle_frame(&applied(1, update(&[], &[player(2, "bob", 5)])));
-    assert_eq!(names(&changes(&drain(&mut core))), ["+ann", "+bob"], "bob once");
+    assert_eq!(
+        names(&changes(&drain(&mut core))),
+        ["+ann", "+bob"],
+        "bob once"
+    );
     core.unsubscribe(all).unwrap();
-    core.handle_frame(&unsubscribed(0, update(&[player(1, "ann", 3), player(2, "bob", 5)], &[])));
+    core.handle_frame(&unsubscribed(
+        0,
+        update(&[player(1, "ann", 3), player(2, "bob", 5)], &[]),
+    ));
     let events = drain(&mut core);
     assert_eq!(names(&changes(&events)), ["-ann"]);
     let cache = core.table::<Player>().unwrap();
     assert_eq!(cache.len(), 1);
-    assert!(cache.get(&2).is_some(), "bob is still held by the second subscription");
+    assert!(
+        cache.get(&2).is_some(),
+        "bob is still held by the second subscription"
+    );
 }
 
 #[test]
 fn delete_and_insert_of_one_key_is_an_update_caused_by_the_reducer() {
     let mut core = connected_core();
     core.subscribe(["SELECT * FROM player"]).unwrap();
-    core.handle_frame(&applied(0, update(&[], &[player(1, "ann", 3), player(2, "bob", 5)])));
+    core.handle_frame(&applied(
+        0,
+        update(&[], &[player(1, "ann", 3), player(2, "bob", 5)]),
+    ));
     drain(&mut core);
     let request = core.call_reducer("set_score", &(1u32, 4i32)).unwrap();
     core.handle_frame(&transaction(
@@ -308,12 +350,27 @@ fn reducer_failures_reach_the_caller_and_only_the_caller() {
     let mut core = connected_core();
     let request = core.call_reducer("set_score", &(1u32, -1i32)).unwrap();
     // Another connection's call with the same request id is not ours.
-    core.handle_frame(&transaction(OTHER, request.0, UpdateStatus::Failed("theirs".into())));
+    core.handle_frame(&transaction(
+        OTHER,
+        request.0,
+        UpdateStatus::Failed("theirs".into()),
+    ));
     assert!(drain(&mut core).is_empty());
-    core.handle_frame(&transaction(ME, request.0, UpdateStatus::Failed("score must be positive".into())));
+    core.handle_frame(&transaction(
+        ME,
+        request.0,
+        UpdateStatus::Failed("score must be positive".into()),
+    ));
     match drain(&mut core).as_slice() {
-        [Event::ReducerDone { outcome, reducer, .. }] => {
-            assert_eq!(*outcome, ReducerOutcome::Failed("score must be positive".into()));
+        [
+            Event::ReducerDone {
+                outcome, reducer, ..
+            },
+        ] => {
+            assert_eq!(
+                *outcome,
+                ReducerOutcome::Failed("score must be positive".into())
+            );
             assert_eq!(reducer, "set_score");
         }
         other => panic!("{other:?}"),
@@ -322,14 +379,18 @@ fn reducer_failures_reach_the_caller_and_only_the_caller() {
     core.handle_frame(&transaction(ME, request.0, UpdateStatus::OutOfEnergy));
     assert!(matches!(
         drain(&mut core).as_slice(),
-        [Event::ReducerDone { outcome: ReducerOutcome::OutOfEnergy, .. }]
+        [Event::ReducerDone {
+            outcome: ReducerOutcome::OutOfEnergy,
+            ..
+        }]
     ));
 }
 
 #[test]
 fn reducer_arguments_are_bsatn_of_the_tuple() {
     let mut core = connected_core();
-    core.call_reducer("report", &("0xab".to_string(), 8453i32, Some(5i64))).unwrap();
+    core.call_reducer("report", &("0xab".to_string(), 8453i32, Some(5i64)))
+        .unwrap();
     match sent(&mut core).as_slice() {
         [ClientMessage::CallReducer(call)] => {
             assert_eq!(&*call.reducer, "report");
@@ -349,7 +410,11 @@ fn connection_lost_ends_calls_and_queries() {
     let events = drain(&mut core);
     assert!(events.iter().any(|e| matches!(e,
         Event::ReducerDone { request_id, outcome: ReducerOutcome::ConnectionLost, .. } if *request_id == call)));
-    assert!(events.iter().any(|e| matches!(e, Event::OneOffDone { id, result: Err(_) } if *id == query)));
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, Event::OneOffDone { id, result: Err(_) } if *id == query))
+    );
     assert!(core.poll_transmit().is_none());
     assert_eq!(core.identity(), None);
 }
@@ -359,32 +424,41 @@ fn subscription_error_with_an_id_fails_that_subscription() {
     let mut core = connected_core();
     let bad = core.subscribe(["SELECT * FROM nope"]).unwrap();
     let good = core.subscribe(["SELECT * FROM player"]).unwrap();
-    core.handle_frame(&frame(ServerMessage::SubscriptionError(SubscriptionError {
-        total_host_execution_duration_micros: 0,
-        request_id: Some(0),
-        query_id: Some(0),
-        table_id: None,
-        error: "no such table nope".into(),
-    })));
+    core.handle_frame(&frame(ServerMessage::SubscriptionError(
+        SubscriptionError {
+            total_host_execution_duration_micros: 0,
+            request_id: Some(0),
+            query_id: Some(0),
+            table_id: None,
+            error: "no such table nope".into(),
+        },
+    )));
     assert!(matches!(drain(&mut core).as_slice(),
         [Event::SubscriptionFailed { id, error }] if *id == bad && error == "no such table nope"));
-    assert_eq!(core.subscription_state(good), Some(SubscriptionState::Pending));
+    assert_eq!(
+        core.subscription_state(good),
+        Some(SubscriptionState::Pending)
+    );
 }
 
 #[test]
 fn subscription_error_without_request_id_ends_everything() {
     let mut core = connected_core();
     let a = core.subscribe(["SELECT * FROM player"]).unwrap();
-    let b = core.subscribe(["SELECT * FROM player WHERE id = 1"]).unwrap();
+    let b = core
+        .subscribe(["SELECT * FROM player WHERE id = 1"])
+        .unwrap();
     core.handle_frame(&applied(0, update(&[], &[player(1, "ann", 3)])));
     drain(&mut core);
-    core.handle_frame(&frame(ServerMessage::SubscriptionError(SubscriptionError {
-        total_host_execution_duration_micros: 0,
-        request_id: None,
-        query_id: None,
-        table_id: None,
-        error: "server dropped you".into(),
-    })));
+    core.handle_frame(&frame(ServerMessage::SubscriptionError(
+        SubscriptionError {
+            total_host_execution_duration_micros: 0,
+            request_id: None,
+            query_id: None,
+            table_id: None,
+            error: "server dropped you".into(),
+        },
+    )));
     let events = drain(&mut core);
     let failed: Vec<SubscriptionId> = events
         .iter()
@@ -403,7 +477,8 @@ fn subscription_error_without_request_id_ends_everything() {
 fn at_most_ten_subscriptions() {
     let mut core = connected_core();
     for i in 0..10 {
-        core.subscribe([format!("SELECT * FROM player WHERE id = {i}")]).unwrap();
+        core.subscribe([format!("SELECT * FROM player WHERE id = {i}")])
+            .unwrap();
     }
     assert_eq!(
         core.subscribe(["SELECT * FROM player"]).unwrap_err(),
@@ -447,7 +522,9 @@ fn gzip_frames_and_gzip_query_updates_decode() {
         inserts: rows(&[player(1, "ann", 3)]),
     })
     .unwrap();
-    let zipped_update = table(CompressableQueryUpdate::Gzip(crate::frame::tests::gzip(&inner).into()));
+    let zipped_update = table(CompressableQueryUpdate::Gzip(
+        crate::frame::tests::gzip(&inner).into(),
+    ));
     let plain = applied(0, zipped_update);
     let mut whole = vec![2];
     whole.extend(crate::frame::tests::gzip(&plain[1..]));
@@ -460,12 +537,21 @@ fn gzip_frames_and_gzip_query_updates_decode() {
 fn brotli_query_updates_are_a_clear_error() {
     let mut core = connected_core();
     core.subscribe(["SELECT * FROM player"]).unwrap();
-    core.handle_frame(&applied(0, table(CompressableQueryUpdate::Brotli(Bytes::from_static(&[1, 2])))));
+    core.handle_frame(&applied(
+        0,
+        table(CompressableQueryUpdate::Brotli(Bytes::from_static(&[1, 2]))),
+    ));
     let events = drain(&mut core);
-    assert!(events
-        .iter()
-        .any(|e| matches!(e, Event::FrameError(FrameError::Brotli("query update")))));
-    assert!(events.iter().any(|e| matches!(e, Event::SubscriptionFailed { .. })));
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, Event::FrameError(FrameError::Brotli("query update"))))
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, Event::SubscriptionFailed { .. }))
+    );
 }
 
 #[test]
@@ -476,18 +562,25 @@ fn one_off_queries_return_rows() {
         [ClientMessage::OneOffQuery(q)] => q.message_id.clone(),
         _ => panic!("one message"),
     };
-    core.handle_frame(&frame(ServerMessage::OneOffQueryResponse(OneOffQueryResponse {
-        message_id,
-        error: None,
-        tables: vec![OneOffTable {
-            table_name: "player".into(),
-            rows: rows(&[player(2, "bob", 5)]),
-        }]
-        .into(),
-        total_host_execution_duration: TimeDuration::ZERO,
-    })));
+    core.handle_frame(&frame(ServerMessage::OneOffQueryResponse(
+        OneOffQueryResponse {
+            message_id,
+            error: None,
+            tables: vec![OneOffTable {
+                table_name: "player".into(),
+                rows: rows(&[player(2, "bob", 5)]),
+            }]
+            .into(),
+            total_host_execution_duration: TimeDuration::ZERO,
+        },
+    )));
     match drain(&mut core).as_slice() {
-        [Event::OneOffDone { id: done, result: Ok(tables) }] => {
+        [
+            Event::OneOffDone {
+                id: done,
+                result: Ok(tables),
+            },
+        ] => {
             assert_eq!(*done, id);
             assert_eq!(tables[0].decode::<Player>().unwrap(), [player(2, "bob", 5)]);
         }
@@ -499,7 +592,11 @@ fn valid_frames() -> Vec<Vec<u8>> {
     vec![
         identity_frame(),
         applied(0, update(&[], &[player(1, "ann", 3), player(2, "bob", 5)])),
-        transaction(ME, 1, UpdateStatus::Committed(update(&[player(1, "ann", 3)], &[player(1, "ann", 4)]))),
+        transaction(
+            ME,
+            1,
+            UpdateStatus::Committed(update(&[player(1, "ann", 3)], &[player(1, "ann", 4)])),
+        ),
         transaction(ME, 2, UpdateStatus::Failed("nope".into())),
         unsubscribed(0, update(&[player(2, "bob", 5)], &[])),
     ]

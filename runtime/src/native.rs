@@ -1,0 +1,1 @@
+//! The native transport (tokio + tokio-tungstenite).
