@@ -92,14 +92,14 @@ impl<T: Row> TableCache<T> {
                 continue;
             };
             entry.count -= 1;
-            if entry.count == 0 {
-                if let Some((bytes, entry)) = self.rows.remove_entry(&bytes) {
-                    let key = entry.row.primary_key();
-                    if self.by_key.get(&key) == Some(&bytes) {
-                        self.by_key.remove(&key);
-                    }
-                    removed.insert(key, (bytes, entry.row));
+            if entry.count == 0
+                && let Some((bytes, entry)) = self.rows.remove_entry(&bytes)
+            {
+                let key = entry.row.primary_key();
+                if self.by_key.get(&key) == Some(&bytes) {
+                    self.by_key.remove(&key);
                 }
+                removed.insert(key, (bytes, entry.row));
             }
         }
 

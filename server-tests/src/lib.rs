@@ -127,9 +127,12 @@ fn int(value: &Value) -> i64 {
         .unwrap_or_else(|| panic!("expected an integer, got {value}"))
 }
 
-/// Decodes SATS JSON of an `Option`: `{"some": v}` or `{"none": []}`.
+/// Decodes SATS JSON of an `Option`: `[0, v]` / `[1, []]` as `/sql` prints it, or the named
+/// `{"some": v}` / `{"none": []}`.
 fn option(value: &Value) -> Option<Value> {
     match value {
+        Value::Array(pair) if pair.len() == 2 && pair[0] == 0 => Some(pair[1].clone()),
+        Value::Array(pair) if pair.len() == 2 && pair[0] == 1 => None,
         Value::Object(map) if map.contains_key("some") => map.get("some").cloned(),
         Value::Object(map) if map.contains_key("none") => None,
         other => panic!("expected an Option, got {other}"),
