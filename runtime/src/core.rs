@@ -331,15 +331,17 @@ impl ClientCore {
     ) {
         let request = update.reducer_call.request_id;
         let ours = self.connection.map(|(_, c)| c) == Some(update.caller_connection_id);
-        let pending_reducer = if ours {
-            self.calls.finish(request)
-        } else {
-            None
-        };
         let (outcome, rows) = match update.status {
             UpdateStatus::Committed(rows) => (ReducerOutcome::Committed, Some(rows)),
             UpdateStatus::Failed(message) => (ReducerOutcome::Failed(message.into()), None),
             UpdateStatus::OutOfEnergy => (ReducerOutcome::OutOfEnergy, None),
+        };
+        let pending_reducer = match (ours, request) {
+            (false, _) => None,
+            (true, 0) => self
+                .calls
+                .finish_unnumbered(&update.reducer_call.reducer_name),
+            (true, id) => self.calls.finish(id).map(|name| (RequestId(id), name)),
         };
         let reducer: String = update.reducer_call.reducer_name.into();
         if let Some(rows) = rows {
@@ -348,17 +350,17 @@ impl ClientCore {
                 caller_identity: update.caller_identity,
                 caller_connection_id: update.caller_connection_id,
                 timestamp: update.timestamp,
-                request_id: pending_reducer.as_ref().map(|_| RequestId(request)),
+                request_id: pending_reducer.as_ref().map(|(id, _)| *id),
                 outcome: outcome.clone(),
             };
             if let Err(error) = self.apply(rows, Cause::Reducer(event)) {
                 self.frame_error(error);
             }
         }
-        if let Some(called) = pending_reducer {
+        if let Some((request_id, called)) = pending_reducer {
             // Errors that are not a reducer's come back named "<none>": report the name we called.
             self.events.push_back(Event::ReducerDone {
-                request_id: RequestId(request),
+                request_id,
                 reducer: called,
                 outcome,
             });

@@ -1,1 +1,413 @@
-//! The native transport (tokio + tokio-tungstenite).
+//! The native transport: tokio + tokio-tungstenite around [`ClientCore`].
+//!
+//! For tests, tools and services. One task owns the socket; every call locks the core briefly,
+//! queues the frames it produced, and waits (when it returns a future) for the matching event.
+
+use crate::{
+    ClientCore, ClientError, ConnectOptions, ConnectionId, Event, FrameError, Identity,
+    OneOffQueryId, OneOffResult, ReducerOutcome, RequestId, Row, SUBPROTOCOL, SubscriptionId,
+    TableCache,
+};
+use futures_util::{SinkExt, StreamExt};
+use spacetimedb_lib::ser::Serialize;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use tokio::sync::{mpsc, oneshot};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+
+/// Largest frame accepted (an initial subscription of 100 000 rows is about 20 MB raw).
+const MAX_FRAME_BYTES: usize = 1 << 30;
+
+/// Why a native connection call failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NativeError {
+    /// The stored token was refused by the server (HTTP 400/401 from the token exchange).
+    #[error("the server rejected the stored token: {0}")]
+    TokenRejected(String),
+    /// The connection could not be made.
+    #[error("could not connect: {0}")]
+    Connect(String),
+    /// The connection is closed.
+    #[error("connection closed: {0}")]
+    Closed(String),
+    /// The request was refused locally.
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    /// The server refused a subscription.
+    #[error("subscription failed: {0}")]
+    Subscription(String),
+    /// The server refused a one-off query.
+    #[error("query failed: {0}")]
+    Query(String),
+    /// The answer's rows did not decode.
+    #[error(transparent)]
+    Frame(#[from] FrameError),
+}
+
+#[derive(Default)]
+struct Waiters {
+    reducers: HashMap<RequestId, oneshot::Sender<ReducerOutcome>>,
+    subscriptions: HashMap<SubscriptionId, oneshot::Sender<Result<(), String>>>,
+    queries: HashMap<OneOffQueryId, oneshot::Sender<OneOffResult>>,
+}
+
+struct Shared {
+    core: ClientCore,
+    waiters: Waiters,
+    events: mpsc::UnboundedSender<Event>,
+    outgoing: mpsc::UnboundedSender<Vec<u8>>,
+    shutdown: Option<oneshot::Sender<()>>,
+    closed: Option<String>,
+}
+
+impl Shared {
+    /// Queues the core's frames for the socket and hands its events out.
+    fn flush(&mut self) {
+        while let Some(frame) = self.core.poll_transmit() {
+            // The receiver lives as long as the socket task; after it, `closed` is set.
+            let _ = self.outgoing.send(frame);
+        }
+        while let Some(event) = self.core.poll_event() {
+            match &event {
+                Event::ReducerDone {
+                    request_id,
+                    outcome,
+                    ..
+                } => {
+                    if let Some(waiter) = self.waiters.reducers.remove(request_id) {
+                        let _ = waiter.send(outcome.clone());
+                    }
+                }
+                Event::SubscriptionApplied(id) => {
+                    if let Some(waiter) = self.waiters.subscriptions.remove(id) {
+                        let _ = waiter.send(Ok(()));
+                    }
+                }
+                Event::SubscriptionFailed { id, error } => {
+                    if let Some(waiter) = self.waiters.subscriptions.remove(id) {
+                        let _ = waiter.send(Err(error.clone()));
+                    }
+                }
+                Event::OneOffDone { id, result } => {
+                    if let Some(waiter) = self.waiters.queries.remove(id) {
+                        let _ = waiter.send(result.clone());
+                    }
+                }
+                _ => {}
+            }
+            // Nobody listening to events is fine.
+            let _ = self.events.send(event);
+        }
+    }
+}
+
+/// A live connection to a database.
+#[derive(Clone)]
+pub struct NativeConnection {
+    shared: Arc<Mutex<Shared>>,
+    identity: Identity,
+    connection_id: ConnectionId,
+    new_token: Option<String>,
+}
+
+impl std::fmt::Debug for NativeConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NativeConnection")
+            .field("identity", &self.identity.to_hex().to_string())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Exchanges a long-lived token for a 60-second WebSocket token.
+pub async fn websocket_token(options: &ConnectOptions, token: &str) -> Result<String, NativeError> {
+    let url = options.websocket_token_url();
+    let bearer = format!("Bearer {token}");
+    let answer = tokio::task::spawn_blocking(move || {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let mut response = agent
+            .post(&url)
+            .header("Authorization", &bearer)
+            .send_empty()
+            .map_err(|e| NativeError::Connect(format!("{url}: {e}")))?;
+        let status = response.status().as_u16();
+        let body = response
+            .body_mut()
+            .read_to_string()
+            .map_err(|e| NativeError::Connect(format!("{url}: {e}")))?;
+        Ok::<_, NativeError>((status, body))
+    })
+    .await
+    .map_err(|e| NativeError::Connect(e.to_string()))??;
+    match answer {
+        (200, body) => serde_json::from_str::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|v| v.get("token")?.as_str().map(str::to_owned))
+            .ok_or_else(|| {
+                NativeError::Connect(format!("unexpected websocket-token answer {body:?}"))
+            }),
+        (400 | 401 | 403, body) => Err(NativeError::TokenRejected(body)),
+        (status, body) => Err(NativeError::Connect(format!(
+            "websocket-token: HTTP {status}: {body}"
+        ))),
+    }
+}
+
+impl NativeConnection {
+    /// Connects, registers tables with `register`, and waits for the server's identity.
+    ///
+    /// With `options.token` set, the token is first exchanged for a 60-second one (the same flow
+    /// a browser must use). Returns the connection and the stream of every [`Event`].
+    pub async fn connect(
+        options: &ConnectOptions,
+        register: impl FnOnce(&mut ClientCore),
+    ) -> Result<(Self, mpsc::UnboundedReceiver<Event>), NativeError> {
+        let short_token = match &options.token {
+            Some(token) => Some(websocket_token(options, token).await?),
+            None => None,
+        };
+        let url = options.subscribe_url(short_token.as_deref());
+        let mut request = url
+            .as_str()
+            .into_client_request()
+            .map_err(|e| NativeError::Connect(format!("{url}: {e}")))?;
+        request.headers_mut().insert(
+            "Sec-WebSocket-Protocol",
+            HeaderValue::from_static(SUBPROTOCOL),
+        );
+        let config = WebSocketConfig::default()
+            .max_message_size(Some(MAX_FRAME_BYTES))
+            .max_frame_size(Some(MAX_FRAME_BYTES));
+        let (socket, _) = tokio_tungstenite::connect_async_with_config(request, Some(config), true)
+            .await
+            .map_err(|e| NativeError::Connect(format!("{}: {e}", options.uri)))?;
+        let (mut sink, mut stream) = socket.split();
+
+        // The first frame is the identity.
+        let mut core = ClientCore::new(options.token.is_none());
+        register(&mut core);
+        let first = loop {
+            match stream.next().await {
+                Some(Ok(Message::Binary(frame))) => break frame,
+                Some(Ok(Message::Close(close))) => {
+                    return Err(NativeError::Connect(format!(
+                        "closed before identity: {close:?}"
+                    )));
+                }
+                Some(Ok(_)) => continue,
+                Some(Err(e)) => return Err(NativeError::Connect(e.to_string())),
+                None => return Err(NativeError::Connect("closed before identity".into())),
+            }
+        };
+        core.handle_frame(&first);
+        let Some(Event::Connected {
+            identity,
+            connection_id,
+            new_token,
+        }) = core.poll_event()
+        else {
+            return Err(NativeError::Connect(
+                "the first message was not an identity".into(),
+            ));
+        };
+
+        let (events_tx, events_rx) = mpsc::unbounded_channel();
+        let (out_tx, mut out_rx) = mpsc::unbounded_channel::<Vec<u8>>();
+        let (shutdown_tx, mut shutdown_rx) = oneshot::channel::<()>();
+        let _ = events_tx.send(Event::Connected {
+            identity,
+            connection_id,
+            new_token: new_token.clone(),
+        });
+        let shared = Arc::new(Mutex::new(Shared {
+            core,
+            waiters: Waiters::default(),
+            events: events_tx,
+            outgoing: out_tx,
+            shutdown: Some(shutdown_tx),
+            closed: None,
+        }));
+
+        let task_shared = Arc::clone(&shared);
+        tokio::spawn(async move {
+            let reason = loop {
+                tokio::select! {
+                    message = stream.next() => match message {
+                        Some(Ok(Message::Binary(frame))) => {
+                            let mut shared = lock(&task_shared);
+                            shared.core.handle_frame(&frame);
+                            shared.flush();
+                        }
+                        Some(Ok(Message::Close(close))) => break format!("closed by the server: {close:?}"),
+                        Some(Ok(_)) => {}
+                        Some(Err(e)) => break e.to_string(),
+                        None => break "socket ended".to_owned(),
+                    },
+                    frame = out_rx.recv() => match frame {
+                        Some(frame) => {
+                            if let Err(e) = sink.send(Message::Binary(frame.into())).await {
+                                break e.to_string();
+                            }
+                        }
+                        None => break "connection dropped".to_owned(),
+                    },
+                    _ = &mut shutdown_rx => break "closed by the client".to_owned(),
+                }
+            };
+            log::info!("connection closed: {reason}");
+            let _ = sink.close().await;
+            let mut shared = lock(&task_shared);
+            shared.core.connection_lost();
+            shared.flush();
+            shared.closed = Some(reason);
+        });
+
+        let connection = Self {
+            shared,
+            identity,
+            connection_id,
+            new_token,
+        };
+        Ok((connection, events_rx))
+    }
+
+    /// Our identity.
+    pub fn identity(&self) -> Identity {
+        self.identity
+    }
+
+    /// This connection's id.
+    pub fn connection_id(&self) -> ConnectionId {
+        self.connection_id
+    }
+
+    /// The long-lived token minted for an anonymous connect (keep it to be the same identity
+    /// next time); `None` when connected with a token.
+    pub fn new_token(&self) -> Option<&str> {
+        self.new_token.as_deref()
+    }
+
+    /// Runs `f` on the core, then sends what it produced.
+    fn with_core<R>(
+        &self,
+        f: impl FnOnce(&mut ClientCore, &mut Waiters) -> R,
+    ) -> Result<R, NativeError> {
+        let mut shared = lock(&self.shared);
+        if let Some(reason) = &shared.closed {
+            return Err(NativeError::Closed(reason.clone()));
+        }
+        let shared = &mut *shared;
+        let result = f(&mut shared.core, &mut shared.waiters);
+        shared.flush();
+        Ok(result)
+    }
+
+    /// Subscribes and waits until the rows are in the cache (or the server refuses).
+    pub async fn subscribe<Q: Into<String>>(
+        &self,
+        queries: impl IntoIterator<Item = Q>,
+    ) -> Result<SubscriptionId, NativeError> {
+        let (tx, rx) = oneshot::channel();
+        let id = self.with_core(|core, waiters| {
+            let id = core.subscribe(queries)?;
+            waiters.subscriptions.insert(id, tx);
+            Ok::<_, NativeError>(id)
+        })??;
+        match rx.await {
+            Ok(Ok(())) => Ok(id),
+            Ok(Err(error)) => Err(NativeError::Subscription(error)),
+            Err(_) => Err(self.closed_error()),
+        }
+    }
+
+    /// Ends a subscription.
+    pub fn unsubscribe(&self, id: SubscriptionId) -> Result<(), NativeError> {
+        self.with_core(|core, _| core.unsubscribe(id))??;
+        Ok(())
+    }
+
+    /// Calls a reducer with its arguments as a tuple and waits for the outcome.
+    pub async fn call_reducer<A: Serialize + ?Sized>(
+        &self,
+        reducer: &str,
+        args: &A,
+    ) -> Result<ReducerOutcome, NativeError> {
+        let rx = self.call_reducer_later(reducer, args)?;
+        rx.await.map_err(|_| self.closed_error())
+    }
+
+    /// Calls a reducer and returns at once; the receiver gets the outcome.
+    pub fn call_reducer_later<A: Serialize + ?Sized>(
+        &self,
+        reducer: &str,
+        args: &A,
+    ) -> Result<oneshot::Receiver<ReducerOutcome>, NativeError> {
+        let (tx, rx) = oneshot::channel();
+        self.with_core(|core, waiters| {
+            let id = core.call_reducer(reducer, args)?;
+            waiters.reducers.insert(id, tx);
+            Ok::<_, NativeError>(())
+        })??;
+        Ok(rx)
+    }
+
+    /// Runs a SQL `SELECT` once and decodes the rows of `T`'s table.
+    pub async fn one_off_query<T: Row>(&self, sql: &str) -> Result<Vec<T>, NativeError> {
+        let (tx, rx) = oneshot::channel();
+        self.with_core(|core, waiters| {
+            let id = core.one_off_query(sql);
+            waiters.queries.insert(id, tx);
+        })?;
+        let tables = rx
+            .await
+            .map_err(|_| self.closed_error())?
+            .map_err(NativeError::Query)?;
+        let mut rows = Vec::new();
+        for table in tables.iter().filter(|t| t.table == T::TABLE) {
+            rows.extend(table.decode::<T>()?);
+        }
+        Ok(rows)
+    }
+
+    /// Reads `T`'s cached rows (`None` if the table was not registered).
+    pub fn with_table<T: Row, R>(&self, f: impl FnOnce(&TableCache<T>) -> R) -> Option<R> {
+        lock(&self.shared).core.table::<T>().map(f)
+    }
+
+    /// Runs `f` with the core (statistics, subscription states).
+    pub fn inspect<R>(&self, f: impl FnOnce(&ClientCore) -> R) -> R {
+        f(&lock(&self.shared).core)
+    }
+
+    /// Closes the socket; calls in flight end with [`ReducerOutcome::ConnectionLost`].
+    pub fn close(&self) {
+        if let Some(shutdown) = lock(&self.shared).shutdown.take() {
+            let _ = shutdown.send(());
+        }
+    }
+
+    /// Whether the socket has closed.
+    pub fn is_closed(&self) -> bool {
+        lock(&self.shared).closed.is_some()
+    }
+
+    fn closed_error(&self) -> NativeError {
+        NativeError::Closed(
+            lock(&self.shared)
+                .closed
+                .clone()
+                .unwrap_or_else(|| "closed".into()),
+        )
+    }
+}
+
+fn lock(shared: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
+    // A panic while holding the lock leaves consistent data behind (no partial updates are
+    // visible to other callers), so poisoning is not a reason to fail.
+    shared.lock().unwrap_or_else(|e| e.into_inner())
+}

@@ -35,6 +35,21 @@ impl PendingCalls {
         self.calls.remove(&id)
     }
 
+    /// The call a failure without request id belongs to.
+    ///
+    /// SpacetimeDB 1.2 sends a failed reducer's result to the caller with request id 0. A
+    /// connection's calls run and answer in order, so it is the oldest pending call of that
+    /// reducer (of any reducer for errors named `"<none>"`, such as an unknown reducer).
+    pub fn finish_unnumbered(&mut self, reducer: &str) -> Option<(RequestId, String)> {
+        let id = self
+            .calls
+            .iter()
+            .filter(|(_, name)| reducer == "<none>" || name.as_str() == reducer)
+            .map(|(id, _)| *id)
+            .min()?;
+        self.calls.remove(&id).map(|name| (RequestId(id), name))
+    }
+
     /// Every pending call, removed.
     pub fn drain(&mut self) -> Vec<(RequestId, String)> {
         let mut all: Vec<_> = self

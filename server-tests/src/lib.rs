@@ -62,11 +62,37 @@ impl TestDb {
         }
     }
 
-    /// Calls `report_gm` with a JSON array of its seven arguments.
+    /// Calls `report_gm` anonymously with a JSON array of its seven arguments.
     pub fn report_gm(&self, args: Value) -> CallOutcome {
+        self.call("report_gm", args, None)
+    }
+
+    /// Calls a reducer with a JSON array of arguments, as the holder of `token` if given.
+    pub fn call(&self, reducer: &str, args: Value, token: Option<&str>) -> CallOutcome {
         self.api
-            .call_reducer(&self.database, "report_gm", &args, None)
-            .unwrap_or_else(|e| panic!("report_gm {args}: {e}"))
+            .call_reducer(&self.database, reducer, &args, token)
+            .unwrap_or_else(|e| panic!("{reducer} {args}: {e}"))
+    }
+
+    /// The token of the identity that published the module (`ONEPULSE_OWNER_TOKEN`).
+    pub fn owner_token(&self) -> String {
+        std::env::var("ONEPULSE_OWNER_TOKEN")
+            .expect("ONEPULSE_OWNER_TOKEN is set by cargo xtask test")
+    }
+
+    /// The server's base URL.
+    pub fn url(&self) -> &str {
+        self.api.base_url()
+    }
+
+    /// The database name.
+    pub fn database(&self) -> &str {
+        &self.database
+    }
+
+    /// The HTTP API.
+    pub fn api(&self) -> &HttpApi {
+        &self.api
     }
 
     /// All rows of `address`, ordered by chain id.

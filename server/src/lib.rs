@@ -160,3 +160,56 @@ fn streak_of(row: &GmStatsByAddress) -> Streak {
         last_day: GmDay::from_number(row.last_gm_day),
     }
 }
+
+/// Most rows [`seed_gm_stats`] inserts in one call.
+pub const MAX_SEED_ROWS: u32 = 100_000;
+
+/// Inserts `count` synthetic Base rows for addresses `0x000…{first}` onwards (hex), for
+/// benchmarks and load tests. Only the module owner may call it; existing rows are kept.
+#[reducer]
+pub fn seed_gm_stats(ctx: &ReducerContext, first: u32, count: u32) -> Result<(), String> {
+    require_owner(ctx)?;
+    if count > MAX_SEED_ROWS {
+        return Err(format!(
+            "count {count} is over the limit of {MAX_SEED_ROWS} rows per call"
+        ));
+    }
+    let last = first
+        .checked_add(count)
+        .ok_or_else(|| format!("first {first} + count {count} overflows"))?;
+    let today = GmDay::from_unix_micros(ctx.timestamp.to_micros_since_unix_epoch()).number();
+    let table = ctx.db.gm_stats_by_address();
+    for i in first..last {
+        let address = format!("0x{i:040x}");
+        let key = format!("{address}:8453");
+        if table.address_chain().find(&key).is_some() {
+            continue;
+        }
+        let streak = (i % 30) as i32 + 1;
+        table
+            .try_insert(GmStatsByAddress {
+                address_chain: key,
+                address,
+                chain_id: 8453,
+                current_streak: streak,
+                highest_streak: streak + (i % 7) as i32,
+                all_time_gm_count: streak + (i % 100) as i32,
+                last_gm_day: today - (i % 3) as i32,
+                last_tx_hash: None,
+                fid: None,
+                display_name: None,
+                username: None,
+                updated_at: ctx.timestamp,
+            })
+            .map_err(|e| format!("could not insert seed row {i}: {e}"))?;
+    }
+    Ok(())
+}
+
+fn require_owner(ctx: &ReducerContext) -> Result<(), String> {
+    match ctx.db.module_owner().id().find(0) {
+        Some(owner) if owner.identity == ctx.sender => Ok(()),
+        Some(_) => Err("not authorized: only the module owner may call this reducer".into()),
+        None => Err("not authorized: no module owner was recorded".into()),
+    }
+}

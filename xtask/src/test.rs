@@ -6,7 +6,11 @@ use anyhow::{Context, Result, bail};
 use local_spacetimedb::{LocalServer, ServerConfig, free_loopback_port};
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// Longest `cargo test` may run against the server.
+const TEST_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 
 /// The database name the tests publish the module under.
 pub const TEST_DATABASE: &str = "onepulse-test";
@@ -112,7 +116,8 @@ struct Counts {
     success: bool,
 }
 
-/// Runs `cargo test`, echoing its output and adding up its results.
+/// Runs `cargo test`, echoing its output and adding up its results; kills it when it runs
+/// longer than [`TEST_TIMEOUT`] (a hung test must not eat CI's whole budget).
 fn run_counting(mut command: Command) -> Result<Counts> {
     let shown = process::show(&command);
     println!("xtask: $ {shown}");
@@ -121,12 +126,34 @@ fn run_counting(mut command: Command) -> Result<Counts> {
         .stdout(Stdio::piped())
         .spawn()
         .with_context(|| format!("could not start `{shown}`"))?;
-    let mut counts = Counts::default();
+    let (lines_tx, lines) = mpsc::channel();
     if let Some(stdout) = child.stdout.take() {
-        for line in BufReader::new(stdout).lines() {
-            let line = line.context("reading cargo test's output")?;
-            println!("{line}");
-            add_result_line(&mut counts, &line);
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if lines_tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+    }
+    let deadline = Instant::now() + TEST_TIMEOUT;
+    let mut counts = Counts::default();
+    loop {
+        match lines.recv_timeout(Duration::from_millis(500)) {
+            Ok(line) => {
+                println!("{line}");
+                add_result_line(&mut counts, &line);
+                continue;
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+        }
+        if Instant::now() > deadline {
+            // Killing fails only if it already exited.
+            let _ = child.kill();
+            counts.failed += 1;
+            println!("xtask: cargo test ran longer than {TEST_TIMEOUT:?} and was stopped");
+            break;
         }
     }
     counts.success = child.wait().context("waiting for cargo test")?.success();
