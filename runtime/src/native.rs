@@ -158,6 +158,35 @@ pub async fn websocket_token(options: &ConnectOptions, token: &str) -> Result<St
     }
 }
 
+/// The raw WebSocket of a native connection.
+pub type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Opens the WebSocket to `options`' database with the v1 subprotocol, as the holder of `token`
+/// (a short-lived one from [`websocket_token`], or none for an anonymous connect). For tools
+/// that drive a [`ClientCore`] themselves.
+pub async fn open_socket(
+    options: &ConnectOptions,
+    token: Option<&str>,
+) -> Result<Socket, NativeError> {
+    let url = options.subscribe_url(token);
+    let mut request = url
+        .as_str()
+        .into_client_request()
+        .map_err(|e| NativeError::Connect(format!("{url}: {e}")))?;
+    request.headers_mut().insert(
+        "Sec-WebSocket-Protocol",
+        HeaderValue::from_static(SUBPROTOCOL),
+    );
+    let config = WebSocketConfig::default()
+        .max_message_size(Some(MAX_FRAME_BYTES))
+        .max_frame_size(Some(MAX_FRAME_BYTES));
+    let (socket, _) = tokio_tungstenite::connect_async_with_config(request, Some(config), true)
+        .await
+        .map_err(|e| NativeError::Connect(format!("{}: {e}", options.uri)))?;
+    Ok(socket)
+}
+
 impl NativeConnection {
     /// Connects, registers tables with `register`, and waits for the server's identity.
     ///
@@ -171,21 +200,7 @@ impl NativeConnection {
             Some(token) => Some(websocket_token(options, token).await?),
             None => None,
         };
-        let url = options.subscribe_url(short_token.as_deref());
-        let mut request = url
-            .as_str()
-            .into_client_request()
-            .map_err(|e| NativeError::Connect(format!("{url}: {e}")))?;
-        request.headers_mut().insert(
-            "Sec-WebSocket-Protocol",
-            HeaderValue::from_static(SUBPROTOCOL),
-        );
-        let config = WebSocketConfig::default()
-            .max_message_size(Some(MAX_FRAME_BYTES))
-            .max_frame_size(Some(MAX_FRAME_BYTES));
-        let (socket, _) = tokio_tungstenite::connect_async_with_config(request, Some(config), true)
-            .await
-            .map_err(|e| NativeError::Connect(format!("{}: {e}", options.uri)))?;
+        let socket = open_socket(options, short_token.as_deref()).await?;
         let (mut sink, mut stream) = socket.split();
 
         // The first frame is the identity.

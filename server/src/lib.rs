@@ -164,11 +164,15 @@ fn streak_of(row: &GmStatsByAddress) -> Streak {
 /// Most rows [`seed_gm_stats`] inserts in one call.
 pub const MAX_SEED_ROWS: u32 = 100_000;
 
-/// Inserts `count` synthetic Base rows for addresses `0x000…{first}` onwards (hex), for
-/// benchmarks and load tests. Only the module owner may call it; existing rows are kept.
+/// Inserts `count` synthetic Base rows for addresses `0x000…{first}` onwards (hex), last GM on
+/// `day`, for benchmarks and load tests. Only the module owner may call it; existing rows are
+/// kept.
 #[reducer]
-pub fn seed_gm_stats(ctx: &ReducerContext, first: u32, count: u32) -> Result<(), String> {
+pub fn seed_gm_stats(ctx: &ReducerContext, first: u32, count: u32, day: i32) -> Result<(), String> {
     require_owner(ctx)?;
+    if day < 0 {
+        return Err(format!("day {day} is negative"));
+    }
     if count > MAX_SEED_ROWS {
         return Err(format!(
             "count {count} is over the limit of {MAX_SEED_ROWS} rows per call"
@@ -177,7 +181,6 @@ pub fn seed_gm_stats(ctx: &ReducerContext, first: u32, count: u32) -> Result<(),
     let last = first
         .checked_add(count)
         .ok_or_else(|| format!("first {first} + count {count} overflows"))?;
-    let today = GmDay::from_unix_micros(ctx.timestamp.to_micros_since_unix_epoch()).number();
     let table = ctx.db.gm_stats_by_address();
     for i in first..last {
         let address = format!("0x{i:040x}");
@@ -194,7 +197,7 @@ pub fn seed_gm_stats(ctx: &ReducerContext, first: u32, count: u32) -> Result<(),
                 current_streak: streak,
                 highest_streak: streak + (i % 7) as i32,
                 all_time_gm_count: streak + (i % 100) as i32,
-                last_gm_day: today - (i % 3) as i32,
+                last_gm_day: day,
                 last_tx_hash: None,
                 fid: None,
                 display_name: None,

@@ -3,13 +3,16 @@
 //! - `dev`: install what is missing, start SpacetimeDB with the module published, serve the app.
 //! - `db [--port N] [--clear]`: just the database with the module published, in the foreground.
 //! - `test`: every check and test, against a throw-away SpacetimeDB.
+//! - `bench`: the benchmarks, against a throw-away SpacetimeDB.
 
+mod bench;
 mod database;
 mod dev;
 mod module;
 mod paths;
 mod process;
 mod test;
+mod throwaway;
 mod tools;
 
 use anyhow::{Context, Result, bail};
@@ -22,6 +25,8 @@ commands:
                               published, and serve the app with trunk (http://127.0.0.1:8080)
   db   [--port N] [--clear]   only the database with the module published, in the foreground
   test                        formatting, clippy and every test, against a throw-away SpacetimeDB
+  bench                       benchmarks (release builds) against a throw-away SpacetimeDB; writes
+                              target/bench/*.json and docs/bench-*.md
 
 --clear wipes the local database's data before publishing.";
 
@@ -42,6 +47,10 @@ fn run() -> Result<()> {
         "test" => {
             no_arguments(&rest)?;
             test::run()
+        }
+        "bench" => {
+            no_arguments(&rest)?;
+            bench::run()
         }
         "" | "help" | "--help" | "-h" => {
             println!("{USAGE}");

@@ -1,9 +1,9 @@
 //! `cargo xtask test`: formatting, clippy, builds, and every test against a throw-away
 //! SpacetimeDB with the module published.
 
+use crate::throwaway::Throwaway;
 use crate::{module, paths, process, tools};
 use anyhow::{Context, Result, bail};
-use local_spacetimedb::{LocalServer, ServerConfig, free_loopback_port};
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
@@ -18,7 +18,7 @@ pub const TEST_DATABASE: &str = "onepulse-test";
 /// Runs every check; fails on the first failing step, after running all tests of that step.
 pub fn run() -> Result<()> {
     tools::ensure_wasm_target()?;
-    let binary = tools::ensure_spacetimedb()?;
+    tools::ensure_spacetimedb()?;
     let server_manifest = paths::server().join("Cargo.toml");
     let server_manifest = server_manifest.to_string_lossy();
 
@@ -62,44 +62,20 @@ pub fn run() -> Result<()> {
     // Built before the server starts, so the server does not idle through compilation.
     process::run(cargo(&["test", "--locked", "--workspace", "--no-run"]))?;
 
-    let run_dir = paths::target()
-        .join("xtask-test")
-        .join(std::process::id().to_string());
-    let config = ServerConfig {
-        binary,
-        data_dir: run_dir.join("data"),
-        port: free_loopback_port()?,
-        in_memory: true,
-        log_file: run_dir.join("server.log"),
-    };
-    let server = LocalServer::start(&config, Duration::from_secs(60))
-        .context("starting the test SpacetimeDB")?;
-    println!(
-        "xtask: throw-away SpacetimeDB at {} (log in {})",
-        server.url(),
-        config.log_file.display()
-    );
-    let owner = server.api().new_identity()?;
-    module::publish(server.api(), TEST_DATABASE, &wasm, &owner.token, false)?;
-
+    let db = Throwaway::start(TEST_DATABASE, &wasm)?;
     let mut tests = cargo(&["test", "--locked", "--workspace", "--no-fail-fast"]);
     tests
-        .env("ONEPULSE_SPACETIMEDB_URL", server.url())
-        .env("ONEPULSE_TEST_DATABASE", TEST_DATABASE)
-        .env("ONEPULSE_OWNER_TOKEN", &owner.token);
+        .env("ONEPULSE_SPACETIMEDB_URL", db.server.url())
+        .env("ONEPULSE_TEST_DATABASE", db.database)
+        .env("ONEPULSE_OWNER_TOKEN", &db.owner_token);
     let outcome = run_counting(tests);
-    server.stop();
+    let log_file = db.log_file();
+    let passed = outcome.as_ref().is_ok_and(|c| c.failed == 0 && c.success);
+    db.stop(passed);
     let counts = outcome?;
-    // Remove the run's files only when everything passed: the log helps after a failure.
-    if counts.failed == 0 && counts.success {
-        std::fs::remove_dir_all(&run_dir).ok();
-    }
     println!("{} passed, {} failed", counts.passed, counts.failed);
     if counts.failed > 0 || !counts.success {
-        bail!(
-            "tests failed; the server log is in {}",
-            config.log_file.display()
-        );
+        bail!("tests failed; the server log is in {}", log_file.display());
     }
     Ok(())
 }
