@@ -10,6 +10,7 @@ use crate::row::RowDecoder;
 use crate::{FrameError, Row};
 use bytes::Bytes;
 use rustc_hash::FxHashMap;
+use std::collections::hash_map;
 use std::any::Any;
 use std::sync::Arc;
 
@@ -104,45 +105,42 @@ impl<T: Row> TableCache<T> {
         }
 
         let mut changes = Vec::with_capacity(inserts.len() + removed.len());
+        self.rows.reserve(inserts.len());
+        self.by_key.reserve(inserts.len());
         for (bytes, fresh) in inserts.into_iter().zip(decoded) {
-            if let Some(entry) = self.rows.get_mut(&bytes) {
-                entry.count += 1;
-                continue;
-            }
+            let slot = match self.rows.entry(bytes) {
+                hash_map::Entry::Occupied(mut entry) => {
+                    entry.get_mut().count += 1;
+                    continue;
+                }
+                hash_map::Entry::Vacant(slot) => slot,
+            };
             let row = match fresh {
                 Some(row) => row,
                 // Present before this update and deleted to zero by it: revived below.
-                None => match removed.values().find(|(b, _)| *b == bytes) {
+                None => match removed.values().find(|(b, _)| b == slot.key()) {
                     Some((_, row)) => Arc::clone(row),
-                    None => Arc::new(self.decoder.decode::<T>(&bytes)?),
+                    None => Arc::new(self.decoder.decode::<T>(slot.key())?),
                 },
             };
             let key = row.primary_key();
+            self.by_key.insert(key.clone(), slot.key().clone());
             match removed.remove(&key) {
-                Some((old_bytes, old)) if old_bytes == bytes => {
-                    self.by_key.insert(key, bytes.clone());
-                    self.rows.insert(bytes, Entry { row: old, count: 1 });
+                Some((old_bytes, old)) if old_bytes == *slot.key() => {
+                    slot.insert(Entry { row: old, count: 1 });
                 }
                 Some((_, old)) => {
-                    self.by_key.insert(key, bytes.clone());
-                    self.rows.insert(
-                        bytes,
-                        Entry {
-                            row: Arc::clone(&row),
-                            count: 1,
-                        },
-                    );
+                    slot.insert(Entry {
+                        row: Arc::clone(&row),
+                        count: 1,
+                    });
                     changes.push(Change::Update { old, new: row });
                 }
                 None => {
-                    self.by_key.insert(key, bytes.clone());
-                    self.rows.insert(
-                        bytes,
-                        Entry {
-                            row: Arc::clone(&row),
-                            count: 1,
-                        },
-                    );
+                    slot.insert(Entry {
+                        row: Arc::clone(&row),
+                        count: 1,
+                    });
                     changes.push(Change::Insert(row));
                 }
             }
