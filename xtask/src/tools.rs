@@ -117,3 +117,19 @@ fn cargo_bin_dir() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(".cargo"));
     home.join("bin")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Trunk must be told the exact wasm-bindgen of Cargo.lock, or it tries to download one.
+    #[test]
+    fn trunk_toml_names_the_locked_wasm_bindgen() {
+        let locked = locked_version("wasm-bindgen").unwrap();
+        let trunk = std::fs::read_to_string(paths::root().join("Trunk.toml")).unwrap();
+        assert!(
+            trunk.contains(&format!("wasm_bindgen = \"{locked}\"")),
+            "Trunk.toml must pin wasm_bindgen = \"{locked}\""
+        );
+    }
+}
