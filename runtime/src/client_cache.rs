@@ -4,14 +4,19 @@
 //! deliver the same row more than once; a second index maps primary keys to rows, so a delete
 //! and an insert of the same key in one update become one [`Change::Update`]. Rows are shared
 //! as `Arc<T>` and never mutated: a snapshot stays what it was.
+//!
+//! After a reconnect the cache is *resynced*: every row becomes stale but stays readable; rows
+//! that the re-applied subscriptions deliver again come back silently, changed rows become
+//! updates, and whatever is still stale when the resync finishes is deleted. No flicker, no
+//! empty-then-full.
 
 use crate::event::{AnyRow, Change};
 use crate::row::RowDecoder;
 use crate::{FrameError, Row};
 use bytes::Bytes;
 use rustc_hash::FxHashMap;
-use std::collections::hash_map;
 use std::any::Any;
+use std::collections::hash_map;
 use std::sync::Arc;
 
 #[derive(Debug)]
@@ -25,6 +30,8 @@ struct Entry<T> {
 pub struct TableCache<T: Row> {
     rows: FxHashMap<Bytes, Entry<T>>,
     by_key: FxHashMap<T::Key, Bytes>,
+    /// Rows of the previous connection not yet delivered again (only during a resync).
+    stale: FxHashMap<T::Key, (Bytes, Arc<T>)>,
     decoder: RowDecoder,
 }
 
@@ -33,31 +40,54 @@ impl<T: Row> Default for TableCache<T> {
         Self {
             rows: FxHashMap::default(),
             by_key: FxHashMap::default(),
+            stale: FxHashMap::default(),
             decoder: RowDecoder::new::<T>(),
         }
     }
 }
 
 impl<T: Row> TableCache<T> {
-    /// Number of distinct rows.
+    /// Number of distinct rows (stale ones included during a resync).
     pub fn len(&self) -> usize {
-        self.rows.len()
+        self.rows.len() + self.stale.len()
     }
 
     /// Whether there are no rows.
     pub fn is_empty(&self) -> bool {
-        self.rows.is_empty()
+        self.len() == 0
     }
 
     /// The row with this primary key.
     pub fn get(&self, key: &T::Key) -> Option<Arc<T>> {
-        let bytes = self.by_key.get(key)?;
-        self.rows.get(bytes).map(|e| Arc::clone(&e.row))
+        match self.by_key.get(key) {
+            Some(bytes) => self.rows.get(bytes).map(|e| Arc::clone(&e.row)),
+            None => self.stale.get(key).map(|(_, row)| Arc::clone(row)),
+        }
     }
 
     /// Every row, in no particular order.
     pub fn iter(&self) -> impl Iterator<Item = &Arc<T>> {
-        self.rows.values().map(|e| &e.row)
+        self.rows
+            .values()
+            .map(|e| &e.row)
+            .chain(self.stale.values().map(|(_, row)| row))
+    }
+
+    /// Starts a resync: every row becomes stale (still readable) until delivered again.
+    pub(crate) fn begin_resync(&mut self) {
+        self.by_key.clear();
+        for (bytes, entry) in self.rows.drain() {
+            self.stale
+                .insert(entry.row.primary_key(), (bytes, entry.row));
+        }
+    }
+
+    /// Ends a resync: rows not delivered again are deleted.
+    pub(crate) fn finish_resync(&mut self) -> Vec<Change<Arc<T>>> {
+        self.stale
+            .drain()
+            .map(|(_, (_, row))| Change::Delete(row))
+            .collect()
     }
 
     /// The rows matching `filter`, as an immutable snapshot.
@@ -75,14 +105,12 @@ impl<T: Row> TableCache<T> {
         // Decode first, so a bad row leaves the cache untouched.
         let decoded: Vec<Option<Arc<T>>> = inserts
             .iter()
-            .map(|bytes| {
-                if self.rows.contains_key(bytes) {
-                    Ok(None)
-                } else {
-                    self.decoder
-                        .decode::<T>(bytes)
-                        .map(|row| Some(Arc::new(row)))
-                }
+            .map(|bytes| match self.rows.contains_key(bytes) {
+                true => Ok(None),
+                false => self
+                    .decoder
+                    .decode::<T>(bytes)
+                    .map(|row| Some(Arc::new(row))),
             })
             .collect::<Result<_, _>>()?;
 
@@ -117,7 +145,7 @@ impl<T: Row> TableCache<T> {
             };
             let row = match fresh {
                 Some(row) => row,
-                // Present before this update and deleted to zero by it: revived below.
+                // In the cache before this update and deleted to zero by it.
                 None => match removed.values().find(|(b, _)| b == slot.key()) {
                     Some((_, row)) => Arc::clone(row),
                     None => Arc::new(self.decoder.decode::<T>(slot.key())?),
@@ -125,25 +153,26 @@ impl<T: Row> TableCache<T> {
             };
             let key = row.primary_key();
             self.by_key.insert(key.clone(), slot.key().clone());
-            match removed.remove(&key) {
+            let previous = match removed.remove(&key) {
+                Some(previous) => Some(previous),
+                None if self.stale.is_empty() => None,
+                None => self.stale.remove(&key),
+            };
+            let change = match previous {
+                // The same row again (delete + insert of equal bytes, or a stale row delivered
+                // again after a reconnect): keep the old `Arc`, say nothing.
                 Some((old_bytes, old)) if old_bytes == *slot.key() => {
                     slot.insert(Entry { row: old, count: 1 });
+                    continue;
                 }
-                Some((_, old)) => {
-                    slot.insert(Entry {
-                        row: Arc::clone(&row),
-                        count: 1,
-                    });
-                    changes.push(Change::Update { old, new: row });
-                }
-                None => {
-                    slot.insert(Entry {
-                        row: Arc::clone(&row),
-                        count: 1,
-                    });
-                    changes.push(Change::Insert(row));
-                }
-            }
+                Some((_, old)) => Change::Update {
+                    old,
+                    new: Arc::clone(&row),
+                },
+                None => Change::Insert(Arc::clone(&row)),
+            };
+            slot.insert(Entry { row, count: 1 });
+            changes.push(change);
         }
         changes.extend(removed.into_values().map(|(_, row)| Change::Delete(row)));
         Ok(changes)
@@ -152,9 +181,12 @@ impl<T: Row> TableCache<T> {
     /// Empties the table, returning a delete for every row.
     pub(crate) fn clear_rows(&mut self) -> Vec<Change<Arc<T>>> {
         self.by_key.clear();
+        let stale = self.stale.drain().map(|(_, (_, row))| row);
         self.rows
             .drain()
-            .map(|(_, e)| Change::Delete(e.row))
+            .map(|(_, e)| e.row)
+            .chain(stale)
+            .map(Change::Delete)
             .collect()
     }
 }
@@ -162,6 +194,8 @@ impl<T: Row> TableCache<T> {
 /// A table cache of any row type, as the core holds them.
 pub(crate) trait AnyTable: Send {
     fn name(&self) -> &'static str;
+    fn begin_resync(&mut self);
+    fn finish_resync(&mut self) -> Vec<Change<AnyRow>>;
     fn apply(
         &mut self,
         deletes: Vec<Bytes>,
@@ -198,6 +232,17 @@ impl<T: Row> AnyTable for TableCache<T> {
 
     fn clear(&mut self) -> Vec<Change<AnyRow>> {
         self.clear_rows().into_iter().map(erase).collect()
+    }
+
+    fn begin_resync(&mut self) {
+        TableCache::begin_resync(self);
+    }
+
+    fn finish_resync(&mut self) -> Vec<Change<AnyRow>> {
+        TableCache::finish_resync(self)
+            .into_iter()
+            .map(erase)
+            .collect()
     }
 
     fn as_any(&self) -> &dyn Any {

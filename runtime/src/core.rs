@@ -47,6 +47,10 @@ pub struct ClientCore {
     queries: PendingQueries,
     next_request_id: u32,
     connection: Option<(Identity, ConnectionId)>,
+    /// A socket is open (or being opened) and may carry frames.
+    online: bool,
+    /// Query sets sent again after a reconnect and not yet applied.
+    resyncing: Vec<u32>,
     outgoing: VecDeque<Vec<u8>>,
     events: VecDeque<Event>,
     stats: Stats,
@@ -65,6 +69,8 @@ impl ClientCore {
             queries: PendingQueries::default(),
             next_request_id: 1,
             connection: None,
+            online: true,
+            resyncing: Vec::new(),
             outgoing: VecDeque::new(),
             events: VecDeque::new(),
             stats: Stats::default(),
@@ -122,8 +128,14 @@ impl ClientCore {
 
     /// Ends a subscription; its rows leave the cache once no other subscription holds them.
     pub fn unsubscribe(&mut self, id: SubscriptionId) -> Result<(), ClientError> {
-        if let Some(send) = self.subscriptions.unsubscribe(id)? {
-            self.send_subscription(send);
+        match self.subscriptions.unsubscribe(id)? {
+            Some(Send::Unsubscribe { query_id }) if !self.online => {
+                // No server to confirm: the set is simply not restored on reconnect.
+                self.subscriptions.ended(query_id);
+                self.resync_progress(query_id);
+            }
+            Some(send) => self.send_subscription(send),
+            None => {}
         }
         self.events.push_back(Event::SubscriptionEnded(id));
         Ok(())
@@ -140,6 +152,10 @@ impl ClientCore {
     }
 
     fn send_subscription(&mut self, send: Send) {
+        if !self.online {
+            // Sent with every other set when the next socket opens.
+            return;
+        }
         // Subscription messages use the query id as request id, so errors map back to the set.
         let message = match send {
             Send::Subscribe { query_id, queries } => {
@@ -175,6 +191,14 @@ impl ClientCore {
             message: e.to_string(),
         })?;
         let request_id = RequestId(self.request_id());
+        if !self.online {
+            self.events.push_back(Event::ReducerDone {
+                request_id,
+                reducer: reducer.to_owned(),
+                outcome: ReducerOutcome::ConnectionLost,
+            });
+            return Ok(request_id);
+        }
         self.calls.insert(request_id, reducer);
         self.outgoing
             .push_back(frame::encode(&ClientMessage::CallReducer(CallReducer {
@@ -189,6 +213,13 @@ impl ClientCore {
     /// Runs a SQL `SELECT` once; the rows arrive as [`Event::OneOffDone`].
     pub fn one_off_query(&mut self, sql: &str) -> OneOffQueryId {
         let id = OneOffQueryId(self.request_id());
+        if !self.online {
+            self.events.push_back(Event::OneOffDone {
+                id,
+                result: Err("not connected".into()),
+            });
+            return id;
+        }
         self.queries.insert(id);
         self.outgoing
             .push_back(frame::encode(&ClientMessage::OneOffQuery(OneOffQuery {
@@ -199,9 +230,14 @@ impl ClientCore {
     }
 
     /// The socket closed: calls and queries in flight end with [`ReducerOutcome::ConnectionLost`]
-    /// and an error; frames not yet sent are dropped.
+    /// and an error; frames not yet sent are dropped. The cache and the subscriptions stay: when
+    /// the next socket says who we are, every subscription is sent again and the cache resynced.
+    /// Until then reducer calls and queries fail at once.
     pub fn connection_lost(&mut self) {
         self.connection = None;
+        self.online = false;
+        self.resyncing.clear();
+        self.subscriptions.connection_lost();
         self.outgoing.clear();
         for (request_id, reducer) in self.calls.drain() {
             self.events.push_back(Event::ReducerDone {
@@ -243,11 +279,18 @@ impl ClientCore {
         match message {
             ServerMessage::IdentityToken(token) => {
                 self.connection = Some((token.identity, token.connection_id));
+                // A core that lost its socket resends its subscriptions on the new one.
+                let reconnected = !std::mem::replace(&mut self.online, true);
                 self.events.push_back(Event::Connected {
                     identity: token.identity,
                     connection_id: token.connection_id,
                     new_token: self.anonymous.then(|| token.token.into()),
                 });
+                // Later sockets connect with the token kept from this one.
+                self.anonymous = false;
+                if reconnected {
+                    self.begin_resync();
+                }
             }
             ServerMessage::SubscribeMultiApplied(applied) => {
                 let query_id = applied.query_id.id;
@@ -263,6 +306,7 @@ impl ClientCore {
                         self.fail_set(query_id, &message);
                     }
                 }
+                self.resync_progress(query_id);
             }
             ServerMessage::UnsubscribeMultiApplied(applied) => {
                 if let Err(error) = self.apply(applied.update, Cause::SubscriptionEnded) {
@@ -367,7 +411,57 @@ impl ClientCore {
         }
     }
 
+    /// Marks every row stale and sends every subscription again (after a reconnect).
+    fn begin_resync(&mut self) {
+        for cache in self.tables.values_mut() {
+            cache.begin_resync();
+        }
+        let sends = self.subscriptions.resubscribe();
+        self.resyncing = sends
+            .iter()
+            .map(|s| match s {
+                Send::Subscribe { query_id, .. } | Send::Unsubscribe { query_id } => *query_id,
+            })
+            .collect();
+        for send in sends {
+            self.send_subscription(send);
+        }
+        if self.resyncing.is_empty() {
+            self.finish_resync();
+        }
+    }
+
+    /// A set re-applied (or failed or ended) during a resync; the last one finishes it.
+    fn resync_progress(&mut self, query_id: u32) {
+        let before = self.resyncing.len();
+        self.resyncing.retain(|id| *id != query_id);
+        if before > 0 && self.resyncing.is_empty() {
+            self.finish_resync();
+        }
+    }
+
+    /// Deletes the rows no re-applied subscription delivered again.
+    fn finish_resync(&mut self) {
+        let cause = Arc::new(Cause::Resync);
+        for cache in self.tables.values_mut() {
+            let changes = cache.finish_resync();
+            if !changes.is_empty() {
+                self.events.push_back(Event::RowsChanged(RowChanges {
+                    table: cache.name(),
+                    cause: Arc::clone(&cause),
+                    changes,
+                }));
+            }
+        }
+    }
+
+    /// Whether a socket is open (or opening) for this core.
+    pub fn is_online(&self) -> bool {
+        self.online
+    }
+
     fn fail_set(&mut self, query_id: u32, error: &str) {
+        self.resync_progress(query_id);
         for id in self.subscriptions.failed(query_id, error) {
             self.events.push_back(Event::SubscriptionFailed {
                 id,
@@ -377,6 +471,7 @@ impl ClientCore {
     }
 
     fn drop_all_subscriptions(&mut self, error: &str) {
+        self.resyncing.clear();
         for id in self.subscriptions.all_failed(error) {
             self.events.push_back(Event::SubscriptionFailed {
                 id,

@@ -81,6 +81,8 @@ pub enum Cause {
     LightUpdate,
     /// The server dropped every subscription of this connection.
     SubscriptionsDropped,
+    /// After a reconnect, rows that changed or vanished while the socket was down.
+    Resync,
 }
 
 /// The changes of one table caused by one server message.

@@ -154,6 +154,31 @@ impl Subscriptions {
         handles
     }
 
+    /// The socket closed: sets being ended are gone (the server forgot them with the socket);
+    /// every other set must be sent again.
+    pub fn connection_lost(&mut self) {
+        self.sets.retain(|_, set| set.state != SetState::Ending);
+        for set in self.sets.values_mut() {
+            set.state = SetState::Pending;
+        }
+    }
+
+    /// The subscribe messages that restore every set on a new socket.
+    pub fn resubscribe(&self) -> Vec<Send> {
+        let mut sends: Vec<Send> = self
+            .sets
+            .iter()
+            .map(|(&query_id, set)| Send::Subscribe {
+                query_id,
+                queries: set.queries.clone(),
+            })
+            .collect();
+        sends.sort_by_key(|s| match s {
+            Send::Subscribe { query_id, .. } | Send::Unsubscribe { query_id } => *query_id,
+        });
+        sends
+    }
+
     /// The server confirmed an unsubscribe: the set is gone.
     pub fn ended(&mut self, query_id: u32) {
         self.sets.remove(&query_id);
@@ -249,6 +274,24 @@ mod tests {
         subs.unsubscribe(handles[0]).unwrap();
         assert!(subs.subscribe(q("SELECT * FROM t10")).is_ok());
         assert_eq!(subs.live_sets(), 10);
+    }
+
+    #[test]
+    fn after_a_lost_connection_live_sets_are_sent_again() {
+        let mut subs = Subscriptions::default();
+        let (a, _) = subs.subscribe(q("x")).unwrap();
+        let (b, _) = subs.subscribe(q("y")).unwrap();
+        subs.applied(0);
+        subs.unsubscribe(b).unwrap();
+        subs.connection_lost();
+        assert_eq!(
+            subs.resubscribe(),
+            vec![Send::Subscribe {
+                query_id: 0,
+                queries: q("x")
+            }]
+        );
+        assert_eq!(subs.applied(0), vec![a]);
     }
 
     #[test]

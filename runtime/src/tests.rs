@@ -636,3 +636,143 @@ proptest! {
         drain(&mut core);
     }
 }
+
+mod reconnect {
+    use super::*;
+
+    fn identity_frame_as(connection_id: ConnectionId) -> Vec<u8> {
+        frame(ServerMessage::IdentityToken(IdentityToken {
+            identity: Identity::ZERO,
+            token: "short-lived".into(),
+            connection_id,
+        }))
+    }
+
+    /// Subscribed to two sets with ann, bob and cat; the socket then closes.
+    fn disconnected_core() -> ClientCore {
+        let mut core = connected_core();
+        core.subscribe(["SELECT * FROM player"]).unwrap();
+        core.subscribe(["SELECT * FROM player WHERE score > 4"])
+            .unwrap();
+        core.handle_frame(&applied(
+            0,
+            update(
+                &[],
+                &[
+                    player(1, "ann", 3),
+                    player(2, "bob", 5),
+                    player(3, "cat", 1),
+                ],
+            ),
+        ));
+        core.handle_frame(&applied(1, update(&[], &[player(2, "bob", 5)])));
+        drain(&mut core);
+        sent(&mut core);
+        core.connection_lost();
+        drain(&mut core);
+        core
+    }
+
+    #[test]
+    fn while_offline_the_cache_stays_and_calls_fail_at_once() {
+        let mut core = disconnected_core();
+        assert!(!core.is_online());
+        assert_eq!(
+            core.table::<Player>().unwrap().len(),
+            3,
+            "last data is kept"
+        );
+        let call = core.call_reducer("set_score", &(1u32, 1i32)).unwrap();
+        assert!(matches!(drain(&mut core).as_slice(),
+            [Event::ReducerDone { request_id, outcome: ReducerOutcome::ConnectionLost, .. }] if *request_id == call));
+        assert!(sent(&mut core).is_empty());
+    }
+
+    #[test]
+    fn a_new_socket_gets_every_subscription_and_a_quiet_resync() {
+        let mut core = disconnected_core();
+        core.handle_frame(&identity_frame_as(OTHER));
+        let resent = sent(&mut core);
+        assert_eq!(resent.len(), 2, "both sets are sent again");
+        assert!(matches!(
+            drain(&mut core).as_slice(),
+            [Event::Connected {
+                new_token: None,
+                ..
+            }]
+        ));
+        // Meanwhile: ann's score changed, cat was deleted, bob is unchanged.
+        core.handle_frame(&applied(
+            0,
+            update(&[], &[player(1, "ann", 9), player(2, "bob", 5)]),
+        ));
+        let events = drain(&mut core);
+        assert_eq!(
+            names(&changes(&events)),
+            ["ann>ann"],
+            "ann changed; bob makes no event"
+        );
+        assert_eq!(
+            core.table::<Player>().unwrap().len(),
+            3,
+            "cat stays until the resync ends"
+        );
+        core.handle_frame(&applied(1, update(&[], &[player(2, "bob", 5)])));
+        let events = drain(&mut core);
+        assert_eq!(names(&changes(&events)), ["-cat"]);
+        let resync = events.iter().find_map(|e| match e {
+            Event::RowsChanged(c) => Some(c.cause.clone()),
+            _ => None,
+        });
+        assert_eq!(resync.as_deref(), Some(&Cause::Resync));
+        assert_eq!(
+            events
+                .iter()
+                .filter(|e| matches!(e, Event::SubscriptionApplied(_)))
+                .count(),
+            1
+        );
+        let cache = core.table::<Player>().unwrap();
+        assert_eq!(cache.len(), 2);
+        assert_eq!(cache.get(&1).unwrap().score, 9);
+        // Bob survived and shared rows still count twice: leaving one set keeps him.
+        core.handle_frame(&unsubscribed(1, update(&[player(2, "bob", 5)], &[])));
+        assert!(core.table::<Player>().unwrap().get(&2).is_some());
+    }
+
+    #[test]
+    fn subscriptions_made_or_ended_while_offline_take_effect_on_the_new_socket() {
+        let mut core = disconnected_core();
+        let late = core
+            .subscribe(["SELECT * FROM player WHERE id = 7"])
+            .unwrap();
+        assert!(sent(&mut core).is_empty(), "nothing is sent while offline");
+        assert_eq!(
+            core.subscription_state(late),
+            Some(SubscriptionState::Pending)
+        );
+        core.handle_frame(&identity_frame_as(OTHER));
+        let queries: Vec<String> = sent(&mut core)
+            .into_iter()
+            .filter_map(|m| match m {
+                ClientMessage::SubscribeMulti(m) => Some(m.query_strings[0].to_string()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(queries.len(), 3);
+        assert!(queries.contains(&"SELECT * FROM player WHERE id = 7".to_string()));
+    }
+
+    #[test]
+    fn a_resync_with_no_subscriptions_empties_the_cache() {
+        let mut core = connected_core();
+        let id = core.subscribe(["SELECT * FROM player"]).unwrap();
+        core.handle_frame(&applied(0, update(&[], &[player(1, "ann", 3)])));
+        core.connection_lost();
+        core.unsubscribe(id).unwrap();
+        drain(&mut core);
+        core.handle_frame(&identity_frame_as(OTHER));
+        assert_eq!(names(&changes(&drain(&mut core))), ["-ann"]);
+        assert!(core.table::<Player>().unwrap().is_empty());
+    }
+}
