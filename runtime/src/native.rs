@@ -4,15 +4,16 @@
 //! queues the frames it produced, and waits (when it returns a future) for the matching event.
 
 use crate::{
-    ClientCore, ClientError, ConnectOptions, ConnectionId, Event, FrameError, Identity,
-    OneOffQueryId, OneOffResult, ReducerOutcome, RequestId, Row, SUBPROTOCOL, SubscriptionId,
-    TableCache,
+    Backoff, ClientCore, ClientError, ConnectOptions, ConnectionId, ConnectionStatus, Event,
+    FrameError, Identity, OneOffQueryId, OneOffResult, ReducerOutcome, RequestId, Row, SUBPROTOCOL,
+    SubscriptionId, TableCache,
 };
 use futures_util::{SinkExt, StreamExt};
 use spacetimedb_lib::ser::Serialize;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
-use tokio::sync::{mpsc, oneshot};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
@@ -111,6 +112,7 @@ pub struct NativeConnection {
     identity: Identity,
     connection_id: ConnectionId,
     new_token: Option<String>,
+    status: watch::Receiver<ConnectionStatus>,
 }
 
 impl std::fmt::Debug for NativeConnection {
@@ -191,49 +193,22 @@ impl NativeConnection {
     /// Connects, registers tables with `register`, and waits for the server's identity.
     ///
     /// With `options.token` set, the token is first exchanged for a 60-second one (the same flow
-    /// a browser must use). Returns the connection and the stream of every [`Event`].
+    /// a browser must use). Returns the connection and the stream of every [`Event`]. When the
+    /// socket closes later, the connection reconnects by itself (see [`Backoff`]) with the same
+    /// identity, sends every subscription again and resyncs the cache.
     pub async fn connect(
         options: &ConnectOptions,
         register: impl FnOnce(&mut ClientCore),
     ) -> Result<(Self, mpsc::UnboundedReceiver<Event>), NativeError> {
-        let short_token = match &options.token {
-            Some(token) => Some(websocket_token(options, token).await?),
-            None => None,
-        };
-        let socket = open_socket(options, short_token.as_deref()).await?;
-        let (mut sink, mut stream) = socket.split();
-
-        // The first frame is the identity.
+        let mut socket = open(options).await?;
         let mut core = ClientCore::new(options.token.is_none());
         register(&mut core);
-        let first = loop {
-            match stream.next().await {
-                Some(Ok(Message::Binary(frame))) => break frame,
-                Some(Ok(Message::Close(close))) => {
-                    return Err(NativeError::Connect(format!(
-                        "closed before identity: {close:?}"
-                    )));
-                }
-                Some(Ok(_)) => continue,
-                Some(Err(e)) => return Err(NativeError::Connect(e.to_string())),
-                None => return Err(NativeError::Connect("closed before identity".into())),
-            }
-        };
-        core.handle_frame(&first);
-        let Some(Event::Connected {
-            identity,
-            connection_id,
-            new_token,
-        }) = core.poll_event()
-        else {
-            return Err(NativeError::Connect(
-                "the first message was not an identity".into(),
-            ));
-        };
+        let (identity, connection_id, new_token) = handshake(&mut socket, &mut core).await?;
 
         let (events_tx, events_rx) = mpsc::unbounded_channel();
-        let (out_tx, mut out_rx) = mpsc::unbounded_channel::<Vec<u8>>();
-        let (shutdown_tx, mut shutdown_rx) = oneshot::channel::<()>();
+        let (out_tx, out_rx) = mpsc::unbounded_channel::<Vec<u8>>();
+        let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
+        let (status_tx, status_rx) = watch::channel(ConnectionStatus::Connected(identity));
         let _ = events_tx.send(Event::Connected {
             identity,
             connection_id,
@@ -247,48 +222,38 @@ impl NativeConnection {
             shutdown: Some(shutdown_tx),
             closed: None,
         }));
-
-        let task_shared = Arc::clone(&shared);
-        tokio::spawn(async move {
-            let reason = loop {
-                tokio::select! {
-                    message = stream.next() => match message {
-                        Some(Ok(Message::Binary(frame))) => {
-                            let mut shared = lock(&task_shared);
-                            shared.core.handle_frame(&frame);
-                            shared.flush();
-                        }
-                        Some(Ok(Message::Close(close))) => break format!("closed by the server: {close:?}"),
-                        Some(Ok(_)) => {}
-                        Some(Err(e)) => break e.to_string(),
-                        None => break "socket ended".to_owned(),
-                    },
-                    frame = out_rx.recv() => match frame {
-                        Some(frame) => {
-                            if let Err(e) = sink.send(Message::Binary(frame.into())).await {
-                                break e.to_string();
-                            }
-                        }
-                        None => break "connection dropped".to_owned(),
-                    },
-                    _ = &mut shutdown_rx => break "closed by the client".to_owned(),
-                }
-            };
-            log::info!("connection closed: {reason}");
-            let _ = sink.close().await;
-            let mut shared = lock(&task_shared);
-            shared.core.connection_lost();
-            shared.flush();
-            shared.closed = Some(reason);
-        });
+        // Reconnects use the long-lived token, so they come back as the same identity.
+        let reconnect_options = ConnectOptions {
+            token: options.token.clone().or_else(|| new_token.clone()),
+            ..options.clone()
+        };
+        let pump = Pump {
+            shared: Arc::clone(&shared),
+            outgoing: out_rx,
+            shutdown: shutdown_rx,
+            status: status_tx,
+            options: reconnect_options,
+        };
+        tokio::spawn(pump.run(socket));
 
         let connection = Self {
             shared,
             identity,
             connection_id,
             new_token,
+            status: status_rx,
         };
         Ok((connection, events_rx))
+    }
+
+    /// Where the connection stands now.
+    pub fn status(&self) -> ConnectionStatus {
+        self.status.borrow().clone()
+    }
+
+    /// A receiver that sees every status change.
+    pub fn status_changes(&self) -> watch::Receiver<ConnectionStatus> {
+        self.status.clone()
     }
 
     /// Our identity.
@@ -425,4 +390,167 @@ fn lock(shared: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
     // A panic while holding the lock leaves consistent data behind (no partial updates are
     // visible to other callers), so poisoning is not a reason to fail.
     shared.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Opens a socket for `options`, exchanging its token for a 60-second one first.
+async fn open(options: &ConnectOptions) -> Result<Socket, NativeError> {
+    let short_token = match &options.token {
+        Some(token) => Some(websocket_token(options, token).await?),
+        None => None,
+    };
+    open_socket(options, short_token.as_deref()).await
+}
+
+/// Reads the first frame, which must be the identity, into `core`.
+async fn handshake(
+    socket: &mut Socket,
+    core: &mut ClientCore,
+) -> Result<(Identity, ConnectionId, Option<String>), NativeError> {
+    let first = loop {
+        match socket.next().await {
+            Some(Ok(Message::Binary(frame))) => break frame,
+            Some(Ok(Message::Close(close))) => {
+                return Err(NativeError::Connect(format!(
+                    "closed before identity: {close:?}"
+                )));
+            }
+            Some(Ok(_)) => continue,
+            Some(Err(e)) => return Err(NativeError::Connect(e.to_string())),
+            None => return Err(NativeError::Connect("closed before identity".into())),
+        }
+    };
+    core.handle_frame(&first);
+    match core.poll_event() {
+        Some(Event::Connected {
+            identity,
+            connection_id,
+            new_token,
+        }) => Ok((identity, connection_id, new_token)),
+        _ => Err(NativeError::Connect(
+            "the first message was not an identity".into(),
+        )),
+    }
+}
+
+/// The task that owns the socket: moves frames both ways and reconnects when it closes.
+struct Pump {
+    shared: Arc<Mutex<Shared>>,
+    outgoing: mpsc::UnboundedReceiver<Vec<u8>>,
+    shutdown: oneshot::Receiver<()>,
+    status: watch::Sender<ConnectionStatus>,
+    options: ConnectOptions,
+}
+
+/// Why a socket stopped.
+enum Stop {
+    Lost(String),
+    ClosedByClient,
+}
+
+impl Pump {
+    async fn run(mut self, mut socket: Socket) {
+        let started = Instant::now();
+        loop {
+            let stop = self.carry(&mut socket).await;
+            let _ = socket.close(None).await;
+            {
+                let mut shared = lock(&self.shared);
+                shared.core.connection_lost();
+                shared.flush();
+                // Frames queued for the old socket belong to calls that already ended.
+                while self.outgoing.try_recv().is_ok() {}
+                if let Stop::ClosedByClient = stop {
+                    shared.closed = Some("closed by the client".into());
+                }
+            }
+            let reason = match stop {
+                Stop::ClosedByClient => {
+                    return self.set_status(ConnectionStatus::Disconnected(
+                        "closed by the client".into(),
+                    ));
+                }
+                Stop::Lost(reason) => reason,
+            };
+            log::warn!("connection lost: {reason}; reconnecting");
+            match self.reconnect(started).await {
+                Some(new_socket) => socket = new_socket,
+                None => {
+                    lock(&self.shared).closed = Some("closed by the client".into());
+                    return self.set_status(ConnectionStatus::Disconnected(
+                        "closed by the client".into(),
+                    ));
+                }
+            }
+        }
+    }
+
+    fn set_status(&self, status: ConnectionStatus) {
+        log::info!("connection status: {status}");
+        self.status.send_replace(status);
+    }
+
+    /// Moves frames until the socket closes or the client closes it.
+    async fn carry(&mut self, socket: &mut Socket) -> Stop {
+        loop {
+            tokio::select! {
+                message = socket.next() => match message {
+                    Some(Ok(Message::Binary(frame))) => {
+                        let mut shared = lock(&self.shared);
+                        shared.core.handle_frame(&frame);
+                        shared.flush();
+                        if let Some((identity, _)) = shared.core.identity()
+                            && !matches!(*self.status.borrow(), ConnectionStatus::Connected(_))
+                        {
+                            drop(shared);
+                            self.set_status(ConnectionStatus::Connected(identity));
+                        }
+                    }
+                    Some(Ok(Message::Close(close))) => return Stop::Lost(format!("closed by the server: {close:?}")),
+                    Some(Ok(_)) => {}
+                    Some(Err(e)) => return Stop::Lost(e.to_string()),
+                    None => return Stop::Lost("socket ended".into()),
+                },
+                frame = self.outgoing.recv() => match frame {
+                    Some(frame) => {
+                        if let Err(e) = socket.send(Message::Binary(frame.into())).await {
+                            return Stop::Lost(e.to_string());
+                        }
+                    }
+                    None => return Stop::ClosedByClient,
+                },
+                _ = &mut self.shutdown => return Stop::ClosedByClient,
+            }
+        }
+    }
+
+    /// Tries again on the backoff schedule until a socket opens (or the client closes).
+    async fn reconnect(&mut self, started: Instant) -> Option<Socket> {
+        let outage = Instant::now();
+        let backoff = Backoff::default();
+        for attempt in 1.. {
+            let delay = backoff.delay(attempt, outage.elapsed(), jitter());
+            self.set_status(ConnectionStatus::Reconnecting {
+                attempt,
+                next_try_at_ms: (started.elapsed() + delay).as_secs_f64() * 1000.0,
+            });
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => {}
+                _ = &mut self.shutdown => return None,
+            }
+            match open(&self.options).await {
+                Ok(socket) => return Some(socket),
+                Err(e) => log::info!("reconnect attempt {attempt} failed: {e}"),
+            }
+        }
+        None
+    }
+}
+
+/// A number in `[0, 1)` that differs between clients and attempts.
+fn jitter() -> f64 {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or_default();
+    f64::from(nanos % 1_000_000) / 1_000_000.0
 }

@@ -67,7 +67,9 @@ pub fn run() -> Result<()> {
     tests
         .env("ONEPULSE_SPACETIMEDB_URL", db.server.url())
         .env("ONEPULSE_TEST_DATABASE", db.database)
-        .env("ONEPULSE_OWNER_TOKEN", &db.owner_token);
+        .env("ONEPULSE_OWNER_TOKEN", &db.owner_token)
+        .env("ONEPULSE_SPACETIMEDB_BIN", tools::ensure_spacetimedb()?)
+        .env("ONEPULSE_MODULE_WASM", &wasm);
     let outcome = run_counting(tests);
     let log_file = db.log_file();
     let passed = outcome.as_ref().is_ok_and(|c| c.failed == 0 && c.success);
