@@ -75,6 +75,30 @@ impl ConnectOptions {
     }
 }
 
+impl ConnectOptions {
+    /// Whether this would send data unencrypted to another machine: a `ws://`/`http://` URI whose
+    /// host is not loopback. Release builds refuse that unless explicitly allowed (SEC-001).
+    pub fn is_insecure_remote(&self) -> bool {
+        let Some(rest) = ["ws://", "http://"]
+            .iter()
+            .find_map(|p| self.uri.strip_prefix(p))
+        else {
+            return false;
+        };
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+        let host = match authority.strip_prefix('[') {
+            Some(v6) => v6.split(']').next().unwrap_or_default(),
+            None => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
+        };
+        let loopback = host.eq_ignore_ascii_case("localhost")
+            || host == "::1"
+            || host
+                .parse::<std::net::Ipv4Addr>()
+                .is_ok_and(|ip| ip.is_loopback());
+        !loopback
+    }
+}
+
 fn swap_scheme(uri: &str, pairs: &[(&str, &str)]) -> String {
     for (from, to) in pairs {
         if let Some(rest) = uri.strip_prefix(from) {
@@ -99,6 +123,28 @@ fn percent_encode(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_plain_text_to_other_machines_is_insecure() {
+        for (uri, insecure) in [
+            ("ws://127.0.0.1:3000", false),
+            ("http://localhost:3000/", false),
+            ("ws://[::1]:3000", false),
+            ("ws://127.8.0.1", false),
+            ("wss://db.example", false),
+            ("https://db.example:443", false),
+            ("ws://db.example:3000", true),
+            ("http://192.168.1.5:3000", true),
+            ("ws://localhost.evil.example", true),
+            ("ws://[2001:db8::1]:3000", true),
+        ] {
+            assert_eq!(
+                ConnectOptions::new(uri, "x").is_insecure_remote(),
+                insecure,
+                "{uri}"
+            );
+        }
+    }
 
     #[test]
     fn urls_for_http_and_ws_bases() {

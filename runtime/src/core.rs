@@ -77,6 +77,13 @@ impl ClientCore {
         }
     }
 
+    /// Whether the next socket connects without a token (none stored, or the stored one was
+    /// rejected): then the identity the server mints comes with a token to keep; with a token,
+    /// the echoed (possibly 60-second) token is never offered for keeping.
+    pub fn set_anonymous(&mut self, anonymous: bool) {
+        self.anonymous = anonymous;
+    }
+
     /// Caches rows of `T`'s table. Rows of tables not registered are ignored.
     pub fn register_table<T: Row>(&mut self) {
         self.tables

@@ -24,7 +24,11 @@ mod shape;
 mod subscription;
 #[cfg(test)]
 mod tests;
+#[cfg(any(feature = "native", all(feature = "browser", target_arch = "wasm32")))]
+mod waiters;
 
+#[cfg(all(feature = "browser", target_arch = "wasm32"))]
+pub mod browser;
 #[cfg(feature = "native")]
 pub mod native;
 

@@ -3,17 +3,17 @@
 //! For tests, tools and services. One task owns the socket; every call locks the core briefly,
 //! queues the frames it produced, and waits (when it returns a future) for the matching event.
 
+use crate::waiters::Waiters;
 use crate::{
     Backoff, ClientCore, ClientError, ConnectOptions, ConnectionId, ConnectionStatus, Event,
-    FrameError, Identity, OneOffQueryId, OneOffResult, ReducerOutcome, RequestId, Row, SUBPROTOCOL,
-    SubscriptionId, TableCache,
+    FrameError, Identity, ReducerOutcome, Row, SUBPROTOCOL, SubscriptionId, TableCache,
 };
+use futures_channel::oneshot;
 use futures_util::{SinkExt, StreamExt};
 use spacetimedb_lib::ser::Serialize;
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, watch};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
@@ -48,13 +48,6 @@ pub enum NativeError {
     Frame(#[from] FrameError),
 }
 
-#[derive(Default)]
-struct Waiters {
-    reducers: HashMap<RequestId, oneshot::Sender<ReducerOutcome>>,
-    subscriptions: HashMap<SubscriptionId, oneshot::Sender<Result<(), String>>>,
-    queries: HashMap<OneOffQueryId, oneshot::Sender<OneOffResult>>,
-}
-
 struct Shared {
     core: ClientCore,
     waiters: Waiters,
@@ -72,33 +65,7 @@ impl Shared {
             let _ = self.outgoing.send(frame);
         }
         while let Some(event) = self.core.poll_event() {
-            match &event {
-                Event::ReducerDone {
-                    request_id,
-                    outcome,
-                    ..
-                } => {
-                    if let Some(waiter) = self.waiters.reducers.remove(request_id) {
-                        let _ = waiter.send(outcome.clone());
-                    }
-                }
-                Event::SubscriptionApplied(id) => {
-                    if let Some(waiter) = self.waiters.subscriptions.remove(id) {
-                        let _ = waiter.send(Ok(()));
-                    }
-                }
-                Event::SubscriptionFailed { id, error } => {
-                    if let Some(waiter) = self.waiters.subscriptions.remove(id) {
-                        let _ = waiter.send(Err(error.clone()));
-                    }
-                }
-                Event::OneOffDone { id, result } => {
-                    if let Some(waiter) = self.waiters.queries.remove(id) {
-                        let _ = waiter.send(result.clone());
-                    }
-                }
-                _ => {}
-            }
+            self.waiters.dispatch(&event);
             // Nobody listening to events is fine.
             let _ = self.events.send(event);
         }
@@ -292,12 +259,7 @@ impl NativeConnection {
         &self,
         queries: impl IntoIterator<Item = Q>,
     ) -> Result<SubscriptionId, NativeError> {
-        let (tx, rx) = oneshot::channel();
-        let id = self.with_core(|core, waiters| {
-            let id = core.subscribe(queries)?;
-            waiters.subscriptions.insert(id, tx);
-            Ok::<_, NativeError>(id)
-        })??;
+        let (id, rx) = self.with_core(|core, waiters| waiters.subscribe(core, queries))??;
         match rx.await {
             Ok(Ok(())) => Ok(id),
             Ok(Err(error)) => Err(NativeError::Subscription(error)),
@@ -327,22 +289,13 @@ impl NativeConnection {
         reducer: &str,
         args: &A,
     ) -> Result<oneshot::Receiver<ReducerOutcome>, NativeError> {
-        let (tx, rx) = oneshot::channel();
-        self.with_core(|core, waiters| {
-            let id = core.call_reducer(reducer, args)?;
-            waiters.reducers.insert(id, tx);
-            Ok::<_, NativeError>(())
-        })??;
+        let rx = self.with_core(|core, waiters| waiters.call_reducer(core, reducer, args))??;
         Ok(rx)
     }
 
     /// Runs a SQL `SELECT` once and decodes the rows of `T`'s table.
     pub async fn one_off_query<T: Row>(&self, sql: &str) -> Result<Vec<T>, NativeError> {
-        let (tx, rx) = oneshot::channel();
-        self.with_core(|core, waiters| {
-            let id = core.one_off_query(sql);
-            waiters.queries.insert(id, tx);
-        })?;
+        let rx = self.with_core(|core, waiters| waiters.one_off_query(core, sql))?;
         let tables = rx
             .await
             .map_err(|_| self.closed_error())?

@@ -49,28 +49,73 @@ pub fn run() -> Result<()> {
         "-D",
         "warnings",
     ]))?;
+    // The browser crates, compiled for the browser (the runtime's dev-dependencies are native).
     process::run(cargo(&[
-        "build",
+        "clippy",
         "--locked",
-        "--package",
-        "onepulse",
         "--target",
         "wasm32-unknown-unknown",
+        "--package",
+        "stdb-client",
+        "--features",
+        "browser",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
+    process::run(cargo(&[
+        "clippy",
+        "--locked",
+        "--target",
+        "wasm32-unknown-unknown",
+        "--all-targets",
+        "--package",
+        "onepulse",
+        "--package",
+        "onepulse-browser-tests",
+        "--",
+        "-D",
+        "warnings",
     ]))?;
     let wasm = module::build()?;
 
     // Built before the server starts, so the server does not idle through compilation.
     process::run(cargo(&["test", "--locked", "--workspace", "--no-run"]))?;
 
+    let chromedriver = tools::ensure_chromium()?;
+    let runner = tools::ensure_wasm_bindgen_test_runner()?;
     let db = Throwaway::start(TEST_DATABASE, &wasm)?;
-    let mut tests = cargo(&["test", "--locked", "--workspace", "--no-fail-fast"]);
-    tests
+    let mut native = cargo(&["test", "--locked", "--workspace", "--no-fail-fast"]);
+    native
         .env("ONEPULSE_SPACETIMEDB_URL", db.server.url())
         .env("ONEPULSE_TEST_DATABASE", db.database)
         .env("ONEPULSE_OWNER_TOKEN", &db.owner_token)
         .env("ONEPULSE_SPACETIMEDB_BIN", tools::ensure_spacetimedb()?)
         .env("ONEPULSE_MODULE_WASM", &wasm);
-    let outcome = run_counting(tests);
+    // wasm-bindgen tests in headless Chromium; the server's address is compiled in.
+    let mut browser = cargo(&[
+        "test",
+        "--locked",
+        "--no-fail-fast",
+        "--package",
+        "onepulse-browser-tests",
+        "--target",
+        "wasm32-unknown-unknown",
+    ]);
+    browser
+        .env("ONEPULSE_SPACETIMEDB_URL", db.server.url())
+        .env("ONEPULSE_TEST_DATABASE", db.database)
+        .env("CHROMEDRIVER", &chromedriver)
+        .env("CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER", &runner)
+        .env("WASM_BINDGEN_TEST_TIMEOUT", "120");
+    let outcome = run_counting(native).and_then(|native| {
+        let browser = run_counting(browser)?;
+        Ok(Counts {
+            passed: native.passed + browser.passed,
+            failed: native.failed + browser.failed,
+            success: native.success && browser.success,
+        })
+    });
     let log_file = db.log_file();
     let passed = outcome.as_ref().is_ok_and(|c| c.failed == 0 && c.success);
     db.stop(passed);

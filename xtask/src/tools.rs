@@ -60,6 +60,39 @@ pub fn ensure_wasm_bindgen() -> Result<PathBuf> {
     )
 }
 
+/// The `wasm-bindgen-test-runner` that comes with [`ensure_wasm_bindgen`].
+pub fn ensure_wasm_bindgen_test_runner() -> Result<PathBuf> {
+    let wasm_bindgen = ensure_wasm_bindgen()?;
+    Ok(wasm_bindgen.with_file_name("wasm-bindgen-test-runner"))
+}
+
+/// Debian's Chromium and ChromeDriver (same version), for the browser tests.
+pub fn ensure_chromium() -> Result<PathBuf> {
+    let driver = PathBuf::from("/usr/bin/chromedriver");
+    if driver.exists() && std::path::Path::new("/usr/bin/chromium").exists() {
+        return Ok(driver);
+    }
+    println!(
+        "xtask: installing Debian's chromium and chromium-driver (headless browser tests; a few minutes)"
+    );
+    let root = paths::root();
+    process::run(process::command("apt-get", &["update"], &root))?;
+    let mut install = process::command(
+        "apt-get",
+        &["install", "-y", "chromium", "chromium-driver"],
+        &root,
+    );
+    install.env("DEBIAN_FRONTEND", "noninteractive");
+    process::run(install)?;
+    if !driver.exists() {
+        bail!(
+            "chromium-driver was installed but {} is missing",
+            driver.display()
+        );
+    }
+    Ok(driver)
+}
+
 /// The version of `package` in the workspace's Cargo.lock.
 pub fn locked_version(package: &str) -> Result<String> {
     let path = paths::root().join("Cargo.lock");

@@ -1,0 +1,64 @@
+//! Helpers for the browser tests. `cargo xtask test` builds them with the test server's URL and
+//! database in `ONEPULSE_SPACETIMEDB_URL` / `ONEPULSE_TEST_DATABASE` (a wasm test cannot read
+//! the environment at run time) and runs them in headless Chromium.
+#![cfg(target_arch = "wasm32")]
+
+use onepulse_domain::Address;
+use onepulse_gm_stats::GmStatsRow;
+use std::time::Duration;
+use stdb_client::ClientCore;
+use stdb_client::browser::{BrowserConnection, BrowserOptions};
+
+/// Options for the test database.
+pub fn options() -> BrowserOptions {
+    let (Some(url), Some(database)) = (
+        option_env!("ONEPULSE_SPACETIMEDB_URL"),
+        option_env!("ONEPULSE_TEST_DATABASE"),
+    ) else {
+        panic!(
+            "built without ONEPULSE_SPACETIMEDB_URL / ONEPULSE_TEST_DATABASE: run `cargo xtask test`"
+        );
+    };
+    BrowserOptions::new(url, database)
+}
+
+/// Registers the GM table.
+pub fn register(core: &mut ClientCore) {
+    core.register_table::<GmStatsRow>();
+}
+
+/// A wallet address no other test uses.
+pub fn unique_address() -> Address {
+    let hex: String = (0..40)
+        .map(|_| char::from_digit((js_sys::Math::random() * 16.0) as u32 % 16, 16).unwrap_or('0'))
+        .collect();
+    Address::parse(&format!("0x{hex}")).expect("40 hex digits")
+}
+
+/// Today's GM day by the browser's clock.
+pub fn today() -> i32 {
+    onepulse_domain::GmDay::from_unix_millis(js_sys::Date::now()).number()
+}
+
+/// Waits (up to 20 s) until `done` holds, checking every 20 ms.
+pub async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
+    let step = Duration::from_millis(20);
+    for _ in 0..1000 {
+        if done() {
+            return;
+        }
+        gloo_timers::future::sleep(step).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+/// Waits until `connection` is connected.
+pub async fn connected(connection: &BrowserConnection) {
+    eventually("the connection", || {
+        matches!(
+            connection.status(),
+            stdb_client::ConnectionStatus::Connected(_)
+        )
+    })
+    .await;
+}
