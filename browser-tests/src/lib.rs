@@ -22,6 +22,36 @@ pub fn options() -> BrowserOptions {
     BrowserOptions::new(url, database)
 }
 
+/// Options for the database that [`control`] stops and starts.
+pub fn restartable_options() -> BrowserOptions {
+    let (Some(url), Some(database)) = (
+        option_env!("ONEPULSE_RESTART_SPACETIMEDB_URL"),
+        option_env!("ONEPULSE_RESTART_DATABASE"),
+    ) else {
+        panic!(
+            "built without ONEPULSE_RESTART_SPACETIMEDB_URL / ONEPULSE_RESTART_DATABASE: run `cargo xtask test`"
+        );
+    };
+    BrowserOptions::new(url, database)
+}
+
+/// Stops (`"stop"`) or starts (`"start"`) the restartable database through the control endpoint.
+pub async fn control(action: &str) {
+    let Some(base) = option_env!("ONEPULSE_CONTROL_URL") else {
+        panic!("built without ONEPULSE_CONTROL_URL: run `cargo xtask test`");
+    };
+    let response = gloo_net::http::Request::post(&format!("{base}/{action}"))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("control {action}: {e}"));
+    assert_eq!(
+        response.status(),
+        200,
+        "control {action}: {:?}",
+        response.text().await
+    );
+}
+
 /// Registers the GM table.
 pub fn register(core: &mut ClientCore) {
     core.register_table::<GmStatsRow>();

@@ -2,11 +2,14 @@
 //!
 //! [`LocalServer`] runs `spacetimedb-standalone` on a loopback address and stops it when dropped;
 //! [`HttpApi`] speaks the server's HTTP API: identities, publishing a module, calling reducers and
-//! SQL. Used by `cargo xtask` and by the integration tests.
+//! SQL; [`ControlServer`] lets a browser test stop and start one. Used by `cargo xtask` and by
+//! the integration tests.
 
+mod control;
 mod http_api;
 mod server;
 
+pub use control::ControlServer;
 pub use http_api::{CallOutcome, HttpApi, NewIdentity, SqlResult};
 pub use server::{LocalServer, ServerConfig, free_loopback_port};
 

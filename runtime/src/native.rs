@@ -19,6 +19,9 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
+/// Longest a connection attempt (token exchange + WebSocket handshake) may take.
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Largest frame accepted (an initial subscription of 100 000 rows is about 20 MB raw).
 const MAX_FRAME_BYTES: usize = 1 << 30;
 
@@ -97,6 +100,7 @@ pub async fn websocket_token(options: &ConnectOptions, token: &str) -> Result<St
     let answer = tokio::task::spawn_blocking(move || {
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
+            .timeout_global(Some(CONNECT_TIMEOUT))
             .build()
             .into();
         let mut response = agent
@@ -345,13 +349,24 @@ fn lock(shared: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
     shared.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Opens a socket for `options`, exchanging its token for a 60-second one first.
+/// Opens a socket for `options`, exchanging its token for a 60-second one first; gives up after
+/// [`CONNECT_TIMEOUT`] (a server that accepts but never answers must not stall reconnection).
 async fn open(options: &ConnectOptions) -> Result<Socket, NativeError> {
-    let short_token = match &options.token {
-        Some(token) => Some(websocket_token(options, token).await?),
-        None => None,
+    let attempt = async {
+        let short_token = match &options.token {
+            Some(token) => Some(websocket_token(options, token).await?),
+            None => None,
+        };
+        open_socket(options, short_token.as_deref()).await
     };
-    open_socket(options, short_token.as_deref()).await
+    tokio::time::timeout(CONNECT_TIMEOUT, attempt)
+        .await
+        .map_err(|_| {
+            NativeError::Connect(format!(
+                "{}: no answer within {CONNECT_TIMEOUT:?}",
+                options.uri
+            ))
+        })?
 }
 
 /// Reads the first frame, which must be the identity, into `core`.

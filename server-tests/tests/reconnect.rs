@@ -48,6 +48,9 @@ async fn clients_reconnect_after_a_server_restart_and_resync_without_flicker() {
         .api()
         .publish("reconnect", &wasm, &owner.token, false)
         .unwrap();
+    // A database published moments before a hard kill may be missing after the restart (the
+    // WebSocket upgrade then answers 404): give the server a moment to persist it.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
 
     let options = ConnectOptions::new(server.url(), "reconnect");
     let register = |core: &mut stdb_client::ClientCore| core.register_table::<GmStatsRow>();
