@@ -1,9 +1,10 @@
 //! Decode + apply of an initial subscription in the client core, measured on the real frame.
 
+use crate::Target;
 use crate::report::Figure;
-use crate::{Target, alloc};
 use anyhow::{Context, Result, bail};
 use futures_util::{SinkExt, StreamExt};
+use heap_meter as alloc;
 use onepulse_gm_stats::GmStatsRow;
 use std::time::{Duration, Instant};
 use stdb_client::native::open_socket;
@@ -93,38 +94,38 @@ async fn measure(
     let mib = |bytes: usize| bytes as f64 / (1024.0 * 1024.0);
     let mut figures = vec![
         Figure::new(
-            format!("initial subscription {label}: decode + apply (client only)"),
+            format!("native: initial subscription {label}: decode + apply (client only)"),
             ms,
             "ms",
             (rows == 100_000).then_some(60.0),
         ),
         Figure::new(
-            format!("initial subscription {label}: rows per second"),
+            format!("native: initial subscription {label}: rows per second"),
             f64::from(rows) / (ms / 1000.0),
             "rows/s",
             None,
         ),
         Figure::new(
-            format!("initial subscription {label}: peak heap during apply"),
+            format!("native: initial subscription {label}: peak heap during apply"),
             mib(peak),
             "MiB",
             None,
         ),
         Figure::new(
-            format!("initial subscription {label}: cache size"),
+            format!("native: initial subscription {label}: cache size"),
             mib(retained),
             "MiB",
             (rows == 100_000).then_some(30.0),
         ),
         Figure::new(
-            format!("initial subscription {label}: subscribe → applied (server included)"),
+            format!("native: initial subscription {label}: subscribe → applied (server included)"),
             end_to_end.as_secs_f64() * 1000.0,
             "ms",
             None,
         ),
     ];
     figures.push(Figure::new(
-        format!("initial subscription {label}: frame size"),
+        format!("native: initial subscription {label}: frame size"),
         frame.len() as f64 / 1024.0,
         "KiB",
         None,
@@ -132,16 +133,23 @@ async fn measure(
     Ok(figures)
 }
 
-/// Seeds 10 000 and 100 000 rows and measures both, uncompressed and gzip.
-pub async fn run(target: &Target) -> Result<Vec<Figure>> {
-    const SMALL_DAY: i32 = 1_000;
-    const LARGE_DAY: i32 = 1_001;
+/// The day of the 10 000 seeded rows (the browser bench uses the same days).
+pub const SMALL_DAY: i32 = 1_000;
+/// The day of the 100 000 seeded rows.
+pub const LARGE_DAY: i32 = 1_001;
+
+/// Seeds 10 000 rows on [`SMALL_DAY`] and 100 000 on [`LARGE_DAY`].
+pub fn seed(target: &Target) -> Result<()> {
     target
         .seed(0, 10_000, SMALL_DAY)
         .context("seeding 10 000 rows")?;
     target
         .seed(10_000, 100_000, LARGE_DAY)
-        .context("seeding 100 000 rows")?;
+        .context("seeding 100 000 rows")
+}
+
+/// Measures the seeded subscriptions, uncompressed and gzip.
+pub async fn run(target: &Target) -> Result<Vec<Figure>> {
     let mut figures = Vec::new();
     figures.extend(measure(target, 10_000, SMALL_DAY, Compression::None, "10k rows").await?);
     figures.extend(measure(target, 100_000, LARGE_DAY, Compression::None, "100k rows").await?);

@@ -65,13 +65,13 @@ pub async fn run(target: &Target) -> Result<Vec<Figure>> {
     latencies.sort_by(f64::total_cmp);
     Ok(vec![
         Figure::new(
-            "report_gm on one connection → update event on another, p50",
+            "native: report_gm on one connection → update event on another, p50",
             percentile(&latencies, 50),
             "ms",
             Some(1.0),
         ),
         Figure::new(
-            "report_gm on one connection → update event on another, p99",
+            "native: report_gm on one connection → update event on another, p99",
             percentile(&latencies, 99),
             "ms",
             Some(4.0),

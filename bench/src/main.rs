@@ -1,9 +1,10 @@
 //! `onepulse-bench`: the runtime measured natively against a real SpacetimeDB.
 //!
-//! Run by `cargo xtask bench`, which starts the server, publishes the module and passes
-//! `--url URL --database NAME --owner-token TOKEN --root DIR`.
+//! Run by `cargo xtask bench`, which starts the server and publishes the module, then runs
+//! `onepulse-bench seed …` (the rows every benchmark reads), the browser benchmarks, and
+//! `onepulse-bench run … [--browser FILE]`, which measures natively and writes the report with
+//! the browser's figures (JSON lines) included.
 
-mod alloc;
 mod initial;
 mod latency;
 mod report;
@@ -15,7 +16,7 @@ use serde_json::json;
 use std::path::PathBuf;
 
 #[global_allocator]
-static ALLOCATOR: alloc::Counting = alloc::Counting;
+static ALLOCATOR: heap_meter::Counting = heap_meter::Counting;
 
 /// Where the benchmark runs.
 pub struct Target {
@@ -44,16 +45,22 @@ impl Target {
 }
 
 struct Args {
+    command: String,
     target: Target,
     root: PathBuf,
+    browser: Option<PathBuf>,
 }
 
 fn parse_args() -> Result<Args> {
+    let mut args = std::env::args().skip(1);
+    let command = args
+        .next()
+        .context("usage: onepulse-bench seed|run --url … --database … --owner-token … --root …")?;
     let mut url = None;
     let mut database = None;
     let mut owner_token = None;
     let mut root = None;
-    let mut args = std::env::args().skip(1);
+    let mut browser = None;
     while let Some(flag) = args.next() {
         let value = args
             .next()
@@ -63,29 +70,66 @@ fn parse_args() -> Result<Args> {
             "--database" => database = Some(value),
             "--owner-token" => owner_token = Some(value),
             "--root" => root = Some(PathBuf::from(value)),
+            "--browser" => browser = Some(PathBuf::from(value)),
             other => bail!("unknown flag {other}"),
         }
     }
     Ok(Args {
+        command,
         target: Target {
             url: url.context("--url is required")?,
             database: database.context("--database is required")?,
             owner_token: owner_token.context("--owner-token is required")?,
         },
         root: root.context("--root is required")?,
+        browser,
     })
+}
+
+/// Reads figures the browser benchmark printed, one JSON object per line.
+fn browser_figures(path: &std::path::Path) -> Result<Vec<Figure>> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|line| {
+            let v: serde_json::Value =
+                serde_json::from_str(line).with_context(|| format!("bad figure {line}"))?;
+            Ok(Figure::new(
+                v["name"].as_str().unwrap_or("?").to_owned(),
+                v["value"].as_f64().context("figure without value")?,
+                match v["unit"].as_str() {
+                    Some("ms") => "ms",
+                    Some("MiB") => "MiB",
+                    Some("KiB") => "KiB",
+                    Some("rows/s") => "rows/s",
+                    _ => "",
+                },
+                v["target"].as_f64(),
+            ))
+        })
+        .collect()
 }
 
 #[tokio::main]
 async fn main() -> Result<()> {
     let args = parse_args()?;
+    if args.command == "seed" {
+        return initial::seed(&args.target);
+    }
+    if args.command != "run" {
+        bail!("unknown command {} (seed or run)", args.command);
+    }
     let mut figures: Vec<Figure> = Vec::new();
     figures.extend(initial::run(&args.target).await?);
     figures.extend(latency::run(&args.target).await?);
+    if let Some(path) = &args.browser {
+        figures.extend(browser_figures(path)?);
+    }
     let when = latency::utc_now();
     report::write(
         &figures,
-        "native",
+        "runtime",
         &args.root.join("target/bench"),
         &args.root.join("docs"),
         &when,

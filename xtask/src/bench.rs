@@ -1,13 +1,19 @@
-//! `cargo xtask bench`: the benchmarks, against a throw-away SpacetimeDB, release builds.
+//! `cargo xtask bench`: the benchmarks, natively and in headless Chromium, against an on-disk
+//! SpacetimeDB that the browser benchmark restarts (reconnect time). Release builds.
 
-use crate::throwaway::Throwaway;
+use crate::throwaway::Restartable;
 use crate::{module, paths, process, tools};
-use anyhow::Result;
+use anyhow::{Context, Result};
+
+const DATABASE: &str = "onepulse-bench";
 
 /// Builds and runs the benchmarks; the report lands in `target/bench/` and `docs/`.
 pub fn run() -> Result<()> {
     tools::ensure_wasm_target()?;
+    let chromedriver = tools::ensure_chromium()?;
+    let runner = tools::ensure_wasm_bindgen_test_runner()?;
     let wasm = module::build()?;
+    let root = paths::root();
     process::run(process::command(
         "cargo",
         &[
@@ -17,26 +23,66 @@ pub fn run() -> Result<()> {
             "--package",
             "onepulse-bench",
         ],
-        &paths::root(),
+        &root,
     ))?;
-    let db = Throwaway::start("onepulse-bench", &wasm)?;
+    let db = Restartable::start(DATABASE, &wasm)?;
     let bench = paths::target().join("release/onepulse-bench");
-    let root = paths::root();
-    let url = db.server.url().to_owned();
-    let result = process::run(process::command(
-        &bench.to_string_lossy(),
+    let bench = bench.to_string_lossy();
+    let root_text = root.to_string_lossy();
+    let target_args = [
+        "--url",
+        db.url.as_str(),
+        "--database",
+        DATABASE,
+        "--owner-token",
+        db.owner_token.as_str(),
+        "--root",
+        &root_text,
+    ];
+    let with = |command: &str, extra: &[&str]| {
+        let mut args = vec![command];
+        args.extend_from_slice(&target_args);
+        args.extend_from_slice(extra);
+        process::command(&bench, &args, &root)
+    };
+    process::run(with("seed", &[]))?;
+
+    let mut browser = process::command(
+        "cargo",
         &[
-            "--url",
-            &url,
-            "--database",
-            db.database,
-            "--owner-token",
-            &db.owner_token,
-            "--root",
-            &root.to_string_lossy(),
+            "test",
+            "--locked",
+            "--release",
+            "--package",
+            "onepulse-browser-tests",
+            "--features",
+            "bench",
+            "--test",
+            "bench",
+            "--target",
+            "wasm32-unknown-unknown",
+            "--",
+            "--nocapture",
         ],
         &root,
-    ));
-    db.stop(result.is_ok());
-    result
+    );
+    browser
+        .env("ONEPULSE_RESTART_SPACETIMEDB_URL", &db.url)
+        .env("ONEPULSE_RESTART_DATABASE", DATABASE)
+        .env("ONEPULSE_CONTROL_URL", db.control.url())
+        .env("CHROMEDRIVER", &chromedriver)
+        .env("CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER", &runner)
+        .env("WASM_BINDGEN_TEST_TIMEOUT", "600");
+    let output = process::run_capturing(browser)?;
+    let figures: String = output
+        .lines()
+        .filter_map(|line| line.trim().strip_prefix("BENCH "))
+        .map(|json| format!("{json}\n"))
+        .collect();
+    let browser_file = paths::target().join("bench/browser.jsonl");
+    std::fs::create_dir_all(paths::target().join("bench")).context("creating target/bench")?;
+    std::fs::write(&browser_file, figures)
+        .with_context(|| format!("writing {}", browser_file.display()))?;
+
+    process::run(with("run", &["--browser", &browser_file.to_string_lossy()]))
 }

@@ -25,6 +25,24 @@ pub fn run(mut command: Command) -> Result<()> {
     Ok(())
 }
 
+/// Runs a command to completion and returns its standard output (also printed); fails unless
+/// it exits with 0.
+pub fn run_capturing(mut command: Command) -> Result<String> {
+    let shown = show(&command);
+    println!("xtask: $ {shown}");
+    let output = command
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit())
+        .output()
+        .with_context(|| format!("could not start `{shown}`"))?;
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    print!("{stdout}");
+    if !output.status.success() {
+        bail!("`{shown}` failed ({})", output.status);
+    }
+    Ok(stdout)
+}
+
 /// Runs a command and returns its standard output, or `None` if it cannot run or fails.
 pub fn output(program: &str, args: &[&str]) -> Option<String> {
     let out = Command::new(program)

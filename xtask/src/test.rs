@@ -1,10 +1,9 @@
 //! `cargo xtask test`: formatting, clippy, builds, and every test against a throw-away
 //! SpacetimeDB with the module published.
 
-use crate::throwaway::Throwaway;
+use crate::throwaway::{Restartable, Throwaway};
 use crate::{module, paths, process, tools};
 use anyhow::{Context, Result, bail};
-use local_spacetimedb::{ControlServer, ServerConfig, free_loopback_port};
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
@@ -15,6 +14,8 @@ const TEST_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 
 /// The database name the tests publish the module under.
 pub const TEST_DATABASE: &str = "onepulse-test";
+/// The database on the server the browser tests stop and start.
+const RESTART_DATABASE: &str = "onepulse-restart";
 
 /// Runs every check; fails on the first failing step, after running all tests of that step.
 pub fn run() -> Result<()> {
@@ -87,7 +88,7 @@ pub fn run() -> Result<()> {
     let runner = tools::ensure_wasm_bindgen_test_runner()?;
     let db = Throwaway::start(TEST_DATABASE, &wasm)?;
     // A second server, on disk, that the browser tests stop and start through a control endpoint.
-    let restartable = restartable_server(&wasm)?;
+    let restartable = Restartable::start(RESTART_DATABASE, &wasm)?;
     let mut native = cargo(&["test", "--locked", "--workspace", "--no-fail-fast"]);
     native
         .env("ONEPULSE_SPACETIMEDB_URL", db.server.url())
@@ -108,9 +109,9 @@ pub fn run() -> Result<()> {
     browser
         .env("ONEPULSE_SPACETIMEDB_URL", db.server.url())
         .env("ONEPULSE_TEST_DATABASE", db.database)
-        .env("ONEPULSE_RESTART_SPACETIMEDB_URL", &restartable.1)
+        .env("ONEPULSE_RESTART_SPACETIMEDB_URL", &restartable.url)
         .env("ONEPULSE_RESTART_DATABASE", RESTART_DATABASE)
-        .env("ONEPULSE_CONTROL_URL", restartable.0.url())
+        .env("ONEPULSE_CONTROL_URL", restartable.control.url())
         .env("CHROMEDRIVER", &chromedriver)
         .env("CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER", &runner)
         .env("WASM_BINDGEN_TEST_TIMEOUT", "120");
@@ -132,39 +133,6 @@ pub fn run() -> Result<()> {
         bail!("tests failed; the server log is in {}", log_file.display());
     }
     Ok(())
-}
-
-/// The database name on the restartable server.
-const RESTART_DATABASE: &str = "onepulse-restart";
-
-/// Starts an on-disk server behind a control endpoint and publishes the module on it.
-fn restartable_server(wasm: &std::path::Path) -> Result<(ControlServer, String)> {
-    let dir = paths::target()
-        .join("xtask-run")
-        .join(format!("{}-restart", std::process::id()));
-    // A fresh data directory each run.
-    std::fs::remove_dir_all(&dir).ok();
-    let config = ServerConfig {
-        binary: tools::ensure_spacetimedb()?,
-        data_dir: dir.join("data"),
-        port: free_loopback_port()?,
-        in_memory: false,
-        log_file: dir.join("server.log"),
-    };
-    let control = ControlServer::start(config).context("starting the restartable SpacetimeDB")?;
-    let bytes = std::fs::read(wasm).with_context(|| format!("reading {}", wasm.display()))?;
-    let url = control
-        .with_server(|server| {
-            let owner = server.api().new_identity()?;
-            server
-                .api()
-                .publish(RESTART_DATABASE, &bytes, &owner.token, false)?;
-            Ok::<_, local_spacetimedb::Error>(server.url().to_owned())
-        })
-        .context("the restartable server is not running")??;
-    // A database published moments before a hard kill may be missing after the restart.
-    std::thread::sleep(std::time::Duration::from_millis(1500));
-    Ok((control, url))
 }
 
 fn cargo(args: &[&str]) -> Command {

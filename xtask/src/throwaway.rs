@@ -3,7 +3,7 @@
 
 use crate::{module, paths, tools};
 use anyhow::{Context, Result};
-use local_spacetimedb::{LocalServer, ServerConfig, free_loopback_port};
+use local_spacetimedb::{ControlServer, LocalServer, ServerConfig, free_loopback_port};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -60,5 +60,55 @@ impl Throwaway {
         if clean {
             std::fs::remove_dir_all(&self.run_dir).ok();
         }
+    }
+}
+
+/// An on-disk server behind a [`ControlServer`] (so a browser page can stop and start it), with
+/// the module published.
+pub struct Restartable {
+    /// The control endpoint (stops the server when dropped).
+    pub control: ControlServer,
+    /// The database server's URL.
+    pub url: String,
+    /// The publisher's token.
+    pub owner_token: String,
+}
+
+impl Restartable {
+    /// Starts the server with a fresh data directory and publishes `wasm` as `database`.
+    pub fn start(database: &'static str, wasm: &std::path::Path) -> Result<Self> {
+        let dir = paths::target()
+            .join("xtask-run")
+            .join(format!("{}-{database}", std::process::id()));
+        std::fs::remove_dir_all(&dir).ok();
+        let config = ServerConfig {
+            binary: tools::ensure_spacetimedb()?,
+            data_dir: dir.join("data"),
+            port: free_loopback_port()?,
+            in_memory: false,
+            log_file: dir.join("server.log"),
+        };
+        let control = ControlServer::start(config).context("starting a restartable SpacetimeDB")?;
+        let bytes = std::fs::read(wasm).with_context(|| format!("reading {}", wasm.display()))?;
+        let (url, owner_token) = control
+            .with_server(|server| {
+                let owner = server.api().new_identity()?;
+                server
+                    .api()
+                    .publish(database, &bytes, &owner.token, false)?;
+                Ok::<_, local_spacetimedb::Error>((server.url().to_owned(), owner.token))
+            })
+            .context("the restartable server is not running")??;
+        println!(
+            "xtask: restartable SpacetimeDB at {url} (control at {})",
+            control.url()
+        );
+        // A database published moments before a hard kill may be missing after the restart.
+        std::thread::sleep(Duration::from_millis(1500));
+        Ok(Self {
+            control,
+            url,
+            owner_token,
+        })
     }
 }

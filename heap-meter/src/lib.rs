@@ -1,4 +1,9 @@
-//! A global allocator that counts live and peak heap bytes.
+//! A global allocator that counts live and peak heap bytes, natively and in wasm.
+//!
+//! ```ignore
+//! #[global_allocator]
+//! static ALLOCATOR: heap_meter::Counting = heap_meter::Counting;
+//! ```
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
