@@ -593,11 +593,19 @@ enum TokenError {
     Unreachable(String),
 }
 
+/// Longest the token exchange may take before the attempt counts as failed.
+const TOKEN_TIMEOUT_MS: u32 = 10_000;
+
 /// Exchanges the long-lived token for a 60-second one.
 async fn websocket_token(options: &ConnectOptions, token: &str) -> Result<String, TokenError> {
     let url = options.websocket_token_url();
+    // A server that accepts but never answers must not stall reconnection.
+    let abort = web_sys::AbortController::new().ok();
+    let signal = abort.as_ref().map(|a| a.signal());
+    let _deadline = abort.map(|abort| Timeout::new(TOKEN_TIMEOUT_MS, move || abort.abort()));
     let response = gloo_net::http::Request::post(&url)
         .header("Authorization", &format!("Bearer {token}"))
+        .abort_signal(signal.as_ref())
         .send()
         .await
         .map_err(|e| TokenError::Unreachable(format!("{url}: {e}")))?;
