@@ -1,0 +1,89 @@
+//! The OnePulse fallback service.
+//!
+//! `GET /api/gm/stats?address=0x…[&chainId=N]` answers from a live subscription to
+//! `gm_stats_by_address` kept in memory through the project's own runtime (native transport), so
+//! answers take microseconds and keep coming — marked stale — while the database is away.
+//! `GET /healthz` tells whether the data is live. With `--dist`, the same process serves the built
+//! app, so one process plus SpacetimeDB is a whole deployment.
+
+mod api;
+mod config;
+mod live_stats;
+mod rate_limit;
+mod static_files;
+
+pub use config::Config;
+pub use live_stats::LiveStats;
+pub use rate_limit::RateLimiter;
+
+use axum::Router;
+use axum::error_handling::HandleErrorLayer;
+use axum::http::{HeaderValue, Method, StatusCode};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tower::ServiceBuilder;
+use tower_http::cors::CorsLayer;
+
+/// What the handlers share.
+#[derive(Clone)]
+pub struct AppState {
+    /// The live data.
+    pub stats: LiveStats,
+    /// Per-client request budget.
+    pub limiter: Arc<RateLimiter>,
+}
+
+/// The whole service for `config`, with `stats` as its data.
+pub fn router(config: &Config, stats: LiveStats) -> Router {
+    let state = AppState {
+        stats,
+        limiter: Arc::new(RateLimiter::new(config.burst, config.per_second)),
+    };
+    let origins: Vec<HeaderValue> = config
+        .allow_origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
+    let cors = CorsLayer::new()
+        .allow_origin(origins)
+        .allow_methods([Method::GET]);
+    let overload = ServiceBuilder::new()
+        .layer(HandleErrorLayer::new(|_: tower::BoxError| async {
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "too many requests in flight",
+            )
+        }))
+        .load_shed()
+        .concurrency_limit(config.max_in_flight);
+    let mut app = api::routes(state).layer(cors);
+    if let Some(dist) = &config.dist {
+        app = app.merge(static_files::routes(dist));
+    }
+    app.layer(overload)
+}
+
+/// Starts serving `config` on `listener` in the background; returns the live data and the task.
+pub fn spawn(
+    config: &Config,
+    listener: TcpListener,
+) -> (LiveStats, tokio::task::JoinHandle<std::io::Result<()>>) {
+    let stats = LiveStats::start(config.connect_options());
+    let app = router(config, stats.clone());
+    let task = tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+    });
+    (stats, task)
+}
+
+/// Serves `config` on `listener` until the process ends.
+pub async fn serve(config: &Config, listener: TcpListener) -> anyhow::Result<()> {
+    let (_, task) = spawn(config, listener);
+    task.await??;
+    Ok(())
+}
