@@ -5,6 +5,7 @@
 //! `onepulse-bench run … [--browser FILE]`, which measures natively and writes the report with
 //! the browser's figures (JSON lines) included.
 
+mod fallback;
 mod initial;
 mod latency;
 mod report;
@@ -123,6 +124,7 @@ async fn main() -> Result<()> {
     let mut figures: Vec<Figure> = Vec::new();
     figures.extend(initial::run(&args.target).await?);
     figures.extend(latency::run(&args.target).await?);
+    figures.extend(fallback::run(&args.target).await?);
     if let Some(path) = &args.browser {
         figures.extend(browser_figures(path)?);
     }

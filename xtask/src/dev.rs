@@ -1,4 +1,5 @@
-//! `cargo xtask dev`: the database plus `trunk serve`, stopped together by Ctrl-C.
+//! `cargo xtask dev`: the database, the fallback service and `trunk serve`, stopped together by
+//! Ctrl-C.
 
 use crate::database::{self, DATABASE, Options};
 use crate::{paths, process, tools};
@@ -8,6 +9,8 @@ use std::time::Duration;
 
 /// The port `trunk serve` listens on.
 pub const APP_PORT: u16 = 8080;
+/// The port of the fallback service (`/api`, proxied by trunk).
+pub const FALLBACK_PORT: u16 = 8787;
 
 /// Kills the child process when dropped, so nothing is left running.
 struct KillOnDrop(Child);
@@ -28,6 +31,29 @@ pub fn run(options: Options) -> Result<()> {
     tools::ensure_wasm_bindgen()?;
     let mut server = database::start(options)?;
 
+    process::run(process::command(
+        "cargo",
+        &["build", "--locked", "--package", "onepulse-fallback"],
+        &paths::root(),
+    ))?;
+    let mut fallback_command = Command::new(paths::target().join("debug/onepulse-fallback"));
+    fallback_command
+        .args(["--listen", &format!("127.0.0.1:{FALLBACK_PORT}")])
+        .args([
+            "--spacetimedb",
+            &format!("http://127.0.0.1:{}", options.port),
+        ])
+        .args(["--database", DATABASE])
+        .args(["--allow-origin", &format!("http://127.0.0.1:{APP_PORT}")])
+        .args(["--allow-origin", &format!("http://localhost:{APP_PORT}")])
+        .current_dir(paths::root());
+    println!("xtask: $ {}", process::show(&fallback_command));
+    let mut fallback = KillOnDrop(
+        fallback_command
+            .spawn()
+            .context("starting the fallback service")?,
+    );
+
     let mut command = Command::new(&trunk);
     command
         .args(["serve", "--offline", "--address", "127.0.0.1", "--port"])
@@ -46,7 +72,7 @@ pub fn run(options: Options) -> Result<()> {
 
     loop {
         if interrupts.recv_timeout(Duration::from_millis(250)).is_ok() {
-            println!("xtask: stopping trunk and SpacetimeDB");
+            println!("xtask: stopping trunk, the fallback service and SpacetimeDB");
             return Ok(());
         }
         if let Ok(Some(status)) = trunk.0.try_wait() {
@@ -54,6 +80,9 @@ pub fn run(options: Options) -> Result<()> {
         }
         if !server.is_running() {
             bail!("SpacetimeDB exited; see target/spacetimedb/server.log");
+        }
+        if let Ok(Some(status)) = fallback.0.try_wait() {
+            bail!("the fallback service exited ({status})");
         }
     }
 }
