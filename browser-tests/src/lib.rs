@@ -52,6 +52,22 @@ pub async fn control(action: &str) {
     );
 }
 
+/// The fallback service that reads the test database (`ONEPULSE_FALLBACK_URL`).
+pub fn fallback_url() -> &'static str {
+    match option_env!("ONEPULSE_FALLBACK_URL") {
+        Some(url) => url,
+        None => panic!("built without ONEPULSE_FALLBACK_URL: run `cargo xtask test`"),
+    }
+}
+
+/// The fallback service that reads the restartable database (`ONEPULSE_RESTART_FALLBACK_URL`).
+pub fn restart_fallback_url() -> &'static str {
+    match option_env!("ONEPULSE_RESTART_FALLBACK_URL") {
+        Some(url) => url,
+        None => panic!("built without ONEPULSE_RESTART_FALLBACK_URL: run `cargo xtask test`"),
+    }
+}
+
 /// Registers the GM table.
 pub fn register(core: &mut ClientCore) {
     core.register_table::<GmStatsRow>();
@@ -91,4 +107,39 @@ pub async fn connected(connection: &BrowserConnection) {
         )
     })
     .await;
+}
+
+/// A second connection to the database of `options` (through `localhost` instead of
+/// `127.0.0.1`, so it is not the tab's shared one): plays another device reporting GMs.
+pub fn other_device(options: &BrowserOptions) -> BrowserConnection {
+    let uri = options.connect.uri.replace("127.0.0.1", "localhost");
+    BrowserConnection::shared(
+        BrowserOptions::new(&uri, &options.connect.database),
+        register,
+    )
+    .expect("a second connection")
+}
+
+/// Reports a GM of `address` on `chain` for `day` through `connection`; panics unless it commits.
+pub async fn report(
+    connection: &BrowserConnection,
+    address: &Address,
+    chain: onepulse_domain::Chain,
+    day: i32,
+) {
+    let args = onepulse_gm_stats::ReportGm::new(
+        address.clone(),
+        chain,
+        onepulse_domain::GmDay::from_number(day),
+    )
+    .args();
+    let outcome = connection
+        .call_reducer(onepulse_gm_stats::REPORT_GM, &args)
+        .await
+        .expect("call report_gm");
+    assert_eq!(
+        outcome,
+        stdb_client::ReducerOutcome::Committed,
+        "report of {address} on {chain}"
+    );
 }

@@ -16,7 +16,7 @@ pub struct Config {
     pub database: String,
     /// The built app to serve (`--dist DIR`); none in development.
     pub dist: Option<PathBuf>,
-    /// Origins allowed by CORS (`--allow-origin`, repeatable; default the dev app's).
+    /// Origins allowed by CORS (`--allow-origin`, repeatable, `*` for any; default the dev app's).
     pub allow_origins: Vec<String>,
     /// Requests a client may make at once before being limited (`--burst`, default 30).
     pub burst: f64,

@@ -23,7 +23,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 use tower::ServiceBuilder;
-use tower_http::cors::CorsLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
 
 /// What the handlers share.
 #[derive(Clone)]
@@ -45,8 +45,13 @@ pub fn router(config: &Config, stats: LiveStats) -> Router {
         .iter()
         .filter_map(|o| HeaderValue::from_str(o).ok())
         .collect();
+    let allow = if config.allow_origins.iter().any(|o| o == "*") {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(origins)
+    };
     let cors = CorsLayer::new()
-        .allow_origin(origins)
+        .allow_origin(allow)
         .allow_methods([Method::GET]);
     let overload = ServiceBuilder::new()
         .layer(HandleErrorLayer::new(|_: tower::BoxError| async {

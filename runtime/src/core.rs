@@ -47,7 +47,8 @@ pub struct ClientCore {
     queries: PendingQueries,
     next_request_id: u32,
     connection: Option<(Identity, ConnectionId)>,
-    /// A socket is open (or being opened) and may carry frames.
+    /// The server has said who we are on the current socket: frames may be sent. Until then
+    /// subscriptions wait (they are sent when the identity arrives) and calls fail at once.
     online: bool,
     /// Query sets sent again after a reconnect and not yet applied.
     resyncing: Vec<u32>,
@@ -69,7 +70,7 @@ impl ClientCore {
             queries: PendingQueries::default(),
             next_request_id: 1,
             connection: None,
-            online: true,
+            online: false,
             resyncing: Vec::new(),
             outgoing: VecDeque::new(),
             events: VecDeque::new(),

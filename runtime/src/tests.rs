@@ -776,3 +776,28 @@ mod reconnect {
         assert!(core.table::<Player>().unwrap().is_empty());
     }
 }
+
+#[test]
+fn subscriptions_made_before_the_identity_are_sent_when_it_arrives() {
+    let mut core = ClientCore::new(true);
+    core.register_table::<Player>();
+    let early = core.subscribe(["SELECT * FROM player"]).unwrap();
+    assert!(
+        core.poll_transmit().is_none(),
+        "nothing is sent before the server says who we are"
+    );
+    let call = core.call_reducer("set_score", &(1u32, 1i32)).unwrap();
+    assert!(matches!(drain(&mut core).as_slice(),
+        [Event::ReducerDone { request_id, outcome: ReducerOutcome::ConnectionLost, .. }] if *request_id == call));
+    core.handle_frame(&identity_frame());
+    assert!(matches!(
+        sent(&mut core).as_slice(),
+        [ClientMessage::SubscribeMulti(_)]
+    ));
+    core.handle_frame(&applied(0, update(&[], &[player(1, "ann", 3)])));
+    assert!(
+        drain(&mut core)
+            .iter()
+            .any(|e| matches!(e, Event::SubscriptionApplied(id) if *id == early))
+    );
+}

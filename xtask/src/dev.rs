@@ -2,26 +2,16 @@
 //! Ctrl-C.
 
 use crate::database::{self, DATABASE, Options};
+use crate::process::KillOnDrop;
 use crate::{paths, process, tools};
 use anyhow::{Context, Result, bail};
-use std::process::{Child, Command};
+use std::process::Command;
 use std::time::Duration;
 
 /// The port `trunk serve` listens on.
 pub const APP_PORT: u16 = 8080;
 /// The port of the fallback service (`/api`, proxied by trunk).
 pub const FALLBACK_PORT: u16 = 8787;
-
-/// Kills the child process when dropped, so nothing is left running.
-struct KillOnDrop(Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        // Errors mean the process is already gone.
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// Runs the development loop.
 pub fn run(options: Options) -> Result<()> {

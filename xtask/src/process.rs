@@ -2,7 +2,7 @@
 
 use anyhow::{Context, Result, bail};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 
 /// Builds a command that runs in `dir`.
 pub fn command(program: &str, args: &[&str], dir: &Path) -> Command {
@@ -63,4 +63,15 @@ pub fn show(command: &Command) -> String {
         .map(|s| s.to_string_lossy())
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// Kills the child process when dropped, so nothing is left running.
+pub struct KillOnDrop(pub Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        // Errors mean the process is already gone.
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }

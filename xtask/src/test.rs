@@ -1,7 +1,7 @@
 //! `cargo xtask test`: formatting, clippy, builds, and every test against a throw-away
 //! SpacetimeDB with the module published.
 
-use crate::throwaway::{Restartable, Throwaway};
+use crate::throwaway::{FallbackService, Restartable, Throwaway};
 use crate::{module, paths, process, tools};
 use anyhow::{Context, Result, bail};
 use std::io::{BufRead, BufReader};
@@ -83,12 +83,20 @@ pub fn run() -> Result<()> {
 
     // Built before the server starts, so the server does not idle through compilation.
     process::run(cargo(&["test", "--locked", "--workspace", "--no-run"]))?;
+    process::run(cargo(&[
+        "build",
+        "--locked",
+        "--package",
+        "onepulse-fallback",
+    ]))?;
 
     let chromedriver = tools::ensure_chromium()?;
     let runner = tools::ensure_wasm_bindgen_test_runner()?;
     let db = Throwaway::start(TEST_DATABASE, &wasm)?;
     // A second server, on disk, that the browser tests stop and start through a control endpoint.
     let restartable = Restartable::start(RESTART_DATABASE, &wasm)?;
+    let fallback = FallbackService::start(db.server.url(), TEST_DATABASE)?;
+    let restart_fallback = FallbackService::start(&restartable.url, RESTART_DATABASE)?;
     let mut native = cargo(&["test", "--locked", "--workspace", "--no-fail-fast"]);
     native
         .env("ONEPULSE_SPACETIMEDB_URL", db.server.url())
@@ -112,6 +120,8 @@ pub fn run() -> Result<()> {
         .env("ONEPULSE_RESTART_SPACETIMEDB_URL", &restartable.url)
         .env("ONEPULSE_RESTART_DATABASE", RESTART_DATABASE)
         .env("ONEPULSE_CONTROL_URL", restartable.control.url())
+        .env("ONEPULSE_FALLBACK_URL", &fallback.url)
+        .env("ONEPULSE_RESTART_FALLBACK_URL", &restart_fallback.url)
         .env("CHROMEDRIVER", &chromedriver)
         .env("CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER", &runner)
         .env("WASM_BINDGEN_TEST_TIMEOUT", "120");
@@ -123,7 +133,7 @@ pub fn run() -> Result<()> {
             success: native.success && browser.success,
         })
     });
-    drop(restartable);
+    drop((fallback, restart_fallback, restartable));
     let log_file = db.log_file();
     let passed = outcome.as_ref().is_ok_and(|c| c.failed == 0 && c.success);
     db.stop(passed);

@@ -112,3 +112,45 @@ impl Restartable {
         })
     }
 }
+
+/// A fallback service process for a test run, reading `database` on `spacetimedb`; any origin
+/// may call it and rate limits are out of the way. Killed when dropped.
+pub struct FallbackService {
+    _process: crate::process::KillOnDrop,
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+}
+
+impl FallbackService {
+    /// Starts the (already built) debug binary and waits until it listens.
+    pub fn start(spacetimedb: &str, database: &str) -> Result<Self> {
+        let port = free_loopback_port()?;
+        let mut command =
+            std::process::Command::new(paths::target().join("debug/onepulse-fallback"));
+        command
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .args(["--spacetimedb", spacetimedb, "--database", database])
+            .args([
+                "--allow-origin",
+                "*",
+                "--burst",
+                "1000000",
+                "--per-second",
+                "1000000",
+            ])
+            .stdin(std::process::Stdio::null());
+        let process =
+            crate::process::KillOnDrop(command.spawn().context("starting onepulse-fallback")?);
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if std::time::Instant::now() > deadline {
+                anyhow::bail!("onepulse-fallback did not listen on port {port} within 30 s");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(Self {
+            _process: process,
+            url: format!("http://127.0.0.1:{port}"),
+        })
+    }
+}

@@ -1,0 +1,61 @@
+//! The page.
+
+use crate::components::{AddressForm, ChainCards, Countdown, ReportGm, StatusPill, TotalsView};
+use crate::config::AppConfig;
+use crate::store::{GmStore, StoreConfig};
+use gloo_storage::{LocalStorage, Storage};
+use leptos::prelude::*;
+use stdb_client::browser::BrowserOptions;
+
+/// Where the last address is remembered.
+pub const ADDRESS_KEY: &str = "onepulse.address";
+
+/// The whole page: configuration from the build and the URL, the store, the components.
+#[component]
+pub fn App() -> impl IntoView {
+    let query = web_sys::window()
+        .and_then(|w| w.location().search().ok())
+        .unwrap_or_default();
+    let config = AppConfig::from_build_and_query(&query);
+    let store = GmStore::new(StoreConfig::new(
+        BrowserOptions::new(&config.spacetimedb, &config.module),
+        &config.api,
+    ));
+    match store {
+        Ok(store) => {
+            let initial = config
+                .address
+                .or_else(|| LocalStorage::get::<String>(ADDRESS_KEY).ok());
+            if let Some(address) = initial {
+                store.set_address(&address);
+            }
+            view! { <Page store=store /> }.into_any()
+        }
+        Err(error) => view! {
+            <main class="app">
+                <h1>"OnePulse"</h1>
+                <p class="error" role="alert">"Cannot start: " {error}</p>
+            </main>
+        }
+        .into_any(),
+    }
+}
+
+/// The page for a store (also mounted on its own by component tests).
+#[component]
+pub fn Page(store: GmStore) -> impl IntoView {
+    provide_context(store);
+    view! {
+        <main class="app">
+            <header class="top">
+                <h1>"OnePulse"</h1>
+                <StatusPill />
+            </header>
+            <AddressForm />
+            <Countdown />
+            <TotalsView />
+            <ChainCards />
+            <ReportGm />
+        </main>
+    }
+}

@@ -1,0 +1,25 @@
+//! Where the numbers come from, in words.
+
+use super::store;
+use crate::model::DataSource;
+use leptos::prelude::*;
+use stdb_client::ConnectionStatus;
+
+/// `Live`, `Fallback`, `Connecting` or `Reconnecting…` (plus an icon, so colour is not needed).
+#[component]
+pub fn StatusPill() -> impl IntoView {
+    let store = store();
+    let label = move || match (store.status.get(), store.source.get()) {
+        (ConnectionStatus::Reconnecting { .. }, _) => ("reconnecting", "↻ Reconnecting…"),
+        (ConnectionStatus::Disconnected(_), _) => ("offline", "✕ Offline"),
+        (ConnectionStatus::Connected(_), DataSource::Live) => ("live", "● Live"),
+        (_, DataSource::Fallback) => ("fallback", "◐ Fallback"),
+        (ConnectionStatus::Connected(_), _) => ("live", "● Live"),
+        (ConnectionStatus::Connecting, _) => ("connecting", "○ Connecting"),
+    };
+    view! {
+        <span id="status-pill" class=move || format!("pill {}", label().0) role="status" aria-live="polite">
+            {move || label().1}
+        </span>
+    }
+}
