@@ -28,6 +28,11 @@ pub fn App() -> impl IntoView {
                 .or_else(|| LocalStorage::get::<String>(ADDRESS_KEY).ok());
             if let Some(address) = initial {
                 store.set_address(&address);
+                if let Some(valid) = store.address.get_untracked()
+                    && let Err(e) = LocalStorage::set(ADDRESS_KEY, valid.as_str())
+                {
+                    log::warn!("could not remember the address: {e}");
+                }
             }
             view! { <Page store=store /> }.into_any()
         }
