@@ -1,6 +1,8 @@
 //! The page.
 
-use crate::components::{AddressForm, ChainCards, Countdown, ReportGm, StatusPill, TotalsView};
+use crate::components::{
+    AddressForm, ChainCards, Countdown, Problems, ReportGm, StatusPill, TotalsView,
+};
 use crate::config::AppConfig;
 use crate::store::{GmStore, StoreConfig};
 use gloo_storage::{LocalStorage, Storage};
@@ -57,6 +59,7 @@ pub fn Page(store: GmStore) -> impl IntoView {
                 <StatusPill />
             </header>
             <AddressForm />
+            <Problems />
             <Countdown />
             <TotalsView />
             <ChainCards />

@@ -1,12 +1,11 @@
 //! The fallback service against a real SpacetimeDB.
 
-use local_spacetimedb::{LocalServer, ServerConfig, free_loopback_port};
+use local_spacetimedb::free_loopback_port;
 use onepulse_domain::{Chain, GmDay};
 use onepulse_fallback::{Config, spawn};
 use onepulse_gm_stats::{REPORT_GM, ReportGm};
-use onepulse_server_tests::{TestDb, today, unique_address};
+use onepulse_server_tests::{PrivateServer, TestDb, today, unique_address};
 use serde_json::Value;
-use std::path::PathBuf;
 use std::time::Duration;
 use stdb_client::native::NativeConnection;
 use stdb_client::{ConnectOptions, ReducerOutcome};
@@ -283,34 +282,9 @@ async fn without_any_data_the_answer_is_503_and_health_says_not_live() {
     );
 }
 
-fn env_path(name: &str) -> PathBuf {
-    PathBuf::from(
-        std::env::var(name)
-            .unwrap_or_else(|_| panic!("{name} is not set: run with `cargo xtask test`")),
-    )
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn stale_answers_while_the_database_is_away_then_fresh_again() {
-    let run_dir =
-        std::env::temp_dir().join(format!("onepulse-fallback-stale-{}", std::process::id()));
-    std::fs::remove_dir_all(&run_dir).ok();
-    let config = ServerConfig {
-        binary: env_path("ONEPULSE_SPACETIMEDB_BIN"),
-        data_dir: run_dir.join("data"),
-        port: free_loopback_port().unwrap(),
-        in_memory: false,
-        log_file: run_dir.join("server.log"),
-    };
-    let server = LocalServer::start(&config, Duration::from_secs(60)).unwrap();
-    let owner = server.api().new_identity().unwrap();
-    let wasm = std::fs::read(env_path("ONEPULSE_MODULE_WASM")).unwrap();
-    server
-        .api()
-        .publish("stale", &wasm, &owner.token, false)
-        .unwrap();
-    // A database published moments before a hard kill may be missing after the restart.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let mut server = PrivateServer::start("stale");
     let url = server.url().to_owned();
     let address = unique_address();
     report(&url, "stale", &address, Chain::Optimism, today() as i32).await;
@@ -338,7 +312,7 @@ async fn stale_answers_while_the_database_is_away_then_fresh_again() {
         false
     );
 
-    let server = LocalServer::start(&config, Duration::from_secs(60)).unwrap();
+    server.restart();
     let again = until(&stats, |a| a.status == 200 && a.json()["stale"] == false)
         .await
         .json();
@@ -347,8 +321,6 @@ async fn stale_answers_while_the_database_is_away_then_fresh_again() {
         get(format!("{base}/healthz"), None).await.json()["live"],
         true
     );
-    server.stop();
-    std::fs::remove_dir_all(&run_dir).ok();
 }
 
 #[tokio::test(flavor = "multi_thread")]

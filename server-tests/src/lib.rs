@@ -196,3 +196,82 @@ pub fn today() -> i64 {
         .unwrap_or_default();
     i64::from(GmDay::from_unix_seconds(seconds).number())
 }
+
+/// A SpacetimeDB of the test's own, on disk, with the module published, that the test stops
+/// and starts (same port, same data). The binary and the module come from
+/// `ONEPULSE_SPACETIMEDB_BIN` and `ONEPULSE_MODULE_WASM`, set by `cargo xtask test`.
+pub struct PrivateServer {
+    config: local_spacetimedb::ServerConfig,
+    server: Option<local_spacetimedb::LocalServer>,
+    url: String,
+}
+
+impl PrivateServer {
+    /// Starts a fresh server and publishes the module as `database`.
+    pub fn start(database: &str) -> Self {
+        let env_path = |name: &str| {
+            std::path::PathBuf::from(
+                std::env::var(name)
+                    .unwrap_or_else(|_| panic!("{name} is not set: run with `cargo xtask test`")),
+            )
+        };
+        let run_dir =
+            std::env::temp_dir().join(format!("onepulse-{database}-{}", std::process::id()));
+        std::fs::remove_dir_all(&run_dir).ok();
+        let config = local_spacetimedb::ServerConfig {
+            binary: env_path("ONEPULSE_SPACETIMEDB_BIN"),
+            data_dir: run_dir.join("data"),
+            port: local_spacetimedb::free_loopback_port().expect("a free port"),
+            in_memory: false,
+            log_file: run_dir.join("server.log"),
+        };
+        let server =
+            local_spacetimedb::LocalServer::start(&config, std::time::Duration::from_secs(60))
+                .expect("the private server starts");
+        let owner = server.api().new_identity().expect("an owner identity");
+        let wasm = std::fs::read(env_path("ONEPULSE_MODULE_WASM")).expect("the module");
+        server
+            .api()
+            .publish(database, &wasm, &owner.token, false)
+            .expect("the module publishes");
+        // A database published moments before a hard kill may be missing after the restart
+        // (the WebSocket upgrade then answers 404): give the server a moment to persist it.
+        std::thread::sleep(std::time::Duration::from_millis(1500));
+        let url = server.url().to_owned();
+        Self {
+            config,
+            server: Some(server),
+            url,
+        }
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Kills the server.
+    pub fn stop(&mut self) {
+        if let Some(server) = self.server.take() {
+            server.stop();
+        }
+    }
+
+    /// Starts it again on the same port and data.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.server = Some(
+            local_spacetimedb::LocalServer::start(&self.config, std::time::Duration::from_secs(60))
+                .expect("the private server restarts"),
+        );
+    }
+}
+
+impl Drop for PrivateServer {
+    fn drop(&mut self) {
+        self.stop();
+        if let Some(run_dir) = self.config.data_dir.parent() {
+            std::fs::remove_dir_all(run_dir).ok();
+        }
+    }
+}

@@ -1,24 +1,15 @@
 //! Automatic reconnection against a real server that is killed and started again on the same
 //! data directory while clients are subscribed.
 
-use local_spacetimedb::{LocalServer, ServerConfig, free_loopback_port};
 use onepulse_domain::{Chain, GmDay};
 use onepulse_gm_stats::{GmStatsRow, REPORT_GM, ReportGm, stats_query};
-use onepulse_server_tests::{today, unique_address};
-use std::path::PathBuf;
+use onepulse_server_tests::{PrivateServer, today, unique_address};
 use std::time::Duration;
 use stdb_client::native::NativeConnection;
 use stdb_client::{Cause, Change, ConnectOptions, ConnectionStatus, Event, ReducerOutcome};
 use tokio::time::timeout;
 
 const WAIT: Duration = Duration::from_secs(30);
-
-fn env_path(name: &str) -> PathBuf {
-    PathBuf::from(
-        std::env::var(name)
-            .unwrap_or_else(|_| panic!("{name} is not set: run with `cargo xtask test`")),
-    )
-}
 
 async fn wait_for_status(
     connection: &NativeConnection,
@@ -33,25 +24,7 @@ async fn wait_for_status(
 
 #[tokio::test(flavor = "multi_thread")]
 async fn clients_reconnect_after_a_server_restart_and_resync_without_flicker() {
-    let run_dir = std::env::temp_dir().join(format!("onepulse-reconnect-{}", std::process::id()));
-    let config = ServerConfig {
-        binary: env_path("ONEPULSE_SPACETIMEDB_BIN"),
-        data_dir: run_dir.join("data"),
-        port: free_loopback_port().unwrap(),
-        in_memory: false,
-        log_file: run_dir.join("server.log"),
-    };
-    let server = LocalServer::start(&config, Duration::from_secs(60)).unwrap();
-    let owner = server.api().new_identity().unwrap();
-    let wasm = std::fs::read(env_path("ONEPULSE_MODULE_WASM")).unwrap();
-    server
-        .api()
-        .publish("reconnect", &wasm, &owner.token, false)
-        .unwrap();
-    // A database published moments before a hard kill may be missing after the restart (the
-    // WebSocket upgrade then answers 404): give the server a moment to persist it.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-
+    let mut server = PrivateServer::start("reconnect");
     let options = ConnectOptions::new(server.url(), "reconnect");
     let register = |core: &mut stdb_client::ClientCore| core.register_table::<GmStatsRow>();
     let (reporter, _) = NativeConnection::connect(&options, register).await.unwrap();
@@ -79,7 +52,7 @@ async fn clients_reconnect_after_a_server_restart_and_resync_without_flicker() {
         "last data kept while down"
     );
 
-    let server = LocalServer::start(&config, Duration::from_secs(60)).unwrap();
+    server.restart();
     wait_for_status(&watcher, |s| matches!(s, ConnectionStatus::Connected(_))).await;
     assert!(
         matches!(watcher.status(), ConnectionStatus::Connected(identity) if identity == watcher.identity()),
@@ -146,6 +119,4 @@ async fn clients_reconnect_after_a_server_restart_and_resync_without_flicker() {
 
     watcher.close();
     reporter.close();
-    server.stop();
-    std::fs::remove_dir_all(&run_dir).ok();
 }

@@ -4,6 +4,7 @@
 mod address_form;
 mod chain_card;
 mod countdown;
+mod problems;
 mod report_gm;
 mod status_pill;
 mod totals;
@@ -11,6 +12,7 @@ mod totals;
 pub use address_form::AddressForm;
 pub use chain_card::{ChainCard, ChainCards};
 pub use countdown::Countdown;
+pub use problems::Problems;
 pub use report_gm::ReportGm;
 pub use status_pill::StatusPill;
 pub use totals::TotalsView;
