@@ -1,6 +1,7 @@
 //! `/api/gm/stats` and `/healthz`.
 
 use crate::AppState;
+use crate::ClientAddr;
 use crate::live_stats::Lookup;
 use axum::extract::{ConnectInfo, RawQuery, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
@@ -10,7 +11,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use onepulse_domain::{Address, Chain};
 use serde_json::{Map, Value, json};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr};
 use std::time::Instant;
 
 /// The API routes; `/api/…` is rate limited per client.
@@ -29,8 +30,8 @@ fn error(status: StatusCode, message: impl Into<String>) -> Response {
 async fn rate_limited(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let client = request
         .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip());
+        .get::<ConnectInfo<ClientAddr>>()
+        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.0.ip());
     match state.limiter.check(client, Instant::now()) {
         Ok(()) => next.run(request).await,
         Err(wait) => {

@@ -24,6 +24,9 @@ pub struct Config {
     pub per_second: f64,
     /// Requests handled at once; more get 503 (`--max-in-flight`, default 512).
     pub max_in_flight: usize,
+    /// Client connections open at once; more wait to be accepted (`--max-connections`,
+    /// default 1024).
+    pub max_connections: usize,
 }
 
 impl Default for Config {
@@ -40,6 +43,7 @@ impl Default for Config {
             burst: 30.0,
             per_second: 5.0,
             max_in_flight: 512,
+            max_connections: 1024,
         }
     }
 }
@@ -64,6 +68,7 @@ impl Config {
                 "--burst" => config.burst = value.parse().with_context(bad)?,
                 "--per-second" => config.per_second = value.parse().with_context(bad)?,
                 "--max-in-flight" => config.max_in_flight = value.parse().with_context(bad)?,
+                "--max-connections" => config.max_connections = value.parse().with_context(bad)?,
                 other => bail!("unknown flag {other}"),
             }
         }

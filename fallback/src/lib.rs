@@ -8,18 +8,19 @@
 
 mod api;
 mod config;
+mod connection_limit;
 mod live_stats;
 mod rate_limit;
 mod static_files;
 
 pub use config::Config;
+pub use connection_limit::{ClientAddr, LimitedListener};
 pub use live_stats::LiveStats;
 pub use rate_limit::RateLimiter;
 
 use axum::Router;
 use axum::error_handling::HandleErrorLayer;
 use axum::http::{HeaderValue, Method, StatusCode};
-use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 use tower::ServiceBuilder;
@@ -76,10 +77,11 @@ pub fn spawn(
 ) -> (LiveStats, tokio::task::JoinHandle<std::io::Result<()>>) {
     let stats = LiveStats::start(config.connect_options());
     let app = router(config, stats.clone());
+    let listener = LimitedListener::new(listener, config.max_connections);
     let task = tokio::spawn(async move {
         axum::serve(
             listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
+            app.into_make_service_with_connect_info::<ClientAddr>(),
         )
         .await
     });

@@ -367,3 +367,43 @@ async fn production_mode_serves_the_built_app_with_content_types_and_caching() {
     assert_eq!(api.status, 400, "the API still answers beside the files");
     std::fs::remove_dir_all(&dist).ok();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn connections_beyond_the_cap_wait_until_one_closes() {
+    let port = free_loopback_port().unwrap();
+    let config = Config {
+        max_connections: 1,
+        ..config_for(&format!("http://127.0.0.1:{port}"), "nowhere")
+    };
+    let base = service(config).await;
+    let address = base.trim_start_matches("http://").to_owned();
+    let (waited, after) = tokio::task::spawn_blocking(move || {
+        use std::io::{Read, Write};
+        let health = |timeout: Duration| -> Option<String> {
+            let mut stream = std::net::TcpStream::connect(&address).ok()?;
+            stream.set_read_timeout(Some(timeout)).ok()?;
+            stream
+                .write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+                .ok()?;
+            let mut answer = String::new();
+            stream.read_to_string(&mut answer).ok()?;
+            Some(answer)
+        };
+        let holder = std::net::TcpStream::connect(&address).unwrap();
+        std::thread::sleep(Duration::from_millis(200));
+        let waited = health(Duration::from_millis(700));
+        drop(holder);
+        let after = health(Duration::from_secs(10));
+        (waited, after)
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        waited, None,
+        "a second connection is not served while the first is open"
+    );
+    assert!(
+        after.is_some_and(|a| a.starts_with("HTTP/1.1 200")),
+        "served once the slot is free"
+    );
+}
