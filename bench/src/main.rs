@@ -8,6 +8,7 @@
 mod fallback;
 mod initial;
 mod latency;
+mod load;
 mod report;
 
 use anyhow::{Context, Result, bail};
@@ -50,6 +51,7 @@ struct Args {
     target: Target,
     root: PathBuf,
     browser: Option<PathBuf>,
+    load: load::Load,
 }
 
 fn parse_args() -> Result<Args> {
@@ -62,6 +64,12 @@ fn parse_args() -> Result<Args> {
     let mut owner_token = None;
     let mut root = None;
     let mut browser = None;
+    let mut load = load::Load {
+        clients: 1000,
+        rate: 50,
+        seconds: 20,
+        server_pid: None,
+    };
     while let Some(flag) = args.next() {
         let value = args
             .next()
@@ -72,6 +80,12 @@ fn parse_args() -> Result<Args> {
             "--owner-token" => owner_token = Some(value),
             "--root" => root = Some(PathBuf::from(value)),
             "--browser" => browser = Some(PathBuf::from(value)),
+            "--clients" => load.clients = value.parse().context("--clients: a number")?,
+            "--rate" => load.rate = value.parse().context("--rate: a number")?,
+            "--seconds" => load.seconds = value.parse().context("--seconds: a number")?,
+            "--server-pid" => {
+                load.server_pid = Some(value.parse().context("--server-pid: a number")?)
+            }
             other => bail!("unknown flag {other}"),
         }
     }
@@ -84,6 +98,7 @@ fn parse_args() -> Result<Args> {
         },
         root: root.context("--root is required")?,
         browser,
+        load,
     })
 }
 
@@ -118,8 +133,24 @@ async fn main() -> Result<()> {
     if args.command == "seed" {
         return initial::seed(&args.target);
     }
+    if args.command == "load" {
+        if !(1..=5000).contains(&args.load.clients)
+            || !(1..=2000).contains(&args.load.rate)
+            || args.load.seconds > 600
+        {
+            bail!("load is bounded: 1..=5000 clients, 1..=2000 reports/s, at most 600 s");
+        }
+        let figures = load::run(&args.target, &args.load).await?;
+        return report::write(
+            &figures,
+            "load",
+            &args.root.join("target/bench"),
+            &args.root.join("docs"),
+            &latency::utc_now(),
+        );
+    }
     if args.command != "run" {
-        bail!("unknown command {} (seed or run)", args.command);
+        bail!("unknown command {} (seed, run or load)", args.command);
     }
     let mut figures: Vec<Figure> = Vec::new();
     figures.extend(initial::run(&args.target).await?);

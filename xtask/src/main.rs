@@ -4,10 +4,12 @@
 //! - `db [--port N] [--clear]`: just the database with the module published, in the foreground.
 //! - `test`: every check and test, against a throw-away SpacetimeDB.
 //! - `bench`: the benchmarks, against a throw-away SpacetimeDB.
+//! - `load`: many native clients and a steady reporter, against a throw-away SpacetimeDB.
 
 mod bench;
 mod database;
 mod dev;
+mod load;
 mod module;
 mod paths;
 mod process;
@@ -27,6 +29,9 @@ commands:
   test                        formatting, clippy and every test, against a throw-away SpacetimeDB
   bench                       benchmarks (release builds) against a throw-away SpacetimeDB; writes
                               target/bench/*.json and docs/bench-*.md
+  load [--clients N] [--rate R] [--seconds S]
+                              N native clients (default 1000) each subscribed to its own address,
+                              reports at R/s (50) for S s (20): fan-out latency, failures, memory
 
 --clear wipes the local database's data before publishing.";
 
@@ -52,6 +57,7 @@ fn run() -> Result<()> {
             no_arguments(&rest)?;
             bench::run()
         }
+        "load" => load::run(&rest),
         "" | "help" | "--help" | "-h" => {
             println!("{USAGE}");
             Ok(())
