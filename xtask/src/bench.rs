@@ -7,13 +7,8 @@ use anyhow::{Context, Result};
 
 const DATABASE: &str = "onepulse-bench";
 
-/// Builds and runs the benchmarks; the report lands in `target/bench/` and `docs/`.
-pub fn run() -> Result<()> {
-    tools::ensure_wasm_target()?;
-    let chromedriver = tools::ensure_chromium()?;
-    let runner = tools::ensure_wasm_bindgen_test_runner()?;
-    let wasm = module::build()?;
-    let root = paths::root();
+/// Builds the benchmark binary (release) and returns its path.
+pub fn build_bench() -> Result<std::path::PathBuf> {
     process::run(process::command(
         "cargo",
         &[
@@ -23,10 +18,20 @@ pub fn run() -> Result<()> {
             "--package",
             "onepulse-bench",
         ],
-        &root,
+        &paths::root(),
     ))?;
+    Ok(paths::target().join("release/onepulse-bench"))
+}
+
+/// Builds and runs the benchmarks; the report lands in `target/bench/` and `docs/`.
+pub fn run() -> Result<()> {
+    tools::ensure_wasm_target()?;
+    let chromedriver = tools::ensure_chromium()?;
+    let runner = tools::ensure_wasm_bindgen_test_runner()?;
+    let wasm = module::build()?;
+    let root = paths::root();
+    let bench = build_bench()?;
     let db = Restartable::start(DATABASE, &wasm)?;
-    let bench = paths::target().join("release/onepulse-bench");
     let bench = bench.to_string_lossy();
     let root_text = root.to_string_lossy();
     let target_args = [

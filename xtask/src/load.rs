@@ -22,19 +22,8 @@ pub fn run(args: &[String]) -> Result<()> {
     tools::ensure_wasm_target()?;
     let wasm = module::build()?;
     let root = paths::root();
-    process::run(process::command(
-        "cargo",
-        &[
-            "build",
-            "--locked",
-            "--release",
-            "--package",
-            "onepulse-bench",
-        ],
-        &root,
-    ))?;
+    let bench = crate::bench::build_bench()?;
     let db = Throwaway::start("onepulse-load", &wasm)?;
-    let bench = paths::target().join("release/onepulse-bench");
     let (clients, rate, seconds, pid) = (
         clients.to_string(),
         rate.to_string(),
