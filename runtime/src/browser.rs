@@ -10,6 +10,7 @@
 //! - Listeners see every [`ConnectionStatus`] change and every [`Event`]; status changes are
 //!   logged to the console.
 
+use crate::connect::{TokenRefusal, read_websocket_token};
 use crate::waiters::Waiters;
 use crate::{
     Backoff, ClientCore, ClientError, ConnectOptions, ConnectionStatus, Event, FrameError,
@@ -412,7 +413,7 @@ impl BrowserConnection {
                     self.inner.borrow_mut().core.set_anonymous(false);
                     Some(short)
                 }
-                Err(TokenError::Rejected(message)) => {
+                Err(TokenRefusal::Rejected(message)) => {
                     log::warn!(
                         "the stored token was rejected ({message}); removed it, connecting anonymously"
                     );
@@ -420,7 +421,7 @@ impl BrowserConnection {
                     self.inner.borrow_mut().core.set_anonymous(true);
                     None
                 }
-                Err(TokenError::Unreachable(message)) => return self.attempt_failed(&message),
+                Err(TokenRefusal::Unusable(message)) => return self.attempt_failed(&message),
             },
             None => {
                 self.inner.borrow_mut().core.set_anonymous(true);
@@ -586,18 +587,11 @@ impl BrowserConnection {
     }
 }
 
-enum TokenError {
-    /// 400/401/403: the token is not valid on this server.
-    Rejected(String),
-    /// Anything else: try again later.
-    Unreachable(String),
-}
-
 /// Longest the token exchange may take before the attempt counts as failed.
 const TOKEN_TIMEOUT_MS: u32 = 10_000;
 
 /// Exchanges the long-lived token for a 60-second one.
-async fn websocket_token(options: &ConnectOptions, token: &str) -> Result<String, TokenError> {
+async fn websocket_token(options: &ConnectOptions, token: &str) -> Result<String, TokenRefusal> {
     let url = options.websocket_token_url();
     // A server that accepts but never answers must not stall reconnection.
     let abort = web_sys::AbortController::new().ok();
@@ -608,19 +602,8 @@ async fn websocket_token(options: &ConnectOptions, token: &str) -> Result<String
         .abort_signal(signal.as_ref())
         .send()
         .await
-        .map_err(|e| TokenError::Unreachable(format!("{url}: {e}")))?;
+        .map_err(|e| TokenRefusal::Unusable(format!("{url}: {e}")))?;
     let status = response.status();
     let body = response.text().await.unwrap_or_default();
-    match status {
-        200 => serde_json::from_str::<serde_json::Value>(&body)
-            .ok()
-            .and_then(|v| v.get("token")?.as_str().map(str::to_owned))
-            .ok_or_else(|| {
-                TokenError::Unreachable(format!("unexpected websocket-token answer {body:?}"))
-            }),
-        400 | 401 | 403 => Err(TokenError::Rejected(format!("HTTP {status}: {body}"))),
-        other => Err(TokenError::Unreachable(format!(
-            "websocket-token: HTTP {other}: {body}"
-        ))),
-    }
+    read_websocket_token(status, &body)
 }

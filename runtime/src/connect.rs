@@ -99,6 +99,33 @@ impl ConnectOptions {
     }
 }
 
+/// Why `POST /v1/identity/websocket-token` gave no token.
+#[cfg(any(feature = "native", all(feature = "browser", target_arch = "wasm32")))]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum TokenRefusal {
+    /// 400/401/403: the stored token is not valid on this server; forget it.
+    Rejected(String),
+    /// Anything else (unreachable, unexpected answer): try again later.
+    Unusable(String),
+}
+
+/// Reads the answer of the websocket-token exchange: the 60-second token, or why there is none.
+#[cfg(any(feature = "native", all(feature = "browser", target_arch = "wasm32")))]
+pub(crate) fn read_websocket_token(status: u16, body: &str) -> Result<String, TokenRefusal> {
+    match status {
+        200 => serde_json::from_str::<serde_json::Value>(body)
+            .ok()
+            .and_then(|v| v.get("token")?.as_str().map(str::to_owned))
+            .ok_or_else(|| {
+                TokenRefusal::Unusable(format!("unexpected websocket-token answer {body:?}"))
+            }),
+        400 | 401 | 403 => Err(TokenRefusal::Rejected(format!("HTTP {status}: {body}"))),
+        other => Err(TokenRefusal::Unusable(format!(
+            "websocket-token: HTTP {other}: {body}"
+        ))),
+    }
+}
+
 fn swap_scheme(uri: &str, pairs: &[(&str, &str)]) -> String {
     for (from, to) in pairs {
         if let Some(rest) = uri.strip_prefix(from) {
@@ -144,6 +171,27 @@ mod tests {
                 "{uri}"
             );
         }
+    }
+
+    #[cfg(feature = "native")]
+    #[test]
+    fn websocket_token_answers() {
+        assert_eq!(
+            read_websocket_token(200, r#"{"token":"abc"}"#),
+            Ok("abc".into())
+        );
+        assert!(matches!(
+            read_websocket_token(200, "nonsense"),
+            Err(TokenRefusal::Unusable(_))
+        ));
+        assert!(matches!(
+            read_websocket_token(401, ""),
+            Err(TokenRefusal::Rejected(_))
+        ));
+        assert!(matches!(
+            read_websocket_token(503, ""),
+            Err(TokenRefusal::Unusable(_))
+        ));
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! For tests, tools and services. One task owns the socket; every call locks the core briefly,
 //! queues the frames it produced, and waits (when it returns a future) for the matching event.
 
+use crate::connect::{TokenRefusal, read_websocket_token};
 use crate::waiters::Waiters;
 use crate::{
     Backoff, ClientCore, ClientError, ConnectOptions, ConnectionId, ConnectionStatus, Event,
@@ -117,18 +118,11 @@ pub async fn websocket_token(options: &ConnectOptions, token: &str) -> Result<St
     })
     .await
     .map_err(|e| NativeError::Connect(e.to_string()))??;
-    match answer {
-        (200, body) => serde_json::from_str::<serde_json::Value>(&body)
-            .ok()
-            .and_then(|v| v.get("token")?.as_str().map(str::to_owned))
-            .ok_or_else(|| {
-                NativeError::Connect(format!("unexpected websocket-token answer {body:?}"))
-            }),
-        (400 | 401 | 403, body) => Err(NativeError::TokenRejected(body)),
-        (status, body) => Err(NativeError::Connect(format!(
-            "websocket-token: HTTP {status}: {body}"
-        ))),
-    }
+    let (status, body) = answer;
+    read_websocket_token(status, &body).map_err(|refusal| match refusal {
+        TokenRefusal::Rejected(message) => NativeError::TokenRejected(message),
+        TokenRefusal::Unusable(message) => NativeError::Connect(message),
+    })
 }
 
 /// The raw WebSocket of a native connection.
