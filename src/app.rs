@@ -4,6 +4,7 @@ use crate::components::{
     AddressForm, ChainCards, Countdown, Problems, ReportGm, StatusPill, TotalsView,
 };
 use crate::config::AppConfig;
+use crate::model::DataSource;
 use crate::store::{GmStore, StoreConfig};
 use gloo_storage::{LocalStorage, Storage};
 use leptos::prelude::*;
@@ -52,6 +53,7 @@ pub fn App() -> impl IntoView {
 #[component]
 pub fn Page(store: GmStore) -> impl IntoView {
     provide_context(store);
+    mark_first_live_data(store);
     view! {
         <main class="app">
             <header class="top">
@@ -66,4 +68,26 @@ pub fn Page(store: GmStore) -> impl IntoView {
             <ReportGm />
         </main>
     }
+}
+
+/// The performance mark set once live data is first on screen: the page-load → live figure
+/// (`performance.getEntriesByName(LIVE_MARK)`), read by the end-to-end benchmark and available
+/// to any real-user monitoring.
+pub const LIVE_MARK: &str = "onepulse:live-data-on-screen";
+
+/// Sets [`LIVE_MARK`] after the first render that shows live data.
+fn mark_first_live_data(store: GmStore) {
+    Effect::new(move |marked: Option<bool>| {
+        if marked == Some(true) {
+            return true;
+        }
+        let live = store.is_ready.get() && store.source.get() == DataSource::Live;
+        if live
+            && let Some(performance) = web_sys::window().and_then(|w| w.performance())
+            && let Err(e) = performance.mark(LIVE_MARK)
+        {
+            log::warn!("could not set the {LIVE_MARK} mark: {e:?}");
+        }
+        live
+    });
 }

@@ -118,6 +118,7 @@ fn browser_figures(path: &std::path::Path) -> Result<Vec<Figure>> {
                     Some("ms") => "ms",
                     Some("MiB") => "MiB",
                     Some("KiB") => "KiB",
+                    Some("kB") => "kB",
                     Some("rows/s") => "rows/s",
                     _ => "",
                 },

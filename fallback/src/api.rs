@@ -12,6 +12,7 @@ use axum::{Json, Router};
 use onepulse_domain::{Address, Chain};
 use serde_json::{Map, Value, json};
 use std::net::{IpAddr, Ipv4Addr};
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 /// The API routes; `/api/…` is rate limited per client.
@@ -28,6 +29,7 @@ fn error(status: StatusCode, message: impl Into<String>) -> Response {
 }
 
 async fn rate_limited(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    state.stats_requests.fetch_add(1, Ordering::Relaxed);
     let client = request
         .extensions()
         .get::<ConnectInfo<ClientAddr>>()
@@ -119,7 +121,8 @@ async fn stats(State(state): State<AppState>, RawQuery(query): RawQuery) -> Resp
 
 async fn health(State(state): State<AppState>) -> Response {
     let (live, rows) = state.stats.health();
-    Json(json!({ "live": live, "rows": rows })).into_response()
+    let stats_requests = state.stats_requests.load(Ordering::Relaxed);
+    Json(json!({ "live": live, "rows": rows, "statsRequests": stats_requests })).into_response()
 }
 
 #[cfg(test)]

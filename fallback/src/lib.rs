@@ -22,6 +22,7 @@ use axum::Router;
 use axum::error_handling::HandleErrorLayer;
 use axum::http::{HeaderValue, Method, StatusCode};
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 use tokio::net::TcpListener;
 use tower::ServiceBuilder;
 use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -33,6 +34,8 @@ pub struct AppState {
     pub stats: LiveStats,
     /// Per-client request budget.
     pub limiter: Arc<RateLimiter>,
+    /// `/api/gm/stats` requests received (answered or refused), reported by `/healthz`.
+    pub stats_requests: Arc<AtomicU64>,
 }
 
 /// The whole service for `config`, with `stats` as its data.
@@ -40,6 +43,7 @@ pub fn router(config: &Config, stats: LiveStats) -> Router {
     let state = AppState {
         stats,
         limiter: Arc::new(RateLimiter::new(config.burst, config.per_second)),
+        stats_requests: Arc::default(),
     };
     let origins: Vec<HeaderValue> = config
         .allow_origins

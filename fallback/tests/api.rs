@@ -244,6 +244,11 @@ async fn too_many_requests_get_429_with_retry_after() {
     );
     let health = get(format!("{base}/healthz"), None).await;
     assert_eq!(health.status, 200, "health checks are not rate limited");
+    assert_eq!(
+        health.json()["statsRequests"],
+        5,
+        "every stats request is counted, refused ones too"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -10,10 +10,11 @@ use stdb_client::ConnectionStatus;
 pub fn StatusPill() -> impl IntoView {
     let store = store();
     let label = move || match (store.status.get(), store.source.get()) {
+        (ConnectionStatus::Connected(_), DataSource::Live) => ("live", "● Live"),
+        // Fallback numbers on screen: say so, whatever the socket is doing meanwhile.
+        (_, DataSource::Fallback) => ("fallback", "◐ Fallback"),
         (ConnectionStatus::Reconnecting { .. }, _) => ("reconnecting", "↻ Reconnecting…"),
         (ConnectionStatus::Disconnected(_), _) => ("offline", "✕ Offline"),
-        (ConnectionStatus::Connected(_), DataSource::Live) => ("live", "● Live"),
-        (_, DataSource::Fallback) => ("fallback", "◐ Fallback"),
         (ConnectionStatus::Connected(_), _) => ("live", "● Live"),
         (ConnectionStatus::Connecting, _) => ("connecting", "○ Connecting"),
     };

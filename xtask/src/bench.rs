@@ -1,8 +1,9 @@
-//! `cargo xtask bench`: the benchmarks, natively and in headless Chromium, against an on-disk
-//! SpacetimeDB that the browser benchmark restarts (reconnect time). Release builds.
+//! `cargo xtask bench`: the benchmarks, natively and in headless Chromium (the runtime alone,
+//! then the built app end to end), against an on-disk SpacetimeDB that the browser benchmark
+//! restarts (reconnect time). Release builds.
 
 use crate::throwaway::Restartable;
-use crate::{module, paths, process, tools};
+use crate::{app, module, paths, process, tools};
 use anyhow::{Context, Result};
 
 const DATABASE: &str = "onepulse-bench";
@@ -78,7 +79,34 @@ pub fn run() -> Result<()> {
         .env("CHROMEDRIVER", &chromedriver)
         .env("CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER", &runner)
         .env("WASM_BINDGEN_TEST_TIMEOUT", "600");
-    let output = process::run_capturing(browser)?;
+    let mut output = process::run_capturing(browser)?;
+
+    // The built app in headless Chromium: page load → live, reducer → DOM, transfer size.
+    let app_dist = app::build_release()?;
+    let mut end_to_end = process::command(
+        "cargo",
+        &[
+            "test",
+            "--locked",
+            "--release",
+            "--package",
+            "onepulse-e2e",
+            "--features",
+            "bench",
+            "--test",
+            "bench",
+            "--",
+            "--nocapture",
+        ],
+        &root,
+    );
+    end_to_end
+        .env("ONEPULSE_APP_DIST", &app_dist)
+        .env("ONEPULSE_SPACETIMEDB_BIN", tools::ensure_spacetimedb()?)
+        .env("ONEPULSE_MODULE_WASM", &wasm)
+        .env("CHROMEDRIVER", &chromedriver);
+    output.push_str(&process::run_capturing(end_to_end)?);
+
     let figures: String = output
         .lines()
         .filter_map(|line| line.trim().strip_prefix("BENCH "))

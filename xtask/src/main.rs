@@ -6,6 +6,7 @@
 //! - `bench`: the benchmarks, against a throw-away SpacetimeDB.
 //! - `load`: many native clients and a steady reporter, against a throw-away SpacetimeDB.
 
+mod app;
 mod bench;
 mod database;
 mod dev;

@@ -2,7 +2,7 @@
 //! SpacetimeDB with the module published.
 
 use crate::throwaway::{FallbackService, Restartable, Throwaway};
-use crate::{module, paths, process, tools};
+use crate::{app, module, paths, process, tools};
 use anyhow::{Context, Result, bail};
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -80,6 +80,7 @@ pub fn run() -> Result<()> {
         "warnings",
     ]))?;
     let wasm = module::build()?;
+    let app_dist = app::build_release()?;
 
     // Built before the server starts, so the server does not idle through compilation.
     process::run(cargo(&["test", "--locked", "--workspace", "--no-run"]))?;
@@ -97,13 +98,37 @@ pub fn run() -> Result<()> {
     let restartable = Restartable::start(RESTART_DATABASE, &wasm)?;
     let fallback = FallbackService::start(db.server.url(), TEST_DATABASE)?;
     let restart_fallback = FallbackService::start(&restartable.url, RESTART_DATABASE)?;
-    let mut native = cargo(&["test", "--locked", "--workspace", "--no-fail-fast"]);
+    let spacetimedb = tools::ensure_spacetimedb()?;
+    let mut native = cargo(&[
+        "test",
+        "--locked",
+        "--workspace",
+        "--exclude",
+        "onepulse-e2e",
+        "--no-fail-fast",
+    ]);
     native
         .env("ONEPULSE_SPACETIMEDB_URL", db.server.url())
         .env("ONEPULSE_TEST_DATABASE", db.database)
         .env("ONEPULSE_OWNER_TOKEN", &db.owner_token)
-        .env("ONEPULSE_SPACETIMEDB_BIN", tools::ensure_spacetimedb()?)
+        .env("ONEPULSE_SPACETIMEDB_BIN", &spacetimedb)
         .env("ONEPULSE_MODULE_WASM", &wasm);
+    // The built app in headless Chromium over WebDriver; each test starts its own servers.
+    // One at a time: each runs a browser and a database on the machine's two cores.
+    let mut end_to_end = cargo(&[
+        "test",
+        "--locked",
+        "--no-fail-fast",
+        "--package",
+        "onepulse-e2e",
+        "--",
+        "--test-threads=1",
+    ]);
+    end_to_end
+        .env("ONEPULSE_APP_DIST", &app_dist)
+        .env("ONEPULSE_SPACETIMEDB_BIN", &spacetimedb)
+        .env("ONEPULSE_MODULE_WASM", &wasm)
+        .env("CHROMEDRIVER", &chromedriver);
     // wasm-bindgen tests in headless Chromium; the server's address is compiled in.
     let mut browser = cargo(&[
         "test",
@@ -125,14 +150,21 @@ pub fn run() -> Result<()> {
         .env("CHROMEDRIVER", &chromedriver)
         .env("CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER", &runner)
         .env("WASM_BINDGEN_TEST_TIMEOUT", "120");
-    let outcome = run_counting(native).and_then(|native| {
-        let browser = run_counting(browser)?;
-        Ok(Counts {
-            passed: native.passed + browser.passed,
-            failed: native.failed + browser.failed,
-            success: native.success && browser.success,
-        })
-    });
+    let outcome = [native, browser, end_to_end].into_iter().try_fold(
+        Counts {
+            passed: 0,
+            failed: 0,
+            success: true,
+        },
+        |total, command| {
+            let counts = run_counting(command)?;
+            Ok::<_, anyhow::Error>(Counts {
+                passed: total.passed + counts.passed,
+                failed: total.failed + counts.failed,
+                success: total.success && counts.success,
+            })
+        },
+    );
     drop((fallback, restart_fallback, restartable));
     let log_file = db.log_file();
     let passed = outcome.as_ref().is_ok_and(|c| c.failed == 0 && c.success);

@@ -1,0 +1,26 @@
+//! End-to-end tests of OnePulse as a user meets it: the built app (trunk, release) in headless
+//! Chromium driven over WebDriver, against a real SpacetimeDB with the module published and the
+//! fallback service serving both the app and `/api`.
+//!
+//! `cargo xtask test` builds the app and passes what the tests need in the environment:
+//! `ONEPULSE_APP_DIST` (the built app), `ONEPULSE_SPACETIMEDB_BIN`, `ONEPULSE_MODULE_WASM` and
+//! `CHROMEDRIVER`. Each test starts its own pieces ([`Stack`]) and its own browser ([`Page`]).
+
+mod browser;
+mod gate;
+mod page;
+mod stack;
+
+pub use browser::Chromedriver;
+pub use gate::Gate;
+pub use page::Page;
+pub use stack::{Reporter, Stack};
+
+/// Milliseconds since the Unix epoch, with a fraction (same clock as the browser's
+/// `performance.timeOrigin + performance.now()` on this machine).
+pub fn unix_millis() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64() * 1000.0)
+        .unwrap_or_default()
+}

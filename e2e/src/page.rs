@@ -1,0 +1,122 @@
+//! The app open in a browser session, read the way a user sees it (text in the DOM).
+
+use crate::Chromedriver;
+use fantoccini::Client;
+use serde_json::Value;
+use std::time::{Duration, Instant};
+
+/// How long a wait for something on the page lasts before the test fails.
+pub const WAIT: Duration = Duration::from_secs(20);
+
+/// One browser session showing the app.
+pub struct Page {
+    client: Client,
+}
+
+impl Page {
+    /// A fresh browser (empty profile) at the size of a Farcaster host's frame, showing `url`.
+    pub async fn open(driver: &Chromedriver, url: &str) -> Self {
+        let page = Self {
+            client: driver.session(424, 695).await,
+        };
+        page.goto(url).await;
+        page
+    }
+
+    /// The WebDriver session (for windows and tabs).
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// Navigates the current tab to `url`.
+    pub async fn goto(&self, url: &str) {
+        self.client
+            .goto(url)
+            .await
+            .unwrap_or_else(|e| panic!("cannot open {url}: {e}"));
+    }
+
+    /// Runs `script` (a function body; `arguments` holds `args`) and returns its result.
+    pub async fn run(&self, script: &str, args: Vec<Value>) -> Value {
+        self.client
+            .execute(script, args)
+            .await
+            .unwrap_or_else(|e| panic!("script failed: {e}\n{script}"))
+    }
+
+    /// Text of the first element matching `selector`, or `None`.
+    pub async fn text(&self, selector: &str) -> Option<String> {
+        self.run(
+            "const e = document.querySelector(arguments[0]); return e ? e.textContent : null;",
+            vec![selector.into()],
+        )
+        .await
+        .as_str()
+        .map(str::to_owned)
+    }
+
+    /// The status pill's state: `live`, `fallback`, `reconnecting`, `connecting` or `offline`.
+    pub async fn pill(&self) -> String {
+        self.run(
+            "const p = document.getElementById('status-pill'); \
+             return p ? p.className.replace('pill', '').trim() : '';",
+            vec![],
+        )
+        .await
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+    }
+
+    /// Text of `field` (`current`, `highest`, `all-time`, `last-day`, `today`) on a chain's card.
+    pub async fn card(&self, chain_id: i32, field: &str) -> Option<String> {
+        self.text(&format!("article[data-chain='{chain_id}'] .{field}"))
+            .await
+    }
+
+    /// Waits until `check` gives `Some`, polling every 25 ms; fails the test after [`WAIT`],
+    /// naming `what` and the last thing seen.
+    pub async fn until<T, F, Fut>(&self, what: &str, mut check: F) -> T
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, String>>,
+    {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            match check().await {
+                Ok(value) => return value,
+                Err(seen) if Instant::now() >= deadline => {
+                    panic!("waited {WAIT:?} for {what}; last seen: {seen}")
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(25)).await,
+            }
+        }
+    }
+
+    /// Waits until the pill shows `state`.
+    pub async fn until_pill(&self, state: &str) {
+        self.until(&format!("the {state} pill"), || async {
+            let pill = self.pill().await;
+            if pill == state { Ok(()) } else { Err(pill) }
+        })
+        .await
+    }
+
+    /// Waits until a chain card's `field` reads `expected`.
+    pub async fn until_card(&self, chain_id: i32, field: &str, expected: &str) {
+        self.until(&format!("card {chain_id} {field} = {expected}"), || async {
+            let text = self.card(chain_id, field).await;
+            if text.as_deref() == Some(expected) {
+                Ok(())
+            } else {
+                Err(format!("{text:?}"))
+            }
+        })
+        .await
+    }
+
+    /// Ends the browser session.
+    pub async fn close(self) {
+        self.client.close().await.ok();
+    }
+}
