@@ -131,7 +131,7 @@ fn the_bound_identitys_reports_count_and_carry_farcaster_fields() {
         bind(&db, &me, &address, yesterday, &signature),
         CallOutcome::Committed
     );
-    assert_eq!(db.bindings_of(&address), [me.identity.clone()]);
+    assert_eq!(db.bindings_of(&address), [me.identity.as_str()]);
 
     assert_eq!(
         report_as(&db, &me, &address, BASE, 1000),
@@ -296,7 +296,7 @@ fn bad_bindings_are_refused_and_record_nothing() {
         bind(&db, &someone_else, &address, today, &theirs),
         CallOutcome::Committed
     );
-    assert_eq!(db.bindings_of(&address), [someone_else.identity.clone()]);
+    assert_eq!(db.bindings_of(&address), [someone_else.identity.as_str()]);
     refused_report(&db, &me, &address, 1000);
 }
 
@@ -327,7 +327,7 @@ fn unbinding_ends_the_right_to_report() {
     );
 
     assert_eq!(unbind(&db, &phone, &address), CallOutcome::Committed);
-    assert_eq!(db.bindings_of(&address), [laptop.identity.clone()]);
+    assert_eq!(db.bindings_of(&address), [laptop.identity.as_str()]);
     refused_report(&db, &phone, &address, 2002);
     let message = failed(unbind(&db, &phone, &address), "is not bound");
     assert_eq!(

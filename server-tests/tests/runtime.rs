@@ -30,7 +30,7 @@ async fn connect_reporter(
     options: &ConnectOptions,
 ) -> (NativeConnection, UnboundedReceiver<Event>) {
     let (connection, events) = connect(options).await;
-    db.add_reporter(&connection.identity().to_hex().to_string());
+    db.add_reporter(&connection.identity().to_hex());
     (connection, events)
 }
 
