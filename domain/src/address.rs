@@ -40,6 +40,12 @@ impl Address {
         Ok(Self(format!("0x{}", digits.to_ascii_lowercase())))
     }
 
+    /// The address of 20 raw bytes (e.g. the tail of a public key's hash).
+    pub fn from_bytes(bytes: &[u8; 20]) -> Self {
+        let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        Self(format!("0x{hex}"))
+    }
+
     /// The lowercase `0x…` form.
     pub fn as_str(&self) -> &str {
         &self.0

@@ -2,19 +2,26 @@
 //!
 //! Everything here is pure: validated value types for untrusted input ([`Address`], [`Chain`],
 //! [`GmDay`], [`TxHash`]), the streak rule ([`Streak`]) and the validation of a GM report
-//! ([`GmReport`]). No I/O, no clock: callers pass "today" in.
+//! ([`GmReport`]), and the wallet link: the message a wallet signs to bind itself to a SpacetimeDB
+//! identity and its EIP-191 signature check ([`wallet_link`]). No I/O, no clock: callers pass
+//! "today" in.
 
 mod address;
 mod chain;
 mod day;
 mod report;
 mod streak;
+pub mod wallet_link;
 
 pub use address::{Address, AddressError};
 pub use chain::{Chain, ChainError};
 pub use day::{DayError, GmDay};
 pub use report::{GmReport, MAX_NAME_CHARS, ReportError, TxHash};
 pub use streak::Streak;
+pub use wallet_link::{
+    IdentityHex, IdentityHexError, LinkDayError, LinkError, SignatureError, check_link_day,
+    link_message, personal_sign_hash, recover_personal_sign, verify_link,
+};
 
 /// The primary key of a `gm_stats_by_address` row: `"{lowercase address}:{chain id}"`.
 pub fn address_chain_key(address: &Address, chain: Chain) -> String {

@@ -2,10 +2,17 @@
 //!
 //! `cargo xtask test` starts the server, publishes the module and passes its location in
 //! `ONEPULSE_SPACETIMEDB_URL` and `ONEPULSE_TEST_DATABASE`.
+//!
+//! Only a reporter (added by the module owner) or an identity bound to the wallet may call
+//! `report_gm`: [`TestDb::report_gm`] calls as a reporter of its own, and [`TestWallet`] signs
+//! wallet link messages for `bind_wallet`.
 
-use local_spacetimedb::{CallOutcome, HttpApi};
-use onepulse_domain::{Address, GmDay};
-use serde_json::Value;
+use k256::ecdsa::SigningKey;
+use local_spacetimedb::{CallOutcome, HttpApi, NewIdentity};
+use onepulse_domain::wallet_link::address_of;
+use onepulse_domain::{Address, GmDay, link_message, personal_sign_hash};
+use serde_json::{Value, json};
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -13,6 +20,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 pub struct TestDb {
     api: HttpApi,
     database: String,
+    /// A reporter identity of this `TestDb`, made on first use.
+    reporter: OnceLock<NewIdentity>,
 }
 
 /// A `gm_stats_by_address` row as read back over SQL.
@@ -59,12 +68,48 @@ impl TestDb {
         Self {
             api: HttpApi::new(&url),
             database,
+            reporter: OnceLock::new(),
         }
     }
 
-    /// Calls `report_gm` anonymously with a JSON array of its seven arguments.
+    /// Calls `report_gm` as this `TestDb`'s reporter with a JSON array of its seven arguments.
     pub fn report_gm(&self, args: Value) -> CallOutcome {
-        self.call("report_gm", args, None)
+        let token = self.reporter().token.clone();
+        self.call("report_gm", args, Some(&token))
+    }
+
+    /// A reporter identity of this `TestDb` (a fresh identity the owner added, made once).
+    pub fn reporter(&self) -> &NewIdentity {
+        self.reporter.get_or_init(|| self.new_reporter())
+    }
+
+    /// A fresh anonymous identity and its token.
+    pub fn new_identity(&self) -> NewIdentity {
+        self.api
+            .new_identity()
+            .unwrap_or_else(|e| panic!("new identity: {e}"))
+    }
+
+    /// A fresh identity that the owner made a reporter.
+    pub fn new_reporter(&self) -> NewIdentity {
+        let identity = self.new_identity();
+        self.add_reporter(&identity.identity);
+        identity
+    }
+
+    /// Has the owner make `identity_hex` (64 hex digits) a reporter; panics if that fails.
+    pub fn add_reporter(&self, identity_hex: &str) {
+        let owner = self.owner_token();
+        let outcome = self.call(
+            "add_reporter",
+            json!([identity_arg(identity_hex)]),
+            Some(&owner),
+        );
+        assert_eq!(
+            outcome,
+            CallOutcome::Committed,
+            "add_reporter {identity_hex}"
+        );
     }
 
     /// Calls a reducer with a JSON array of arguments, as the holder of `token` if given.
@@ -93,6 +138,36 @@ impl TestDb {
     /// The HTTP API.
     pub fn api(&self) -> &HttpApi {
         &self.api
+    }
+
+    /// The identities bound to `address` (the private `wallet_binding` table, read as the
+    /// owner), sorted.
+    pub fn bindings_of(&self, address: &Address) -> Vec<String> {
+        let query = format!(
+            "SELECT * FROM wallet_binding WHERE address = '{}'",
+            address.as_str()
+        );
+        let owner = self.owner_token();
+        let results = self
+            .api
+            .sql(&self.database, &query, Some(&owner))
+            .unwrap_or_else(|e| panic!("{query}: {e}"));
+        let result = results
+            .into_iter()
+            .next()
+            .expect("one statement, one result");
+        let mut identities: Vec<String> = result
+            .rows
+            .iter()
+            .map(|row| {
+                let identity = result
+                    .get(row, "identity")
+                    .unwrap_or_else(|| panic!("column identity missing"));
+                identity_hex_of(identity)
+            })
+            .collect();
+        identities.sort();
+        identities
     }
 
     /// All rows of `address`, ordered by chain id.
@@ -165,6 +240,79 @@ fn option(value: &Value) -> Option<Value> {
     }
 }
 
+/// An `Identity` reducer argument in SpacetimeDB 1.2's JSON: the product
+/// `{"__identity__": "0x<64 hex digits>"}` (the u256 must be `0x`-prefixed hex; without the
+/// prefix it is read as a decimal number).
+pub fn identity_arg(identity_hex: &str) -> Value {
+    let digits = identity_hex.trim_start_matches("0x");
+    json!({ "__identity__": format!("0x{digits}") })
+}
+
+/// The 64 hex digits of an `Identity` as `/sql` prints it: `["0x…"]` (or the named
+/// `{"__identity__": "0x…"}`).
+fn identity_hex_of(value: &Value) -> String {
+    let inner = match value {
+        Value::Array(fields) if fields.len() == 1 => &fields[0],
+        Value::Object(map) if map.contains_key("__identity__") => &map["__identity__"],
+        other => panic!("expected an Identity, got {other}"),
+    };
+    text(inner).trim_start_matches("0x").to_owned()
+}
+
+/// A wallet with a private key of the test's own, signing as `personal_sign` does.
+pub struct TestWallet {
+    key: SigningKey,
+}
+
+impl TestWallet {
+    /// The wallet of a known private key (32 bytes).
+    pub fn from_key(bytes: &[u8; 32]) -> Self {
+        Self {
+            key: SigningKey::from_slice(bytes).expect("a valid secp256k1 private key"),
+        }
+    }
+
+    /// A wallet (and so an address) no other test uses.
+    pub fn unique() -> Self {
+        loop {
+            let seed = unique_address();
+            let mut state = u64::from_str_radix(&seed.as_str()[2..18], 16).unwrap_or(1);
+            let mut bytes = [0u8; 32];
+            for chunk in bytes.chunks_exact_mut(8) {
+                chunk.copy_from_slice(&splitmix64(&mut state).to_be_bytes());
+            }
+            if let Ok(key) = SigningKey::from_slice(&bytes) {
+                return Self { key };
+            }
+        }
+    }
+
+    /// The wallet's address.
+    pub fn address(&self) -> Address {
+        address_of(self.key.verifying_key())
+    }
+
+    /// What a wallet's `personal_sign(message)` returns: `0x` + r ‖ s ‖ v (v = 27 or 28).
+    pub fn personal_sign(&self, message: &str) -> String {
+        let (signature, recovery) = self
+            .key
+            .sign_prehash_recoverable(&personal_sign_hash(message))
+            .expect("signing works");
+        let hex: String = signature
+            .to_bytes()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        format!("0x{hex}{:02x}", 27 + recovery.to_byte())
+    }
+
+    /// The signed link of this wallet to `identity_hex` on `day`, as `bind_wallet` expects it.
+    pub fn sign_link(&self, identity_hex: &str, day: i64) -> String {
+        let day = GmDay::from_number(i32::try_from(day).expect("a day number fits in i32"));
+        self.personal_sign(&link_message(&self.address(), identity_hex, day))
+    }
+}
+
 /// A wallet address no other test uses.
 pub fn unique_address() -> Address {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -204,6 +352,8 @@ pub struct PrivateServer {
     config: local_spacetimedb::ServerConfig,
     server: Option<local_spacetimedb::LocalServer>,
     url: String,
+    database: String,
+    owner_token: String,
 }
 
 impl PrivateServer {
@@ -242,7 +392,26 @@ impl PrivateServer {
             config,
             server: Some(server),
             url,
+            database: database.to_owned(),
+            owner_token: owner.token,
         }
+    }
+
+    /// Has the owner make `identity_hex` (64 hex digits) a reporter; panics if that fails.
+    pub fn add_reporter(&self, identity_hex: &str) {
+        let outcome = HttpApi::new(&self.url)
+            .call_reducer(
+                &self.database,
+                "add_reporter",
+                &json!([identity_arg(identity_hex)]),
+                Some(&self.owner_token),
+            )
+            .unwrap_or_else(|e| panic!("add_reporter {identity_hex}: {e}"));
+        assert_eq!(
+            outcome,
+            CallOutcome::Committed,
+            "add_reporter {identity_hex}"
+        );
     }
 
     /// `http://127.0.0.1:PORT`.

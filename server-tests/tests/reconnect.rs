@@ -28,6 +28,7 @@ async fn clients_reconnect_after_a_server_restart_and_resync_without_flicker() {
     let options = ConnectOptions::new(server.url(), "reconnect");
     let register = |core: &mut stdb_client::ClientCore| core.register_table::<GmStatsRow>();
     let (reporter, _) = NativeConnection::connect(&options, register).await.unwrap();
+    server.add_reporter(&reporter.identity().to_hex());
     let (watcher, mut events) = NativeConnection::connect(&options, register).await.unwrap();
     let address = unique_address();
     let day = today() - 5;

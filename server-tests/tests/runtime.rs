@@ -23,6 +23,17 @@ async fn connect(options: &ConnectOptions) -> (NativeConnection, UnboundedReceiv
     .expect("connect")
 }
 
+/// A connection whose (fresh, anonymous) identity the owner made a reporter, so that its
+/// `report_gm` calls are authorized.
+async fn connect_reporter(
+    db: &TestDb,
+    options: &ConnectOptions,
+) -> (NativeConnection, UnboundedReceiver<Event>) {
+    let (connection, events) = connect(options).await;
+    db.add_reporter(&connection.identity().to_hex());
+    (connection, events)
+}
+
 /// Awaits `future`, failing the test instead of hanging when it takes too long.
 async fn within<T>(future: impl std::future::Future<Output = T>) -> T {
     timeout(WAIT, future).await.expect("answered in time")
@@ -108,7 +119,7 @@ async fn subscription_sees_exactly_its_rows_updates_and_leaves_on_unsubscribe() 
     let db = TestDb::from_env();
     let mine = unique_address();
     let other = unique_address();
-    let (reporter, _) = connect(&options(&db)).await;
+    let (reporter, _) = connect_reporter(&db, &options(&db)).await;
     let day = today() - 10;
     for (address, chain) in [
         (&mine, Chain::Base),
@@ -171,7 +182,7 @@ async fn subscription_sees_exactly_its_rows_updates_and_leaves_on_unsubscribe() 
 async fn overlapping_subscriptions_keep_shared_rows_after_one_ends() {
     let db = TestDb::from_env();
     let address = unique_address();
-    let (connection, _) = connect(&options(&db)).await;
+    let (connection, _) = connect_reporter(&db, &options(&db)).await;
     for chain in [Chain::Base, Chain::Optimism] {
         assert_eq!(
             report(&connection, &address, chain, today()).await,
@@ -224,7 +235,7 @@ async fn a_failing_report_carries_the_reducers_message() {
 async fn one_off_query_returns_the_same_rows_as_sql_over_http() {
     let db = TestDb::from_env();
     let address = unique_address();
-    let (connection, _) = connect(&options(&db)).await;
+    let (connection, _) = connect_reporter(&db, &options(&db)).await;
     for (chain, day) in [
         (Chain::Base, 100),
         (Chain::Celo, 200),
@@ -260,7 +271,7 @@ async fn gzip_compressed_subscription_of_thousands_of_rows_decodes() {
     let db = TestDb::from_env();
     const ROWS: usize = 3000;
     const DAY: i64 = 4321;
-    let (reporter, _) = connect(&options(&db)).await;
+    let (reporter, _) = connect_reporter(&db, &options(&db)).await;
     let mut pending = Vec::with_capacity(ROWS);
     let mut addresses = Vec::with_capacity(ROWS);
     for _ in 0..ROWS {
