@@ -1,9 +1,10 @@
 //! The page.
 
 use crate::components::{
-    AddressForm, ChainCards, Countdown, Problems, ReportGm, StatusPill, TotalsView,
+    AddressForm, ChainCards, Countdown, Problems, ReportGm, StatusPill, TotalsView, WalletLink,
 };
 use crate::config::AppConfig;
+use crate::mini_app::MiniApp;
 use crate::model::DataSource;
 use crate::store::{GmStore, StoreConfig};
 use gloo_storage::{LocalStorage, Storage};
@@ -20,12 +21,12 @@ pub fn App() -> impl IntoView {
         .and_then(|w| w.location().search().ok())
         .unwrap_or_default();
     let config = AppConfig::from_build_and_query(&query);
-    let store = GmStore::new(StoreConfig::new(
-        BrowserOptions::new(&config.spacetimedb, &config.module),
-        &config.api,
-    ));
+    let options = BrowserOptions::new(&config.spacetimedb, &config.module);
+    use_dev_reporter(&options);
+    let store = GmStore::new(StoreConfig::new(options, &config.api));
     match store {
         Ok(store) => {
+            provide_context(MiniApp::start(store));
             let initial = config
                 .address
                 .or_else(|| LocalStorage::get::<String>(ADDRESS_KEY).ok());
@@ -65,6 +66,7 @@ pub fn Page(store: GmStore) -> impl IntoView {
             <Countdown />
             <TotalsView />
             <ChainCards />
+            <WalletLink />
             <ReportGm />
         </main>
     }
@@ -90,4 +92,22 @@ fn mark_first_live_data(store: GmStore) {
         }
         live
     });
+}
+
+/// In a development build by `cargo xtask dev` (`ONEPULSE_DEV_TOKEN` at build time) the app
+/// connects as the development reporter, so Report GM works without a wallet. Never in release
+/// builds.
+fn use_dev_reporter(options: &BrowserOptions) {
+    #[cfg(debug_assertions)]
+    if let Some(token) = option_env!("ONEPULSE_DEV_TOKEN") {
+        let key = stdb_client::browser::token_key(&options.connect);
+        if LocalStorage::get::<String>(&key).ok().as_deref() != Some(token) {
+            match LocalStorage::set(&key, token) {
+                Ok(()) => log::info!("development build: connecting as the development reporter"),
+                Err(e) => log::warn!("could not use the development reporter's token: {e}"),
+            }
+        }
+    }
+    #[cfg(not(debug_assertions))]
+    let _ = options;
 }

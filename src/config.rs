@@ -16,7 +16,8 @@ pub struct AppConfig {
 
 impl AppConfig {
     /// The build-time configuration (with local development defaults), overridden by the page
-    /// URL's query string (for testing). Unusable overrides are ignored with a warning.
+    /// URL's query string (for testing; in release builds only towards this machine). Unusable
+    /// overrides are ignored with a warning.
     pub fn from_build_and_query(query: &str) -> Self {
         let mut config = Self {
             spacetimedb: option_env!("SPACETIMEDB_HOST")
@@ -32,10 +33,13 @@ impl AppConfig {
             serde_urlencoded::from_str(query.trim_start_matches('?')).unwrap_or_default();
         for (key, value) in pairs {
             match key.as_str() {
-                "spacetimedb" if is_url(&value, &["ws://", "wss://", "http://", "https://"]) => {
+                "spacetimedb"
+                    if is_url(&value, &["ws://", "wss://", "http://", "https://"])
+                        && may_redirect(&value) =>
+                {
                     config.spacetimedb = value
                 }
-                "api" if is_url(&value, &["http://", "https://"]) => {
+                "api" if is_url(&value, &["http://", "https://"]) && may_redirect(&value) => {
                     config.api = value.trim_end_matches('/').to_owned()
                 }
                 "module" if is_name(&value) => config.module = value,
@@ -57,6 +61,22 @@ fn is_url(value: &str, schemes: &[&str]) -> bool {
             .any(|c| c.is_whitespace() || c == '"' || c == '<')
 }
 
+/// A link must not send the page's users (and their wallet signatures) to someone else's
+/// server: release builds take `?spacetimedb=` and `?api=` only for this machine (tests);
+/// development builds take any.
+fn may_redirect(url: &str) -> bool {
+    cfg!(debug_assertions) || is_loopback(url)
+}
+
+fn is_loopback(url: &str) -> bool {
+    let host_and_rest = url.split_once("://").map_or("", |(_, rest)| rest);
+    ["127.0.0.1", "localhost", "[::1]"].iter().any(|host| {
+        host_and_rest
+            .strip_prefix(host)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with([':', '/']))
+    })
+}
+
 fn is_name(value: &str) -> bool {
     !value.is_empty()
         && value.len() <= 64
@@ -70,13 +90,23 @@ mod tests {
     use super::*;
 
     #[test]
+    fn loopback_urls_are_recognised() {
+        assert!(is_loopback("ws://127.0.0.1:3000"));
+        assert!(is_loopback("http://localhost/api"));
+        assert!(is_loopback("ws://[::1]:9"));
+        assert!(!is_loopback("ws://127.0.0.1.evil.example"));
+        assert!(!is_loopback("wss://localhost.evil.example:443"));
+        assert!(!is_loopback("https://onepulse.example"));
+    }
+
+    #[test]
     fn url_parameters_override_when_usable() {
         let c = AppConfig::from_build_and_query(
-            "?spacetimedb=ws://127.0.0.1:9&module=test-db&api=http://x:1/&address=0xAB",
+            "?spacetimedb=ws://127.0.0.1:9&module=test-db&api=http://localhost:1/&address=0xAB",
         );
         assert_eq!(c.spacetimedb, "ws://127.0.0.1:9");
         assert_eq!(c.module, "test-db");
-        assert_eq!(c.api, "http://x:1");
+        assert_eq!(c.api, "http://localhost:1");
         assert_eq!(c.address.as_deref(), Some("0xAB"));
         let d = AppConfig::from_build_and_query(
             "?spacetimedb=javascript:alert(1)&module=a/b&api=ftp://x",

@@ -11,6 +11,10 @@ mod app;
 #[cfg(target_arch = "wasm32")]
 pub mod components;
 #[cfg(target_arch = "wasm32")]
+pub mod farcaster;
+#[cfg(target_arch = "wasm32")]
+pub mod mini_app;
+#[cfg(target_arch = "wasm32")]
 pub mod store;
 
 #[cfg(target_arch = "wasm32")]

@@ -10,14 +10,17 @@
 //!   is asked, then again every `fallback_refresh` while still not live; live data replaces it as
 //!   soon as it arrives, and fetching stops. Fallback failures are shown and never replace data.
 
+use crate::farcaster::FarcasterUser;
 use crate::model::{ChainStreaks, DataSource, streaks_from_fallback, streaks_from_rows};
 use leptos::prelude::*;
 use onepulse_domain::{Address, Chain, GmDay, address_chain_key};
-use onepulse_gm_stats::{GmStatsRow, REPORT_GM, ReportGm, stats_query};
+use onepulse_gm_stats::{BIND_WALLET, GmStatsRow, REPORT_GM, ReportGm, stats_query};
 use std::sync::Arc;
 use std::time::Duration;
 use stdb_client::browser::{BrowserConnection, BrowserOptions};
-use stdb_client::{Change, ConnectionStatus, Event, ReducerOutcome, SubscriptionId};
+use stdb_client::{
+    Change, ConnectionStatus, Event, Identity, ReducerOutcome, Serialize, SubscriptionId,
+};
 
 /// How the store reaches its data.
 #[derive(Debug, Clone)]
@@ -135,15 +138,47 @@ impl GmStore {
         }
     }
 
-    /// Calls `report_gm` for the current address on `chain` with today's day.
-    pub async fn report_gm(&self, chain: Chain, today: GmDay) -> Result<(), String> {
+    /// Calls `report_gm` for the current address on `chain` with today's day, with the
+    /// Farcaster user's fid and names when the app runs in a Farcaster host.
+    pub async fn report_gm(
+        &self,
+        chain: Chain,
+        today: GmDay,
+        user: Option<FarcasterUser>,
+    ) -> Result<(), String> {
         let address = self
             .address
             .get_untracked()
             .ok_or("enter a wallet address first")?;
-        let report = ReportGm::new(address, chain, today);
+        let mut report = ReportGm::new(address, chain, today);
+        if let Some(user) = user {
+            report.fid = Some(user.fid);
+            report.username = user.username;
+            report.display_name = user.display_name;
+        }
+        self.call(REPORT_GM, &report.args()).await
+    }
+
+    /// Binds `wallet` to this connection's identity with the wallet's `personal_sign`
+    /// `signature` of [`onepulse_domain::link_message`] for `day` (reducer `bind_wallet`).
+    pub async fn bind_wallet(
+        &self,
+        wallet: &Address,
+        day: GmDay,
+        signature: String,
+    ) -> Result<(), String> {
+        let args = (wallet.as_str().to_owned(), day.number(), signature);
+        self.call(BIND_WALLET, &args).await
+    }
+
+    /// The identity of the tab's connection, once connected.
+    pub fn identity(&self) -> Option<Identity> {
+        self.connection.get_value().identity()
+    }
+
+    async fn call<A: Serialize>(&self, reducer: &str, args: &A) -> Result<(), String> {
         let connection = self.connection.get_value();
-        match connection.call_reducer(REPORT_GM, &report.args()).await {
+        match connection.call_reducer(reducer, args).await {
             Ok(ReducerOutcome::Committed) => Ok(()),
             Ok(ReducerOutcome::Failed(message)) => Err(message),
             Ok(ReducerOutcome::OutOfEnergy) => Err("the database is out of energy".into()),

@@ -37,6 +37,7 @@ pub async fn run(target: &Target) -> Result<Vec<Figure>> {
     let register = |core: &mut stdb_client::ClientCore| core.register_table::<GmStatsRow>();
     let (watcher, mut events) = NativeConnection::connect(&options, register).await?;
     let (reporter, _) = NativeConnection::connect(&options, register).await?;
+    target.add_reporter(reporter.identity())?;
     let address = Address::parse(&format!("0x{:040x}", u64::MAX)).context("bench address")?;
     watcher.subscribe([stats_query(&address)]).await?;
     while events.try_recv().is_ok() {}

@@ -88,6 +88,7 @@ pub async fn run(target: &Target, load: &Load) -> Result<Vec<Figure>> {
     let rss_clients = rss_mib("self").unwrap_or_default() - rss_before;
 
     let (reporter, _) = NativeConnection::connect(&options, |_| {}).await?;
+    target.add_reporter(reporter.identity())?;
     let today = GmDay::from_unix_seconds(
         SystemTime::now()
             .duration_since(UNIX_EPOCH)

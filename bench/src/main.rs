@@ -26,7 +26,7 @@ pub struct Target {
     pub url: String,
     /// The database name.
     pub database: String,
-    /// The publisher's token (for the seeding reducer).
+    /// The publisher's token (for the seeding and `add_reporter` reducers).
     pub owner_token: String,
 }
 
@@ -42,6 +42,22 @@ impl Target {
         )? {
             CallOutcome::Committed => Ok(()),
             CallOutcome::Failed(message) => bail!("seeding failed: {message}"),
+        }
+    }
+
+    /// Lets `identity` call `report_gm` (the module refuses callers that are not reporters):
+    /// `add_reporter` with the owner's token. Idempotent.
+    pub fn add_reporter(&self, identity: stdb_client::Identity) -> Result<()> {
+        let api = HttpApi::new(&self.url);
+        let hex = identity.to_hex().to_ascii_lowercase();
+        match api.call_reducer(
+            &self.database,
+            "add_reporter",
+            &json!([{ "__identity__": format!("0x{hex}") }]),
+            Some(&self.owner_token),
+        )? {
+            CallOutcome::Committed => Ok(()),
+            CallOutcome::Failed(message) => bail!("add_reporter {hex} failed: {message}"),
         }
     }
 }

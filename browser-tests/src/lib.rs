@@ -109,18 +109,75 @@ pub async fn connected(connection: &BrowserConnection) {
     .await;
 }
 
-/// A second connection to the database of `options` (through `localhost` instead of
-/// `127.0.0.1`, so it is not the tab's shared one): plays another device reporting GMs.
-pub fn other_device(options: &BrowserOptions) -> BrowserConnection {
-    let uri = options.connect.uri.replace("127.0.0.1", "localhost");
-    BrowserConnection::shared(
-        BrowserOptions::new(&uri, &options.connect.database),
-        register,
-    )
-    .expect("a second connection")
+/// The owner token of the database of `options` (compiled in by xtask): the restartable
+/// database's (`ONEPULSE_RESTART_OWNER_TOKEN`) or the test database's (`ONEPULSE_OWNER_TOKEN`).
+fn owner_token(options: &BrowserOptions) -> &'static str {
+    if option_env!("ONEPULSE_RESTART_DATABASE") == Some(options.connect.database.as_str()) {
+        match option_env!("ONEPULSE_RESTART_OWNER_TOKEN") {
+            Some(token) => token,
+            None => panic!(
+                "built without ONEPULSE_RESTART_OWNER_TOKEN (owner of {}): run `cargo xtask test`",
+                options.connect.database
+            ),
+        }
+    } else {
+        match option_env!("ONEPULSE_OWNER_TOKEN") {
+            Some(token) => token,
+            None => panic!(
+                "built without ONEPULSE_OWNER_TOKEN (owner of {}): run `cargo xtask test`",
+                options.connect.database
+            ),
+        }
+    }
 }
 
-/// Reports a GM of `address` on `chain` for `day` through `connection`; panics unless it commits.
+/// Waits until `connection` (to the database of `options`) is connected, then lets its identity
+/// call `report_gm`: `add_reporter` over HTTP with the database owner's token (idempotent).
+/// Panics unless it commits.
+pub async fn make_reporter(options: &BrowserOptions, connection: &BrowserConnection) {
+    connected(connection).await;
+    let identity = connection
+        .identity()
+        .expect("a connected connection has an identity");
+    let hex = identity.to_hex().to_ascii_lowercase();
+    assert_eq!(hex.len(), 64, "identity hex {hex}");
+    let url = format!(
+        "{}/v1/database/{}/call/add_reporter",
+        options.connect.http_base().trim_end_matches('/'),
+        options.connect.database
+    );
+    let response = gloo_net::http::Request::post(&url)
+        .header("Authorization", &format!("Bearer {}", owner_token(options)))
+        .header("Content-Type", "application/json")
+        .body(format!(r#"[{{"__identity__":"0x{hex}"}}]"#))
+        .expect("the add_reporter request")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("add_reporter 0x{hex}: {e}"));
+    let status = response.status();
+    assert_eq!(
+        status,
+        200,
+        "add_reporter 0x{hex} on {}: {:?}",
+        options.connect.database,
+        response.text().await
+    );
+}
+
+/// A second connection to the database of `options` (through `localhost` instead of
+/// `127.0.0.1`, so it is not the tab's shared one): plays another device reporting GMs. Returns
+/// once it is connected and a reporter (see [`make_reporter`]), ready for [`report`].
+pub async fn other_device(options: &BrowserOptions) -> BrowserConnection {
+    let uri = options.connect.uri.replace("127.0.0.1", "localhost");
+    let device_options = BrowserOptions::new(&uri, &options.connect.database);
+    let connection =
+        BrowserConnection::shared(device_options.clone(), register).expect("a second connection");
+    make_reporter(&device_options, &connection).await;
+    connection
+}
+
+/// Reports a GM of `address` on `chain` for `day` through `connection`, which must be a reporter
+/// (as [`other_device`]'s are); panics unless it commits.
 pub async fn report(
     connection: &BrowserConnection,
     address: &Address,

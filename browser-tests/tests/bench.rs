@@ -3,7 +3,8 @@
 #![cfg(all(target_arch = "wasm32", feature = "bench"))]
 
 use onepulse_browser_tests::{
-    connected, control, eventually, register, restartable_options, today, unique_address,
+    connected, control, eventually, make_reporter, register, restartable_options, today,
+    unique_address,
 };
 use onepulse_domain::{Chain, GmDay};
 use onepulse_gm_stats::{GmStatsRow, REPORT_GM, ReportGm, stats_query};
@@ -145,13 +146,10 @@ async fn bench_update_latency_and_reconnect() {
     let options = restartable_options();
     let watcher = BrowserConnection::shared(options.clone(), register).unwrap();
     let other_uri = options.connect.uri.replace("127.0.0.1", "localhost");
-    let reporter = BrowserConnection::shared(
-        BrowserOptions::new(&other_uri, &options.connect.database),
-        register,
-    )
-    .unwrap();
+    let reporter_options = BrowserOptions::new(&other_uri, &options.connect.database);
+    let reporter = BrowserConnection::shared(reporter_options.clone(), register).unwrap();
     connected(&watcher).await;
-    connected(&reporter).await;
+    make_reporter(&reporter_options, &reporter).await;
     let address = unique_address();
     watcher
         .subscribe_applied([stats_query(&address)])

@@ -2,7 +2,7 @@
 #![cfg(target_arch = "wasm32")]
 
 use gloo_storage::{LocalStorage, Storage};
-use onepulse_browser_tests::{connected, options, register, today, unique_address};
+use onepulse_browser_tests::{connected, make_reporter, options, register, today, unique_address};
 use onepulse_domain::{Chain, GmDay};
 use onepulse_gm_stats::{GmStatsRow, REPORT_GM, ReportGm, stats_query};
 use std::cell::RefCell;
@@ -57,8 +57,9 @@ async fn one_connection_per_tab_and_the_token_is_kept_and_reused() {
 
 #[wasm_bindgen_test]
 async fn subscribe_see_rows_and_reducer_outcomes() {
-    let connection = BrowserConnection::shared(options(), register).unwrap();
-    connected(&connection).await;
+    let options = options();
+    let connection = BrowserConnection::shared(options.clone(), register).unwrap();
+    make_reporter(&options, &connection).await;
     let address = unique_address();
     let day = GmDay::from_number(today() - 3);
     for chain in [Chain::Base, Chain::Optimism] {

@@ -2,7 +2,8 @@
 #![cfg(target_arch = "wasm32")]
 
 use onepulse_browser_tests::{
-    connected, control, eventually, register, restartable_options, today, unique_address,
+    connected, control, eventually, make_reporter, register, restartable_options, today,
+    unique_address,
 };
 use onepulse_domain::{Chain, GmDay};
 use onepulse_gm_stats::{GmStatsRow, REPORT_GM, ReportGm, stats_query};
@@ -24,8 +25,9 @@ struct Seen {
 
 #[wasm_bindgen_test]
 async fn reconnects_after_a_restart_resubscribes_and_resyncs_quietly() {
-    let connection = BrowserConnection::shared(restartable_options(), register).unwrap();
-    connected(&connection).await;
+    let options = restartable_options();
+    let connection = BrowserConnection::shared(options.clone(), register).unwrap();
+    make_reporter(&options, &connection).await;
     let address = unique_address();
     let day = GmDay::from_number(today() - 4);
     for chain in [Chain::Base, Chain::Celo] {

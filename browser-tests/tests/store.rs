@@ -6,8 +6,8 @@ use onepulse::Page;
 use onepulse::model::DataSource;
 use onepulse::store::{GmStore, StoreConfig};
 use onepulse_browser_tests::{
-    connected, control, eventually, fallback_url, options, other_device, report,
-    restart_fallback_url, restartable_options, today, unique_address,
+    control, eventually, fallback_url, options, other_device, report, restart_fallback_url,
+    restartable_options, today, unique_address,
 };
 use onepulse_domain::Chain;
 use std::time::Duration;
@@ -25,8 +25,7 @@ fn live_only_store() -> GmStore {
 
 #[wasm_bindgen_test]
 async fn changing_the_address_clears_at_once_and_never_shows_the_old_one() {
-    let device = other_device(&options());
-    connected(&device).await;
+    let device = other_device(&options()).await;
     let (a, b) = (unique_address(), unique_address());
     report(&device, &a, Chain::Base, today() - 1).await;
     report(&device, &b, Chain::Celo, today() - 1).await;
@@ -106,8 +105,7 @@ async fn an_invalid_address_shows_a_message_and_subscribes_to_nothing() {
 
 #[wasm_bindgen_test]
 async fn fallback_data_while_the_database_is_unreachable_then_live_replaces_it() {
-    let device = other_device(&restartable_options());
-    connected(&device).await;
+    let device = other_device(&restartable_options()).await;
     let address = unique_address();
     report(&device, &address, Chain::Optimism, today()).await;
     // The fallback service has the row before the database goes away.
@@ -185,8 +183,7 @@ fn text_of(selector: &str) -> Option<String> {
 
 #[wasm_bindgen_test]
 async fn the_page_shows_a_known_address_and_refuses_a_bad_one() {
-    let device = other_device(&options());
-    connected(&device).await;
+    let device = other_device(&options()).await;
     let address = unique_address();
     report(&device, &address, Chain::Base, today() - 1).await;
     report(&device, &address, Chain::Base, today()).await;

@@ -3,15 +3,17 @@
 //! fallback service serving both the app and `/api`.
 //!
 //! `cargo xtask test` builds the app and passes what the tests need in the environment:
-//! `ONEPULSE_APP_DIST` (the built app), `ONEPULSE_SPACETIMEDB_BIN`, `ONEPULSE_MODULE_WASM` and
-//! `CHROMEDRIVER`. Each test starts its own pieces ([`Stack`]) and its own browser ([`Page`]).
+//! `ONEPULSE_APP_DIST` (the built app), `ONEPULSE_FARCASTER_HOST` (the test Farcaster host),
+//! `ONEPULSE_SPACETIMEDB_BIN`, `ONEPULSE_MODULE_WASM` and `CHROMEDRIVER`. Each test starts its own pieces ([`Stack`]) and its own browser ([`Page`]).
 
 mod browser;
+mod farcaster_host;
 mod gate;
 mod page;
 mod stack;
 
 pub use browser::Chromedriver;
+pub use farcaster_host::{FarcasterHost, HOST_FID, HOST_USERNAME, HOST_WALLET};
 pub use gate::Gate;
 pub use page::Page;
 pub use stack::{Reporter, Stack};

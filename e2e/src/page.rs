@@ -16,11 +16,41 @@ pub struct Page {
 impl Page {
     /// A fresh browser (empty profile) at the size of a Farcaster host's frame, showing `url`.
     pub async fn open(driver: &Chromedriver, url: &str) -> Self {
+        Self::open_sized(driver, 424, 695, url).await
+    }
+
+    /// A fresh browser of `width` × `height` showing `url`.
+    pub async fn open_sized(driver: &Chromedriver, width: u32, height: u32, url: &str) -> Self {
         let page = Self {
-            client: driver.session(424, 695).await,
+            client: driver.session(width, height).await,
         };
         page.goto(url).await;
         page
+    }
+
+    /// Clicks the first element matching `selector`; fails the test if there is none.
+    pub async fn click(&self, selector: &str) {
+        let clicked = self
+            .run(
+                "const e = document.querySelector(arguments[0]); if (e) { e.click(); } return !!e;",
+                vec![selector.into()],
+            )
+            .await;
+        assert_eq!(clicked, Value::Bool(true), "nothing to click at {selector}");
+    }
+
+    /// Waits until the first element matching `selector` has text containing `expected`;
+    /// returns that text.
+    pub async fn until_text(&self, selector: &str, expected: &str) -> String {
+        self.until(&format!("{selector} containing {expected:?}"), || async {
+            let text = self.text(selector).await.unwrap_or_default();
+            if text.contains(expected) {
+                Ok(text)
+            } else {
+                Err(text)
+            }
+        })
+        .await
     }
 
     /// The WebDriver session (for windows and tabs).

@@ -6,7 +6,7 @@ use crate::Gate;
 use local_spacetimedb::{CallOutcome, HttpApi};
 use onepulse_domain::Address;
 use onepulse_fallback::Config;
-use onepulse_server_tests::PrivateServer;
+use onepulse_server_tests::{PrivateServer, sql_option};
 use serde_json::{Value, json};
 use std::path::PathBuf;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -57,12 +57,14 @@ impl Stack {
             listener.local_addr().expect("the fallback's address")
         );
         let (_, fallback_task) = onepulse_fallback::spawn(&config, listener);
+        let reporter = Reporter {
+            api: HttpApi::new(&url),
+            database: database.to_owned(),
+            token: block_in_place(|| server.new_reporter()).token,
+        };
         Self {
             server,
-            reporter: Reporter {
-                api: HttpApi::new(&url),
-                database: database.to_owned(),
-            },
+            reporter,
             database: database.to_owned(),
             gate,
             fallback,
@@ -86,7 +88,7 @@ impl Stack {
         url
     }
 
-    /// Calls `report_gm` over HTTP, as another client would; fails the test if it is refused.
+    /// Calls `report_gm` over HTTP, as a reporter would; fails the test if it is refused.
     pub fn report(&self, address: &Address, chain_id: i32, day: i64) {
         block_in_place(|| self.reporter.report(address, chain_id, day));
     }
@@ -116,6 +118,26 @@ impl Stack {
             .or_else(|| value.get(0).and_then(Value::as_i64))
             .unwrap_or_else(|| panic!("no updated_at in {value}"));
         micros as f64 / 1000.0
+    }
+
+    /// The Farcaster fid and username stored with a row.
+    pub fn profile(&self, address: &Address, chain_id: i32) -> (Option<i64>, Option<String>) {
+        let query = format!(
+            "SELECT fid, username FROM gm_stats_by_address WHERE address_chain = '{}:{chain_id}'",
+            address.as_str()
+        );
+        let results = block_in_place(|| self.reporter.api.sql(&self.database, &query, None))
+            .unwrap_or_else(|e| panic!("{query}: {e}"));
+        let row = results
+            .first()
+            .and_then(|r| r.rows.first())
+            .cloned()
+            .unwrap_or_else(|| panic!("no row for {query}"));
+        let some = |i: usize| row.get(i).and_then(sql_option);
+        (
+            some(0).and_then(|v| v.as_i64()),
+            some(1).and_then(|v| v.as_str().map(str::to_owned)),
+        )
     }
 
     /// `/api/gm/stats` requests the fallback service has seen (its `/healthz`).
@@ -162,11 +184,13 @@ impl Drop for Stack {
     }
 }
 
-/// Calls `report_gm` over HTTP, as some other client of the database would.
+/// Calls `report_gm` over HTTP, as a trusted reporter (a backend that saw the transaction)
+/// would: an identity the database owner added to the reporter list.
 #[derive(Clone)]
 pub struct Reporter {
     api: HttpApi,
     database: String,
+    token: String,
 }
 
 impl Reporter {
@@ -175,7 +199,7 @@ impl Reporter {
         let args = json!([address.as_str(), chain_id, day, null, null, null, null]);
         match self
             .api
-            .call_reducer(&self.database, "report_gm", &args, None)
+            .call_reducer(&self.database, "report_gm", &args, Some(&self.token))
         {
             Ok(CallOutcome::Committed) => {}
             other => panic!("report_gm {args}: {other:?}"),

@@ -27,6 +27,12 @@ pub struct Config {
     /// Client connections open at once; more wait to be accepted (`--max-connections`,
     /// default 1024).
     pub max_connections: usize,
+    /// Where the app is published (`--public-url https://…`): the Farcaster manifest and the
+    /// page's embed tags use it.
+    pub public_url: Option<String>,
+    /// The Farcaster account association of the domain (`--farcaster-account-association
+    /// FILE`, JSON `{header, payload, signature}`), put in the manifest as is.
+    pub account_association: Option<serde_json::Value>,
 }
 
 impl Default for Config {
@@ -44,6 +50,8 @@ impl Default for Config {
             per_second: 5.0,
             max_in_flight: 512,
             max_connections: 1024,
+            public_url: None,
+            account_association: None,
         }
     }
 }
@@ -69,6 +77,19 @@ impl Config {
                 "--per-second" => config.per_second = value.parse().with_context(bad)?,
                 "--max-in-flight" => config.max_in_flight = value.parse().with_context(bad)?,
                 "--max-connections" => config.max_connections = value.parse().with_context(bad)?,
+                "--public-url" => {
+                    config.public_url = Some(
+                        crate::mini_app::parse_public_url(&value).map_err(anyhow::Error::msg)?,
+                    )
+                }
+                "--farcaster-account-association" => {
+                    let text = std::fs::read_to_string(&value)
+                        .with_context(|| format!("reading {value}"))?;
+                    config.account_association = Some(
+                        crate::mini_app::parse_account_association(&text)
+                            .map_err(|e| anyhow::anyhow!("{value}: {e}"))?,
+                    );
+                }
                 other => bail!("unknown flag {other}"),
             }
         }

@@ -10,6 +10,7 @@ mod api;
 mod config;
 mod connection_limit;
 mod live_stats;
+pub mod mini_app;
 mod rate_limit;
 mod static_files;
 
@@ -69,7 +70,7 @@ pub fn router(config: &Config, stats: LiveStats) -> Router {
         .concurrency_limit(config.max_in_flight);
     let mut app = api::routes(state).layer(cors);
     if let Some(dist) = &config.dist {
-        app = app.merge(static_files::routes(dist));
+        app = app.merge(static_files::routes(config, dist));
     }
     app.layer(overload)
 }

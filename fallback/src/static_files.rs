@@ -1,18 +1,65 @@
 //! The built app (`dist/`) with caching headers, for production.
 
-use axum::Router;
+use crate::Config;
+use crate::mini_app::{manifest, render_index};
 use axum::extract::Request;
-use axum::http::{HeaderValue, header};
+use axum::handler::HandlerWithoutStateExt;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
-use axum::response::Response;
+use axum::response::{Html, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::json;
 use std::path::Path;
-use tower_http::services::{ServeDir, ServeFile};
+use tower_http::services::ServeDir;
 
 /// Serves `dist`: files by path (content types from their extension, `.wasm` as
-/// `application/wasm`), anything else as `index.html` (the app routes itself).
-pub fn routes(dist: &Path) -> Router {
-    let files = ServeDir::new(dist).fallback(ServeFile::new(dist.join("index.html")));
+/// `application/wasm`), anything else as `index.html` (the app routes itself) with the public
+/// URL in its Farcaster embed tags, and `/.well-known/farcaster.json` built from the
+/// configuration. Nothing here forbids framing: Farcaster clients show the app in a frame.
+pub fn routes(config: &Config, dist: &Path) -> Router {
+    let index_path = dist.join("index.html");
+    let page = match std::fs::read_to_string(&index_path) {
+        Ok(html) => render_index(&html, config.public_url.as_deref()),
+        Err(e) => {
+            log::error!("cannot read {}: {e}", index_path.display());
+            String::new()
+        }
+    };
+    let index = move || {
+        let page = page.clone();
+        async move { Html(page) }
+    };
+    let manifest = match &config.public_url {
+        Some(url) => {
+            if config.account_association.is_none() {
+                log::warn!(
+                    "no --farcaster-account-association: the manifest has no accountAssociation"
+                );
+            }
+            (
+                StatusCode::OK,
+                Json(manifest(url, config.account_association.as_ref())),
+            )
+        }
+        None => (
+            StatusCode::NOT_FOUND,
+            Json(json!({ "error": "no manifest: start the service with --public-url" })),
+        ),
+    };
+    let files = ServeDir::new(dist)
+        .append_index_html_on_directories(false)
+        .fallback(index.clone().into_service());
     Router::new()
+        .route("/", get(index.clone()))
+        .route("/index.html", get(index))
+        .route(
+            "/.well-known/farcaster.json",
+            get(move || {
+                let manifest = manifest.clone();
+                async move { manifest }
+            }),
+        )
         .fallback_service(files)
         .layer(middleware::from_fn(cache_headers))
 }

@@ -1,14 +1,11 @@
 //! The fallback service against a real SpacetimeDB.
 
 use local_spacetimedb::free_loopback_port;
-use onepulse_domain::{Chain, GmDay};
+use onepulse_domain::Chain;
 use onepulse_fallback::{Config, spawn};
-use onepulse_gm_stats::{REPORT_GM, ReportGm};
 use onepulse_server_tests::{PrivateServer, TestDb, today, unique_address};
 use serde_json::Value;
 use std::time::Duration;
-use stdb_client::native::NativeConnection;
-use stdb_client::{ConnectOptions, ReducerOutcome};
 
 struct Answer {
     status: u16,
@@ -16,6 +13,8 @@ struct Answer {
     cache_control: Option<String>,
     content_type: Option<String>,
     allow_origin: Option<String>,
+    frame_options: Option<String>,
+    security_policy: Option<String>,
     body: String,
 }
 
@@ -55,6 +54,8 @@ async fn get(url: String, origin: Option<&'static str>) -> Answer {
             cache_control,
             content_type,
             allow_origin,
+            frame_options: header("x-frame-options"),
+            security_policy: header("content-security-policy"),
             body: response.body_mut().read_to_string().unwrap_or_default(),
         }
     })
@@ -81,19 +82,21 @@ fn config_for(url: &str, database: &str) -> Config {
 async fn report(
     url: &str,
     database: &str,
+    reporter_token: &str,
     address: &onepulse_domain::Address,
     chain: Chain,
     day: i32,
 ) {
-    let (connection, _) = NativeConnection::connect(&ConnectOptions::new(url, database), |_| {})
-        .await
-        .unwrap();
-    let args = ReportGm::new(address.clone(), chain, GmDay::from_number(day)).args();
-    assert_eq!(
-        connection.call_reducer(REPORT_GM, &args).await.unwrap(),
-        ReducerOutcome::Committed
-    );
-    connection.close();
+    let args = serde_json::json!([address.as_str(), chain.id(), day, null, null, null, null]);
+    let outcome = tokio::task::block_in_place(|| {
+        local_spacetimedb::HttpApi::new(url).call_reducer(
+            database,
+            "report_gm",
+            &args,
+            Some(reporter_token),
+        )
+    });
+    assert_eq!(outcome.unwrap(), local_spacetimedb::CallOutcome::Committed);
 }
 
 /// Polls `url` until `done` holds for the answer (the subscription is live, so it is quick).
@@ -121,6 +124,7 @@ async fn a_reported_gm_appears_in_the_answer_with_the_documented_shape() {
     report(
         db.url(),
         db.database(),
+        &db.reporter().token,
         &address,
         Chain::Celo,
         today() as i32 - 1,
@@ -129,6 +133,7 @@ async fn a_reported_gm_appears_in_the_answer_with_the_documented_shape() {
     report(
         db.url(),
         db.database(),
+        &db.reporter().token,
         &address,
         Chain::Base,
         today() as i32,
@@ -292,7 +297,16 @@ async fn stale_answers_while_the_database_is_away_then_fresh_again() {
     let mut server = PrivateServer::start("stale");
     let url = server.url().to_owned();
     let address = unique_address();
-    report(&url, "stale", &address, Chain::Optimism, today() as i32).await;
+    let reporter = server.new_reporter();
+    report(
+        &url,
+        "stale",
+        &reporter.token,
+        &address,
+        Chain::Optimism,
+        today() as i32,
+    )
+    .await;
 
     let base = service(config_for(&url, "stale")).await;
     let stats = format!("{base}/api/gm/stats?address={address}");
@@ -331,10 +345,10 @@ async fn stale_answers_while_the_database_is_away_then_fresh_again() {
 #[tokio::test(flavor = "multi_thread")]
 async fn production_mode_serves_the_built_app_with_content_types_and_caching() {
     let dist = std::env::temp_dir().join(format!("onepulse-fallback-dist-{}", std::process::id()));
-    std::fs::create_dir_all(dist.join(".well-known")).unwrap();
+    std::fs::create_dir_all(&dist).unwrap();
     std::fs::write(
         dist.join("index.html"),
-        "<!DOCTYPE html><title>OnePulse</title>",
+        r#"<!DOCTYPE html><title>OnePulse</title><meta name="fc:miniapp" content='{"imageUrl":"__ONEPULSE_PUBLIC_URL__/hero.png"}'>"#,
     )
     .unwrap();
     std::fs::write(
@@ -342,10 +356,12 @@ async fn production_mode_serves_the_built_app_with_content_types_and_caching() {
         b"\0asm\x01\0\0\0",
     )
     .unwrap();
-    std::fs::write(dist.join(".well-known/farcaster.json"), "{\"miniapp\":{}}").unwrap();
     let port = free_loopback_port().unwrap();
+    let association = serde_json::json!({"header": "h", "payload": "p", "signature": "s"});
     let config = Config {
         dist: Some(dist.clone()),
+        public_url: Some("https://onepulse.example".into()),
+        account_association: Some(association.clone()),
         ..config_for(&format!("http://127.0.0.1:{port}"), "nowhere")
     };
     let base = service(config).await;
@@ -356,18 +372,35 @@ async fn production_mode_serves_the_built_app_with_content_types_and_caching() {
         wasm.cache_control.as_deref(),
         Some("public, max-age=31536000, immutable")
     );
-    let page = get(format!("{base}/some/app/route?address=0x1"), None).await;
-    assert_eq!(page.status, 200);
-    assert!(page.body.contains("OnePulse"), "unknown paths get the app");
-    assert_eq!(page.cache_control.as_deref(), Some("no-cache"));
+    for path in ["/", "/index.html", "/some/app/route?address=0x1"] {
+        let page = get(format!("{base}{path}"), None).await;
+        assert_eq!(page.status, 200, "{path}");
+        assert!(page.body.contains("OnePulse"), "{path} gets the app");
+        assert!(
+            page.body
+                .contains(r#""imageUrl":"https://onepulse.example/hero.png""#),
+            "{path}: the embed has absolute URLs: {}",
+            page.body
+        );
+        assert_eq!(page.cache_control.as_deref(), Some("no-cache"));
+        assert_eq!(
+            page.frame_options, None,
+            "Farcaster clients may frame the app"
+        );
+        assert_eq!(page.security_policy, None);
+    }
     let manifest = get(format!("{base}/.well-known/farcaster.json"), None).await;
     assert_eq!(manifest.status, 200);
     assert!(
         manifest
             .content_type
+            .clone()
             .unwrap_or_default()
             .starts_with("application/json")
     );
+    let manifest = manifest.json();
+    assert_eq!(manifest["accountAssociation"], association);
+    assert_eq!(manifest["miniapp"]["homeUrl"], "https://onepulse.example/");
     let api = get(format!("{base}/api/gm/stats?address=0x1"), None).await;
     assert_eq!(api.status, 400, "the API still answers beside the files");
     std::fs::remove_dir_all(&dist).ok();

@@ -11,6 +11,10 @@ use stdb_client::{Row, SpacetimeType, Timestamp};
 pub const TABLE: &str = "gm_stats_by_address";
 /// The reducer that records a GM.
 pub const REPORT_GM: &str = "report_gm";
+/// The reducer that binds a wallet to the caller's identity: arguments `(address, day,
+/// signature)`, the signature being the wallet's `personal_sign` of
+/// [`onepulse_domain::link_message`].
+pub const BIND_WALLET: &str = "bind_wallet";
 
 /// One wallet's GM statistics on one chain.
 #[derive(SpacetimeType, Debug, Clone, PartialEq)]

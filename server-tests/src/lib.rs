@@ -202,10 +202,10 @@ impl TestDb {
                     highest_streak: int(&get("highest_streak")),
                     all_time_gm_count: int(&get("all_time_gm_count")),
                     last_gm_day: int(&get("last_gm_day")),
-                    last_tx_hash: option(&get("last_tx_hash")).map(|v| text(&v)),
-                    fid: option(&get("fid")).map(|v| int(&v)),
-                    display_name: option(&get("display_name")).map(|v| text(&v)),
-                    username: option(&get("username")).map(|v| text(&v)),
+                    last_tx_hash: sql_option(&get("last_tx_hash")).map(|v| text(&v)),
+                    fid: sql_option(&get("fid")).map(|v| int(&v)),
+                    display_name: sql_option(&get("display_name")).map(|v| text(&v)),
+                    username: sql_option(&get("username")).map(|v| text(&v)),
                     updated_at: get("updated_at"),
                 }
             })
@@ -230,7 +230,7 @@ fn int(value: &Value) -> i64 {
 
 /// Decodes SATS JSON of an `Option`: `[0, v]` / `[1, []]` as `/sql` prints it, or the named
 /// `{"some": v}` / `{"none": []}`.
-fn option(value: &Value) -> Option<Value> {
+pub fn sql_option(value: &Value) -> Option<Value> {
     match value {
         Value::Array(pair) if pair.len() == 2 && pair[0] == 0 => Some(pair[1].clone()),
         Value::Array(pair) if pair.len() == 2 && pair[0] == 1 => None,
@@ -412,6 +412,15 @@ impl PrivateServer {
             CallOutcome::Committed,
             "add_reporter {identity_hex}"
         );
+    }
+
+    /// A fresh identity the owner made a reporter (its token authorizes `report_gm`).
+    pub fn new_reporter(&self) -> NewIdentity {
+        let identity = HttpApi::new(&self.url)
+            .new_identity()
+            .unwrap_or_else(|e| panic!("new identity: {e}"));
+        self.add_reporter(&identity.identity);
+        identity
     }
 
     /// `http://127.0.0.1:PORT`.

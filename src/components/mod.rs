@@ -8,6 +8,7 @@ mod problems;
 mod report_gm;
 mod status_pill;
 mod totals;
+mod wallet_link;
 
 pub use address_form::AddressForm;
 pub use chain_card::{ChainCard, ChainCards};
@@ -16,6 +17,7 @@ pub use problems::Problems;
 pub use report_gm::ReportGm;
 pub use status_pill::StatusPill;
 pub use totals::TotalsView;
+pub use wallet_link::WalletLink;
 
 use crate::store::GmStore;
 use leptos::prelude::*;

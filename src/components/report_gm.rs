@@ -1,6 +1,7 @@
 //! The "Report GM" action: after the on-chain GM, tell the database.
 
 use super::{clock, store};
+use crate::mini_app::MiniApp;
 use leptos::prelude::*;
 use onepulse_domain::Chain;
 
@@ -9,6 +10,7 @@ use onepulse_domain::Chain;
 pub fn ReportGm() -> impl IntoView {
     let store = store();
     let clock = clock();
+    let mini_app = use_context::<MiniApp>();
     let outcome = RwSignal::new(None::<Result<String, String>>);
     let pending = RwSignal::new(false);
     let report = move |chain: Chain| {
@@ -16,7 +18,8 @@ pub fn ReportGm() -> impl IntoView {
         outcome.set(None);
         let today = clock.today();
         wasm_bindgen_futures::spawn_local(async move {
-            let result = store.report_gm(chain, today).await;
+            let user = mini_app.and_then(|m| m.user.get_untracked());
+            let result = store.report_gm(chain, today, user).await;
             outcome.set(Some(
                 result.map(|()| format!("GM on {} recorded", chain.name())),
             ));

@@ -1,7 +1,7 @@
 //! The web app's release build (`trunk build --release`), as it ships: what the end-to-end
 //! tests open and the benchmark weighs.
 
-use crate::{paths, process, tools};
+use crate::{npm, paths, process, tools};
 use anyhow::Result;
 use std::path::PathBuf;
 
@@ -9,6 +9,7 @@ use std::path::PathBuf;
 /// returns that directory.
 pub fn build_release() -> Result<PathBuf> {
     tools::ensure_wasm_target()?;
+    npm::farcaster_bridge()?;
     let trunk = tools::ensure_trunk()?;
     tools::ensure_wasm_bindgen()?;
     let dist = paths::target().join("app-dist");

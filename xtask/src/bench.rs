@@ -27,6 +27,7 @@ pub fn build_bench() -> Result<std::path::PathBuf> {
 /// Builds and runs the benchmarks; the report lands in `target/bench/` and `docs/`.
 pub fn run() -> Result<()> {
     tools::ensure_wasm_target()?;
+    crate::npm::farcaster_bridge()?;
     let chromedriver = tools::ensure_chromium()?;
     let runner = tools::ensure_wasm_bindgen_test_runner()?;
     let wasm = module::build()?;
@@ -75,6 +76,7 @@ pub fn run() -> Result<()> {
     browser
         .env("ONEPULSE_RESTART_SPACETIMEDB_URL", &db.url)
         .env("ONEPULSE_RESTART_DATABASE", DATABASE)
+        .env("ONEPULSE_RESTART_OWNER_TOKEN", &db.owner_token)
         .env("ONEPULSE_CONTROL_URL", db.control.url())
         .env("CHROMEDRIVER", &chromedriver)
         .env("CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER", &runner)

@@ -2,7 +2,7 @@
 
 use crate::{flag_value, module, paths, tools};
 use anyhow::{Context, Result, bail};
-use local_spacetimedb::{LocalServer, ServerConfig};
+use local_spacetimedb::{CallOutcome, LocalServer, ServerConfig};
 use std::path::PathBuf;
 use std::sync::mpsc;
 use std::time::Duration;
@@ -69,6 +69,42 @@ pub fn start(options: Options) -> Result<LocalServer> {
     let token = owner_token(&server)?;
     module::publish(server.api(), DATABASE, &wasm, &token, options.clear)?;
     Ok(server)
+}
+
+/// The development reporter's token (created on first use, kept beside the data), made a
+/// reporter by the owner, so a development build of the app can report GMs without a wallet.
+pub fn dev_reporter_token(server: &LocalServer) -> Result<String> {
+    let (identity, token) = saved_identity(server, "dev-reporter-token")?;
+    let owner = owner_token(server)?;
+    let args = serde_json::json!([{ "__identity__": format!("0x{identity}") }]);
+    match server
+        .api()
+        .call_reducer(DATABASE, "add_reporter", &args, Some(&owner))?
+    {
+        CallOutcome::Committed => {}
+        CallOutcome::Failed(message) => {
+            bail!("making the development identity a reporter: {message}")
+        }
+    }
+    println!(
+        "xtask: the development app runs as identity {identity}, a reporter: Report GM works \
+         without a wallet (development builds only)"
+    );
+    Ok(token)
+}
+
+/// An identity and its token kept in `file` beside the data; created on first use.
+fn saved_identity(server: &LocalServer, file: &str) -> Result<(String, String)> {
+    let path = home().join(file);
+    if let Ok(text) = std::fs::read_to_string(&path)
+        && let Some((identity, token)) = text.trim().split_once(' ')
+    {
+        return Ok((identity.to_owned(), token.to_owned()));
+    }
+    let created = server.api().new_identity()?;
+    std::fs::write(&path, format!("{} {}", created.identity, created.token))
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok((created.identity, created.token))
 }
 
 /// The owner's token, created on first use and kept beside the data.

@@ -17,9 +17,11 @@ pub const FALLBACK_PORT: u16 = 8787;
 pub fn run(options: Options) -> Result<()> {
     let interrupts = database::interrupts()?;
     tools::ensure_wasm_target()?;
+    crate::npm::farcaster_bridge()?;
     let trunk = tools::ensure_trunk()?;
     tools::ensure_wasm_bindgen()?;
     let mut server = database::start(options)?;
+    let dev_token = database::dev_reporter_token(&server)?;
 
     process::run(process::command(
         "cargo",
@@ -53,7 +55,8 @@ pub fn run(options: Options) -> Result<()> {
             "SPACETIMEDB_HOST",
             format!("ws://127.0.0.1:{}", options.port),
         )
-        .env("SPACETIMEDB_MODULE", DATABASE);
+        .env("SPACETIMEDB_MODULE", DATABASE)
+        .env("ONEPULSE_DEV_TOKEN", &dev_token);
     println!("xtask: $ {}", process::show(&command));
     let mut trunk = KillOnDrop(command.spawn().context("starting trunk serve")?);
     println!(

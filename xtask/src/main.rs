@@ -12,6 +12,7 @@ mod database;
 mod dev;
 mod load;
 mod module;
+mod npm;
 mod paths;
 mod process;
 mod test;

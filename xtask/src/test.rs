@@ -2,7 +2,7 @@
 //! SpacetimeDB with the module published.
 
 use crate::throwaway::{FallbackService, Restartable, Throwaway};
-use crate::{app, module, paths, process, tools};
+use crate::{app, module, npm, paths, process, tools};
 use anyhow::{Context, Result, bail};
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -20,6 +20,8 @@ const RESTART_DATABASE: &str = "onepulse-restart";
 /// Runs every check; fails on the first failing step, after running all tests of that step.
 pub fn run() -> Result<()> {
     tools::ensure_wasm_target()?;
+    // The app imports the Farcaster bridge at compile time (clippy for wasm32 needs it too).
+    npm::farcaster_bridge()?;
     tools::ensure_spacetimedb()?;
     let server_manifest = paths::server().join("Cargo.toml");
     let server_manifest = server_manifest.to_string_lossy();
@@ -81,6 +83,7 @@ pub fn run() -> Result<()> {
     ]))?;
     let wasm = module::build()?;
     let app_dist = app::build_release()?;
+    let farcaster_host = npm::test_host()?;
 
     // Built before the server starts, so the server does not idle through compilation.
     process::run(cargo(&["test", "--locked", "--workspace", "--no-run"]))?;
@@ -126,6 +129,7 @@ pub fn run() -> Result<()> {
     ]);
     end_to_end
         .env("ONEPULSE_APP_DIST", &app_dist)
+        .env("ONEPULSE_FARCASTER_HOST", &farcaster_host)
         .env("ONEPULSE_SPACETIMEDB_BIN", &spacetimedb)
         .env("ONEPULSE_MODULE_WASM", &wasm)
         .env("CHROMEDRIVER", &chromedriver);
@@ -144,6 +148,8 @@ pub fn run() -> Result<()> {
         .env("ONEPULSE_TEST_DATABASE", db.database)
         .env("ONEPULSE_RESTART_SPACETIMEDB_URL", &restartable.url)
         .env("ONEPULSE_RESTART_DATABASE", RESTART_DATABASE)
+        .env("ONEPULSE_OWNER_TOKEN", &db.owner_token)
+        .env("ONEPULSE_RESTART_OWNER_TOKEN", &restartable.owner_token)
         .env("ONEPULSE_CONTROL_URL", restartable.control.url())
         .env("ONEPULSE_FALLBACK_URL", &fallback.url)
         .env("ONEPULSE_RESTART_FALLBACK_URL", &restart_fallback.url)
