@@ -145,8 +145,42 @@ impl Page {
         .await
     }
 
+    /// Starts watching, in the page, for the first moment `selector`'s text equals `expected`
+    /// (a `MutationObserver`); [`Page::until_seen`] returns that moment.
+    pub async fn watch_text(&self, selector: &str, expected: &str) {
+        self.run(WATCH_TEXT, vec![selector.into(), expected.into()])
+            .await;
+    }
+
+    /// Waits for the moment [`Page::watch_text`] saw its text, in Unix milliseconds with a
+    /// fraction (`performance.timeOrigin + performance.now()`).
+    pub async fn until_seen(&self) -> f64 {
+        self.until("the watched text on screen", || async {
+            match self.run("return window.__seenAt;", vec![]).await {
+                Value::Number(n) => n.as_f64().ok_or_else(|| "not a number".to_owned()),
+                other => Err(other.to_string()),
+            }
+        })
+        .await
+    }
+
     /// Ends the browser session.
     pub async fn close(self) {
         self.client.close().await.ok();
     }
 }
+
+/// Records in `window.__seenAt` when `arguments[0]`'s text first equals `arguments[1]`.
+const WATCH_TEXT: &str = r#"
+    const [selector, expected] = arguments;
+    window.__seenAt = null;
+    const check = () => {
+        const e = document.querySelector(selector);
+        if (window.__seenAt === null && e && e.textContent === expected) {
+            window.__seenAt = performance.timeOrigin + performance.now();
+        }
+    };
+    new MutationObserver(check).observe(document.body,
+        { subtree: true, childList: true, characterData: true });
+    check();
+"#;

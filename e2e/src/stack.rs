@@ -100,17 +100,10 @@ impl Stack {
 
     /// The row's `updated_at` (the committing reducer's timestamp), in Unix milliseconds.
     pub fn updated_at_millis(&self, address: &Address, chain_id: i32) -> f64 {
-        let query = format!(
-            "SELECT updated_at FROM gm_stats_by_address WHERE address_chain = '{}:{chain_id}'",
-            address.as_str()
-        );
-        let results = block_in_place(|| self.reporter.api.sql(&self.database, &query, None))
-            .unwrap_or_else(|e| panic!("{query}: {e}"));
-        let value = results
-            .first()
-            .and_then(|r| r.rows.first())
-            .and_then(|row| row.first())
-            .cloned()
+        let value = self
+            .row("updated_at", address, chain_id)
+            .into_iter()
+            .next()
             .unwrap_or(Value::Null);
         // A timestamp prints as a one-field product: `[micros]`.
         let micros = value
@@ -122,22 +115,27 @@ impl Stack {
 
     /// The Farcaster fid and username stored with a row.
     pub fn profile(&self, address: &Address, chain_id: i32) -> (Option<i64>, Option<String>) {
-        let query = format!(
-            "SELECT fid, username FROM gm_stats_by_address WHERE address_chain = '{}:{chain_id}'",
-            address.as_str()
-        );
-        let results = block_in_place(|| self.reporter.api.sql(&self.database, &query, None))
-            .unwrap_or_else(|e| panic!("{query}: {e}"));
-        let row = results
-            .first()
-            .and_then(|r| r.rows.first())
-            .cloned()
-            .unwrap_or_else(|| panic!("no row for {query}"));
+        let row = self.row("fid, username", address, chain_id);
         let some = |i: usize| row.get(i).and_then(sql_option);
         (
             some(0).and_then(|v| v.as_i64()),
             some(1).and_then(|v| v.as_str().map(str::to_owned)),
         )
+    }
+
+    /// `columns` of the row of `address` on `chain_id`, as `/sql` prints them.
+    fn row(&self, columns: &str, address: &Address, chain_id: i32) -> Vec<Value> {
+        let query = format!(
+            "SELECT {columns} FROM gm_stats_by_address WHERE address_chain = '{}:{chain_id}'",
+            address.as_str()
+        );
+        let results = block_in_place(|| self.reporter.api.sql(&self.database, &query, None))
+            .unwrap_or_else(|e| panic!("{query}: {e}"));
+        results
+            .into_iter()
+            .next()
+            .and_then(|r| r.rows.into_iter().next())
+            .unwrap_or_else(|| panic!("no row for {query}"))
     }
 
     /// `/api/gm/stats` requests the fallback service has seen (its `/healthz`).

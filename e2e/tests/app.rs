@@ -13,22 +13,6 @@ const OPTIMISM: i32 = 10;
 /// AC-001: the most a committed report may take to reach the DOM.
 const AC_001_MILLIS: f64 = 500.0;
 
-/// Records, in the page, when `selector`'s text first equals `expected` (`window.__seenAt`, in
-/// Unix milliseconds with a fraction).
-const WATCH_TEXT: &str = r#"
-    const [selector, expected] = arguments;
-    window.__seenAt = null;
-    const check = () => {
-        const e = document.querySelector(selector);
-        if (window.__seenAt === null && e && e.textContent === expected) {
-            window.__seenAt = performance.timeOrigin + performance.now();
-        }
-    };
-    new MutationObserver(check).observe(document.body,
-        { subtree: true, childList: true, characterData: true });
-    check();
-"#;
-
 fn address_query(address: &Address) -> String {
     format!("address={}", address.as_str())
 }
@@ -45,23 +29,10 @@ async fn a_report_by_another_client_reaches_the_open_page_within_500_ms() {
     page.until_card(BASE, "current", "1").await;
     assert_eq!(page.card(CELO, "current").await, None, "no Celo row yet");
 
-    page.run(
-        WATCH_TEXT,
-        vec![
-            format!("article[data-chain='{BASE}'] .current").into(),
-            "2".into(),
-        ],
-    )
-    .await;
-    stack.report(&address, BASE, today());
-    let shown_at = page
-        .until("the new streak on screen", || async {
-            match page.run("return window.__seenAt;", vec![]).await {
-                Value::Number(n) => n.as_f64().ok_or_else(|| "not a number".to_owned()),
-                other => Err(other.to_string()),
-            }
-        })
+    page.watch_text(&format!("article[data-chain='{BASE}'] .current"), "2")
         .await;
+    stack.report(&address, BASE, today());
+    let shown_at = page.until_seen().await;
     let committed_at = stack.updated_at_millis(&address, BASE);
     let latency = shown_at - committed_at;
     println!("reducer commit → DOM: {latency:.1} ms");

@@ -4,7 +4,7 @@
 
 use onepulse_e2e::{Chromedriver, Page, Stack};
 use onepulse_server_tests::{today, unique_address};
-use serde_json::{Value, json};
+use serde_json::json;
 use std::io::Write as _;
 
 const BASE: i32 = 8453;
@@ -72,28 +72,13 @@ async fn app_figures() {
     page.until_card(BASE, "all-time", "1").await;
     let mut latencies = Vec::new();
     for i in 1..=REPORTS {
-        page.run(
-            "const [selector, expected] = arguments; window.__seenAt = null; \
-             const check = () => { const e = document.querySelector(selector); \
-               if (window.__seenAt === null && e && e.textContent === expected) \
-                 window.__seenAt = performance.timeOrigin + performance.now(); }; \
-             new MutationObserver(check).observe(document.body, \
-               { subtree: true, childList: true, characterData: true });",
-            vec![
-                format!("article[data-chain='{BASE}'] .all-time").into(),
-                (i + 1).to_string().into(),
-            ],
+        page.watch_text(
+            &format!("article[data-chain='{BASE}'] .all-time"),
+            &(i + 1).to_string(),
         )
         .await;
         stack.report(&address, BASE, first_day + i);
-        let shown = page
-            .until("the update on screen", || async {
-                match page.run("return window.__seenAt;", vec![]).await {
-                    Value::Number(n) => n.as_f64().ok_or_else(|| "NaN".to_owned()),
-                    other => Err(other.to_string()),
-                }
-            })
-            .await;
+        let shown = page.until_seen().await;
         latencies.push(shown - stack.updated_at_millis(&address, BASE));
     }
     latencies.sort_by(f64::total_cmp);

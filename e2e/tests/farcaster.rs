@@ -62,6 +62,11 @@ async fn in_a_host_the_app_shows_the_host_wallets_stats_and_calls_ready_once() {
         page.text("#host-wallet").await.as_deref(),
         Some(HOST_WALLET)
     );
+    let user = page.text("#farcaster-user").await.unwrap_or_default();
+    assert!(
+        user.contains(&format!("@{HOST_USERNAME}")) && user.contains(&HOST_FID.to_string()),
+        "the host's user is shown: {user:?}"
+    );
     assert_eq!(page.pill().await, "live");
     let layout = page
         .run(

@@ -27,6 +27,13 @@ pub fn WalletLink() -> impl IntoView {
         let state = mini_app.link.get();
         Some(view! {
             <section class="wallet-link" data-state=format!("{state:?}")>
+                {mini_app.user.get().map(|user| view! {
+                    <p id="farcaster-user">
+                        {user.display_name.clone().unwrap_or_default()} " "
+                        {user.username.clone().map(|u| format!("@{u}")).unwrap_or_default()}
+                        " · fid " {user.fid}
+                    </p>
+                })}
                 <p>"Wallet " <code id="host-wallet">{wallet.as_str().to_owned()}</code></p>
                 {match state {
                     LinkState::Linked => view! {
