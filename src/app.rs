@@ -21,8 +21,8 @@ pub fn App() -> impl IntoView {
         .and_then(|w| w.location().search().ok())
         .unwrap_or_default();
     let config = AppConfig::from_build_and_query(&query);
-    let options = BrowserOptions::new(&config.spacetimedb, &config.module);
-    use_dev_reporter(&options);
+    let mut options = BrowserOptions::new(&config.spacetimedb, &config.module);
+    options.connect.token = dev_reporter_token();
     let store = GmStore::new(StoreConfig::new(options, &config.api));
     match store {
         Ok(store) => {
@@ -97,17 +97,8 @@ fn mark_first_live_data(store: GmStore) {
 /// In a development build by `cargo xtask dev` (`ONEPULSE_DEV_TOKEN` at build time) the app
 /// connects as the development reporter, so Report GM works without a wallet. Never in release
 /// builds.
-fn use_dev_reporter(options: &BrowserOptions) {
-    #[cfg(debug_assertions)]
-    if let Some(token) = option_env!("ONEPULSE_DEV_TOKEN") {
-        let key = stdb_client::browser::token_key(&options.connect);
-        if LocalStorage::get::<String>(&key).ok().as_deref() != Some(token) {
-            match LocalStorage::set(&key, token) {
-                Ok(()) => log::info!("development build: connecting as the development reporter"),
-                Err(e) => log::warn!("could not use the development reporter's token: {e}"),
-            }
-        }
-    }
-    #[cfg(not(debug_assertions))]
-    let _ = options;
+fn dev_reporter_token() -> Option<String> {
+    let token = option_env!("ONEPULSE_DEV_TOKEN").filter(|_| cfg!(debug_assertions))?;
+    log::info!("development build: connecting as the development reporter");
+    Some(token.to_owned())
 }

@@ -32,8 +32,6 @@ pub enum LinkState {
 pub struct MiniApp {
     /// Whether the host check has finished (outside a host it finishes at once).
     pub checked: RwSignal<bool>,
-    /// Whether the page runs inside a Farcaster host.
-    pub in_host: RwSignal<bool>,
     /// The Farcaster user, from the host's context.
     pub user: RwSignal<Option<FarcasterUser>>,
     /// The host wallet's address.
@@ -48,7 +46,6 @@ impl MiniApp {
     pub fn start(store: GmStore) -> Self {
         let mini_app = Self {
             checked: RwSignal::new(false),
-            in_host: RwSignal::new(false),
             user: RwSignal::new(None),
             wallet: RwSignal::new(None),
             link: RwSignal::new(LinkState::Unlinked),
@@ -66,7 +63,6 @@ impl MiniApp {
         if !farcaster::is_in_mini_app().await {
             return;
         }
-        self.in_host.set(true);
         match farcaster::user().await {
             Ok(user) => self.user.set(user),
             Err(e) => log::warn!("no Farcaster context: {e}"),

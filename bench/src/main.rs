@@ -53,7 +53,7 @@ impl Target {
         match api.call_reducer(
             &self.database,
             "add_reporter",
-            &json!([{ "__identity__": format!("0x{hex}") }]),
+            &json!([local_spacetimedb::identity_arg(&hex)]),
             Some(&self.owner_token),
         )? {
             CallOutcome::Committed => Ok(()),

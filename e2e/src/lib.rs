@@ -17,12 +17,3 @@ pub use farcaster_host::{FarcasterHost, HOST_FID, HOST_USERNAME, HOST_WALLET};
 pub use gate::Gate;
 pub use page::Page;
 pub use stack::{Reporter, Stack};
-
-/// Milliseconds since the Unix epoch, with a fraction (same clock as the browser's
-/// `performance.timeOrigin + performance.now()` on this machine).
-pub fn unix_millis() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs_f64() * 1000.0)
-        .unwrap_or_default()
-}

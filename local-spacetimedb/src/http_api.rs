@@ -223,3 +223,11 @@ fn parse_json<T: serde::de::DeserializeOwned>(what: &str, body: &str) -> Result<
         source,
     })
 }
+
+/// An `Identity` reducer argument in SpacetimeDB 1.2's JSON: the product
+/// `{"__identity__": "0x<64 hex digits>"}` (the u256 must be `0x`-prefixed hex; without the
+/// prefix it is read as a decimal number). `identity_hex` may carry the prefix or not.
+pub fn identity_arg(identity_hex: &str) -> Value {
+    let digits = identity_hex.trim_start_matches("0x");
+    serde_json::json!({ "__identity__": format!("0x{digits}") })
+}

@@ -10,7 +10,7 @@ mod http_api;
 mod server;
 
 pub use control::ControlServer;
-pub use http_api::{CallOutcome, HttpApi, NewIdentity, SqlResult};
+pub use http_api::{CallOutcome, HttpApi, NewIdentity, SqlResult, identity_arg};
 pub use server::{LocalServer, ServerConfig, free_loopback_port};
 
 /// What went wrong talking to or running the local server.

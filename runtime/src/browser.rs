@@ -53,7 +53,9 @@ pub enum BrowserError {
 /// How to connect from the browser.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BrowserOptions {
-    /// Server and database (its `token` is ignored: the token comes from `localStorage`).
+    /// Server and database. The long-lived token lives in `localStorage`; a `token` given here
+    /// replaces the stored one when the tab's connection is created (e.g. a token issued by your
+    /// backend).
     pub connect: ConnectOptions,
     /// Allow `ws://` to a host that is not loopback in a release build.
     pub allow_insecure_remote: bool,
@@ -166,6 +168,12 @@ impl BrowserConnection {
             && !cfg!(debug_assertions)
         {
             return Err(BrowserError::InsecureRemote(options.connect.uri.clone()));
+        }
+        if let Some(token) = &options.connect.token
+            && LocalStorage::get::<String>(&key).ok().as_ref() != Some(token)
+            && let Err(e) = LocalStorage::set(&key, token)
+        {
+            log::warn!("could not keep the given token in localStorage: {e}");
         }
         let mut core = ClientCore::new(true);
         register(&mut core);

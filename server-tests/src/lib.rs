@@ -8,6 +8,7 @@
 //! wallet link messages for `bind_wallet`.
 
 use k256::ecdsa::SigningKey;
+pub use local_spacetimedb::identity_arg;
 use local_spacetimedb::{CallOutcome, HttpApi, NewIdentity};
 use onepulse_domain::wallet_link::address_of;
 use onepulse_domain::{Address, GmDay, link_message, personal_sign_hash};
@@ -99,17 +100,7 @@ impl TestDb {
 
     /// Has the owner make `identity_hex` (64 hex digits) a reporter; panics if that fails.
     pub fn add_reporter(&self, identity_hex: &str) {
-        let owner = self.owner_token();
-        let outcome = self.call(
-            "add_reporter",
-            json!([identity_arg(identity_hex)]),
-            Some(&owner),
-        );
-        assert_eq!(
-            outcome,
-            CallOutcome::Committed,
-            "add_reporter {identity_hex}"
-        );
+        add_reporter(&self.api, &self.database, &self.owner_token(), identity_hex);
     }
 
     /// Calls a reducer with a JSON array of arguments, as the holder of `token` if given.
@@ -240,12 +231,22 @@ pub fn sql_option(value: &Value) -> Option<Value> {
     }
 }
 
-/// An `Identity` reducer argument in SpacetimeDB 1.2's JSON: the product
-/// `{"__identity__": "0x<64 hex digits>"}` (the u256 must be `0x`-prefixed hex; without the
-/// prefix it is read as a decimal number).
-pub fn identity_arg(identity_hex: &str) -> Value {
-    let digits = identity_hex.trim_start_matches("0x");
-    json!({ "__identity__": format!("0x{digits}") })
+/// Has the owner (`owner_token`) make `identity_hex` a reporter of `database`; panics unless
+/// it commits.
+fn add_reporter(api: &HttpApi, database: &str, owner_token: &str, identity_hex: &str) {
+    let outcome = api
+        .call_reducer(
+            database,
+            "add_reporter",
+            &json!([identity_arg(identity_hex)]),
+            Some(owner_token),
+        )
+        .unwrap_or_else(|e| panic!("add_reporter {identity_hex}: {e}"));
+    assert_eq!(
+        outcome,
+        CallOutcome::Committed,
+        "add_reporter {identity_hex}"
+    );
 }
 
 /// The 64 hex digits of an `Identity` as `/sql` prints it: `["0x…"]` (or the named
@@ -399,18 +400,11 @@ impl PrivateServer {
 
     /// Has the owner make `identity_hex` (64 hex digits) a reporter; panics if that fails.
     pub fn add_reporter(&self, identity_hex: &str) {
-        let outcome = HttpApi::new(&self.url)
-            .call_reducer(
-                &self.database,
-                "add_reporter",
-                &json!([identity_arg(identity_hex)]),
-                Some(&self.owner_token),
-            )
-            .unwrap_or_else(|e| panic!("add_reporter {identity_hex}: {e}"));
-        assert_eq!(
-            outcome,
-            CallOutcome::Committed,
-            "add_reporter {identity_hex}"
+        add_reporter(
+            &HttpApi::new(&self.url),
+            &self.database,
+            &self.owner_token,
+            identity_hex,
         );
     }
 

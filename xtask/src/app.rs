@@ -3,7 +3,8 @@
 
 use crate::{npm, paths, process, tools};
 use anyhow::Result;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 
 /// Builds the app into `target/app-dist` (offline: trunk uses the local wasm-bindgen) and
 /// returns that directory.
@@ -21,4 +22,25 @@ pub fn build_release() -> Result<PathBuf> {
         &paths::root(),
     ))?;
     Ok(dist)
+}
+
+/// `cargo test --locked --package onepulse-e2e {args}` with what the end-to-end tests need: the
+/// app built for release, the test Farcaster host, SpacetimeDB, the module (`wasm`) and
+/// ChromeDriver (each test starts its own servers).
+pub fn end_to_end_tests(args: &[&str], wasm: &Path) -> Result<Command> {
+    let app_dist = build_release()?;
+    let farcaster_host = npm::test_host()?;
+    let mut command = process::command(
+        "cargo",
+        &["test", "--locked", "--package", "onepulse-e2e"],
+        &paths::root(),
+    );
+    command
+        .args(args)
+        .env("ONEPULSE_APP_DIST", app_dist)
+        .env("ONEPULSE_FARCASTER_HOST", farcaster_host)
+        .env("ONEPULSE_SPACETIMEDB_BIN", tools::ensure_spacetimedb()?)
+        .env("ONEPULSE_MODULE_WASM", wasm)
+        .env("CHROMEDRIVER", tools::ensure_chromium()?);
+    Ok(command)
 }

@@ -84,15 +84,9 @@ pub fn run() -> Result<()> {
     let mut output = process::run_capturing(browser)?;
 
     // The built app in headless Chromium: page load → live, reducer → DOM, transfer size.
-    let app_dist = app::build_release()?;
-    let mut end_to_end = process::command(
-        "cargo",
+    let end_to_end = app::end_to_end_tests(
         &[
-            "test",
-            "--locked",
             "--release",
-            "--package",
-            "onepulse-e2e",
             "--features",
             "bench",
             "--test",
@@ -100,13 +94,8 @@ pub fn run() -> Result<()> {
             "--",
             "--nocapture",
         ],
-        &root,
-    );
-    end_to_end
-        .env("ONEPULSE_APP_DIST", &app_dist)
-        .env("ONEPULSE_SPACETIMEDB_BIN", tools::ensure_spacetimedb()?)
-        .env("ONEPULSE_MODULE_WASM", &wasm)
-        .env("CHROMEDRIVER", &chromedriver);
+        &wasm,
+    )?;
     output.push_str(&process::run_capturing(end_to_end)?);
 
     let figures: String = output

@@ -76,7 +76,7 @@ pub fn start(options: Options) -> Result<LocalServer> {
 pub fn dev_reporter_token(server: &LocalServer) -> Result<String> {
     let (identity, token) = saved_identity(server, "dev-reporter-token")?;
     let owner = owner_token(server)?;
-    let args = serde_json::json!([{ "__identity__": format!("0x{identity}") }]);
+    let args = serde_json::json!([local_spacetimedb::identity_arg(&identity)]);
     match server
         .api()
         .call_reducer(DATABASE, "add_reporter", &args, Some(&owner))?

@@ -82,8 +82,9 @@ pub fn run() -> Result<()> {
         "warnings",
     ]))?;
     let wasm = module::build()?;
-    let app_dist = app::build_release()?;
-    let farcaster_host = npm::test_host()?;
+    // The built app in headless Chromium over WebDriver; each test starts its own servers.
+    // One at a time: each runs a browser and a database on the machine's two cores.
+    let end_to_end = app::end_to_end_tests(&["--no-fail-fast", "--", "--test-threads=1"], &wasm)?;
 
     // Built before the server starts, so the server does not idle through compilation.
     process::run(cargo(&["test", "--locked", "--workspace", "--no-run"]))?;
@@ -116,23 +117,6 @@ pub fn run() -> Result<()> {
         .env("ONEPULSE_OWNER_TOKEN", &db.owner_token)
         .env("ONEPULSE_SPACETIMEDB_BIN", &spacetimedb)
         .env("ONEPULSE_MODULE_WASM", &wasm);
-    // The built app in headless Chromium over WebDriver; each test starts its own servers.
-    // One at a time: each runs a browser and a database on the machine's two cores.
-    let mut end_to_end = cargo(&[
-        "test",
-        "--locked",
-        "--no-fail-fast",
-        "--package",
-        "onepulse-e2e",
-        "--",
-        "--test-threads=1",
-    ]);
-    end_to_end
-        .env("ONEPULSE_APP_DIST", &app_dist)
-        .env("ONEPULSE_FARCASTER_HOST", &farcaster_host)
-        .env("ONEPULSE_SPACETIMEDB_BIN", &spacetimedb)
-        .env("ONEPULSE_MODULE_WASM", &wasm)
-        .env("CHROMEDRIVER", &chromedriver);
     // wasm-bindgen tests in headless Chromium; the server's address is compiled in.
     let mut browser = cargo(&[
         "test",
