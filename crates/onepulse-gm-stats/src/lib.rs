@@ -1,0 +1,190 @@
+//! The `gm_stats_by_address` table as clients see it.
+//!
+//! [`GmStatsRow`] mirrors the module's row (same fields, same order, so it decodes from the
+//! server's BSATN); [`stats_query`] builds the per-address subscription query from a validated
+//! [`Address`] only; [`ReportGm`] is a typed `report_gm` call.
+
+pub mod fallback_api;
+
+use onepulse_domain::{Address, Chain, GmDay, Streak, TxHash};
+use stdb_client::{Row, SpacetimeType, Timestamp};
+
+/// The table's name in the module.
+pub const TABLE: &str = "gm_stats_by_address";
+/// The reducer that records a GM.
+pub const REPORT_GM: &str = "report_gm";
+/// The reducer that binds a wallet to the caller's identity: arguments `(address, day,
+/// signature)`, the signature being the wallet's `personal_sign` of
+/// [`onepulse_domain::link_message`].
+pub const BIND_WALLET: &str = "bind_wallet";
+
+/// One wallet's GM statistics on one chain.
+#[derive(SpacetimeType, Debug, Clone, PartialEq)]
+#[sats(crate = stdb_client::spacetimedb_lib)]
+pub struct GmStatsRow {
+    /// `"{lowercase address}:{chain_id}"`.
+    pub address_chain: String,
+    /// Lowercase address.
+    pub address: String,
+    /// Chain id.
+    pub chain_id: i32,
+    /// Consecutive days up to `last_gm_day` (as stored).
+    pub current_streak: i32,
+    /// Longest streak.
+    pub highest_streak: i32,
+    /// Distinct GM days.
+    pub all_time_gm_count: i32,
+    /// UTC day number of the last GM.
+    pub last_gm_day: i32,
+    /// Last GM transaction.
+    pub last_tx_hash: Option<String>,
+    /// Farcaster id.
+    pub fid: Option<i64>,
+    /// Farcaster display name.
+    pub display_name: Option<String>,
+    /// Farcaster username.
+    pub username: Option<String>,
+    /// Last change.
+    pub updated_at: Timestamp,
+}
+
+impl Row for GmStatsRow {
+    const TABLE: &'static str = TABLE;
+    type Key = String;
+    fn primary_key(&self) -> String {
+        self.address_chain.clone()
+    }
+}
+
+impl GmStatsRow {
+    /// The chain, if the id is one of OnePulse's.
+    pub fn chain(&self) -> Option<Chain> {
+        Chain::from_id(self.chain_id.into()).ok()
+    }
+
+    /// The stored streak.
+    pub fn streak(&self) -> Streak {
+        Streak {
+            current: self.current_streak,
+            highest: self.highest_streak,
+            all_time: self.all_time_gm_count,
+            last_day: GmDay::from_number(self.last_gm_day),
+        }
+    }
+}
+
+/// The subscription query for every chain of one wallet.
+pub fn stats_query(address: &Address) -> String {
+    // `Address` is 0x + 40 lowercase hex digits: nothing in it can end the string literal.
+    format!(
+        "SELECT * FROM {TABLE} WHERE address = '{}'",
+        address.as_str()
+    )
+}
+
+/// The query for one wallet on one chain.
+pub fn stats_query_on(address: &Address, chain: Chain) -> String {
+    format!(
+        "SELECT * FROM {TABLE} WHERE address = '{}' AND chain_id = {}",
+        address.as_str(),
+        chain.id()
+    )
+}
+
+/// A `report_gm` call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportGm {
+    /// The wallet.
+    pub address: Address,
+    /// The chain of the GM.
+    pub chain: Chain,
+    /// The GM's day.
+    pub day: GmDay,
+    /// The GM transaction.
+    pub tx_hash: Option<TxHash>,
+    /// Farcaster id.
+    pub fid: Option<i64>,
+    /// Farcaster display name.
+    pub display_name: Option<String>,
+    /// Farcaster username.
+    pub username: Option<String>,
+}
+
+/// `report_gm`'s arguments in order, ready for BSATN.
+pub type ReportGmArgs = (
+    String,
+    i32,
+    i32,
+    Option<String>,
+    Option<i64>,
+    Option<String>,
+    Option<String>,
+);
+
+impl ReportGm {
+    /// A report without the optional fields.
+    pub fn new(address: Address, chain: Chain, day: GmDay) -> Self {
+        Self {
+            address,
+            chain,
+            day,
+            tx_hash: None,
+            fid: None,
+            display_name: None,
+            username: None,
+        }
+    }
+
+    /// The reducer arguments.
+    pub fn args(&self) -> ReportGmArgs {
+        (
+            self.address.as_str().to_owned(),
+            self.chain.id(),
+            self.day.number(),
+            self.tx_hash.as_ref().map(|h| h.as_str().to_owned()),
+            self.fid,
+            self.display_name.clone(),
+            self.username.clone(),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use stdb_client::bsatn;
+
+    #[test]
+    fn queries_are_built_from_validated_addresses() {
+        let address = Address::parse("0xABCDEF0123456789abcdef0123456789abcdef01").unwrap();
+        assert_eq!(
+            stats_query(&address),
+            "SELECT * FROM gm_stats_by_address WHERE address = '0xabcdef0123456789abcdef0123456789abcdef01'"
+        );
+        assert!(stats_query_on(&address, Chain::Celo).ends_with("AND chain_id = 42220"));
+    }
+
+    #[test]
+    fn rows_round_trip_through_bsatn() {
+        let row = GmStatsRow {
+            address_chain: "0xab:10".into(),
+            address: "0xab".into(),
+            chain_id: 10,
+            current_streak: 2,
+            highest_streak: 5,
+            all_time_gm_count: 9,
+            last_gm_day: 20_000,
+            last_tx_hash: None,
+            fid: Some(3),
+            display_name: Some("Ann".into()),
+            username: None,
+            updated_at: Timestamp::from_micros_since_unix_epoch(5),
+        };
+        let bytes = bsatn::to_vec(&row).unwrap();
+        let back = stdb_client::decode_row::<GmStatsRow>(&bytes).unwrap();
+        assert_eq!(back, row);
+        assert_eq!(back.chain(), Some(Chain::Optimism));
+        assert_eq!(back.streak().highest, 5);
+        assert_eq!(back.primary_key(), "0xab:10");
+    }
+}

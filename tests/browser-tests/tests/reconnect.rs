@@ -1,0 +1,103 @@
+//! The browser runtime reconnects by itself when the database goes away and comes back.
+#![cfg(target_arch = "wasm32")]
+
+use browser_tests::{
+    connected, control, eventually, make_reporter, register, restartable_options, today,
+    unique_address,
+};
+use onepulse_domain::{Chain, GmDay};
+use onepulse_gm_stats::{GmStatsRow, REPORT_GM, ReportGm, stats_query};
+use std::cell::RefCell;
+use std::rc::Rc;
+use stdb_client::browser::BrowserConnection;
+use stdb_client::{Change, ConnectionStatus, Event, ReducerOutcome};
+use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+#[derive(Default)]
+struct Seen {
+    statuses: Vec<ConnectionStatus>,
+    row_changes: usize,
+    updates: usize,
+    applied: usize,
+}
+
+#[wasm_bindgen_test]
+async fn reconnects_after_a_restart_resubscribes_and_resyncs_quietly() {
+    let options = restartable_options();
+    let connection = BrowserConnection::shared(options.clone(), register).unwrap();
+    make_reporter(&options, &connection).await;
+    let address = unique_address();
+    let day = GmDay::from_number(today() - 4);
+    for chain in [Chain::Base, Chain::Celo] {
+        let args = ReportGm::new(address.clone(), chain, day).args();
+        assert_eq!(
+            connection.call_reducer(REPORT_GM, &args).await.unwrap(),
+            ReducerOutcome::Committed
+        );
+    }
+    connection
+        .subscribe_applied([stats_query(&address)])
+        .await
+        .unwrap();
+
+    let seen = Rc::new(RefCell::new(Seen::default()));
+    let sink = Rc::clone(&seen);
+    connection.on_status(move |s| sink.borrow_mut().statuses.push(s.clone()));
+    let sink = Rc::clone(&seen);
+    connection.on_event(move |event| match event {
+        Event::SubscriptionApplied(_) => sink.borrow_mut().applied += 1,
+        Event::RowsChanged(changes) => {
+            let changes = changes.of::<GmStatsRow>();
+            let mut seen = sink.borrow_mut();
+            seen.row_changes += changes.len();
+            seen.updates += changes
+                .iter()
+                .filter(|c| matches!(c, Change::Update { .. }))
+                .count();
+        }
+        _ => {}
+    });
+
+    control("stop").await;
+    eventually("reconnecting", || {
+        matches!(connection.status(), ConnectionStatus::Reconnecting { .. })
+    })
+    .await;
+    assert_eq!(
+        connection.with_table::<GmStatsRow, _>(|t| t.len()),
+        Some(2),
+        "last data kept"
+    );
+    control("start").await;
+    connected(&connection).await;
+    eventually("the subscription applied again", || {
+        seen.borrow().applied >= 1
+    })
+    .await;
+    assert_eq!(seen.borrow().row_changes, 0, "unchanged rows made events");
+    assert!(
+        seen.borrow()
+            .statuses
+            .iter()
+            .any(|s| matches!(s, ConnectionStatus::Reconnecting { .. })),
+        "the UI was told about the outage"
+    );
+
+    let args = ReportGm::new(address.clone(), Chain::Base, day.next()).args();
+    assert_eq!(
+        connection.call_reducer(REPORT_GM, &args).await.unwrap(),
+        ReducerOutcome::Committed
+    );
+    eventually("the update after the restart", || {
+        seen.borrow().updates == 1
+    })
+    .await;
+    let row = connection
+        .with_table::<GmStatsRow, _>(|t| t.get(&format!("{address}:8453")))
+        .flatten()
+        .unwrap();
+    assert_eq!(row.current_streak, 2);
+    connection.close();
+}

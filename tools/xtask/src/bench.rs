@@ -1,0 +1,112 @@
+//! `cargo xtask bench`: the benchmarks, natively and in headless Chromium (the runtime alone,
+//! then the built app end to end), against an on-disk SpacetimeDB that the browser benchmark
+//! restarts (reconnect time). Release builds.
+
+use crate::throwaway::Restartable;
+use crate::{app, module, paths, process, tools};
+use anyhow::{Context, Result};
+
+const DATABASE: &str = "onepulse-bench";
+
+/// Builds the benchmark binary (release) and returns its path.
+pub fn build_bench() -> Result<std::path::PathBuf> {
+    process::run(process::command(
+        "cargo",
+        &[
+            "build",
+            "--locked",
+            "--release",
+            "--package",
+            "onepulse-bench",
+        ],
+        &paths::root(),
+    ))?;
+    Ok(paths::target().join("release/onepulse-bench"))
+}
+
+/// Builds and runs the benchmarks; the report lands in `target/bench/` and `docs/`.
+pub fn run() -> Result<()> {
+    tools::ensure_wasm_target()?;
+    crate::npm::farcaster_bridge()?;
+    let chromedriver = tools::ensure_chromium()?;
+    let runner = tools::ensure_wasm_bindgen_test_runner()?;
+    let wasm = module::build()?;
+    let root = paths::root();
+    let bench = build_bench()?;
+    let db = Restartable::start(DATABASE, &wasm)?;
+    let bench = bench.to_string_lossy();
+    let root_text = root.to_string_lossy();
+    let target_args = [
+        "--url",
+        db.url.as_str(),
+        "--database",
+        DATABASE,
+        "--owner-token",
+        db.owner_token.as_str(),
+        "--root",
+        &root_text,
+    ];
+    let with = |command: &str, extra: &[&str]| {
+        let mut args = vec![command];
+        args.extend_from_slice(&target_args);
+        args.extend_from_slice(extra);
+        process::command(&bench, &args, &root)
+    };
+    process::run(with("seed", &[]))?;
+
+    let mut browser = process::command(
+        "cargo",
+        &[
+            "test",
+            "--locked",
+            "--release",
+            "--package",
+            "browser-tests",
+            "--features",
+            "bench",
+            "--test",
+            "bench",
+            "--target",
+            "wasm32-unknown-unknown",
+            "--",
+            "--nocapture",
+        ],
+        &root,
+    );
+    browser
+        .env("ONEPULSE_RESTART_SPACETIMEDB_URL", &db.url)
+        .env("ONEPULSE_RESTART_DATABASE", DATABASE)
+        .env("ONEPULSE_RESTART_OWNER_TOKEN", &db.owner_token)
+        .env("ONEPULSE_CONTROL_URL", db.control.url())
+        .env("CHROMEDRIVER", &chromedriver)
+        .env("CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER", &runner)
+        .env("WASM_BINDGEN_TEST_TIMEOUT", "600");
+    let mut output = process::run_capturing(browser)?;
+
+    // The built app in headless Chromium: page load → live, reducer → DOM, transfer size.
+    let end_to_end = app::end_to_end_tests(
+        &[
+            "--release",
+            "--features",
+            "bench",
+            "--test",
+            "bench",
+            "--",
+            "--nocapture",
+        ],
+        &wasm,
+    )?;
+    output.push_str(&process::run_capturing(end_to_end)?);
+
+    let figures: String = output
+        .lines()
+        .filter_map(|line| line.trim().strip_prefix("BENCH "))
+        .map(|json| format!("{json}\n"))
+        .collect();
+    let browser_file = paths::target().join("bench/browser.jsonl");
+    std::fs::create_dir_all(paths::target().join("bench")).context("creating target/bench")?;
+    std::fs::write(&browser_file, figures)
+        .with_context(|| format!("writing {}", browser_file.display()))?;
+
+    process::run(with("run", &["--browser", &browser_file.to_string_lossy()]))
+}

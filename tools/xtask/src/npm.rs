@@ -1,0 +1,96 @@
+//! The two small JavaScript bundles, built from pinned npm packages with esbuild (never fetched
+//! from a CDN): the Farcaster mini app SDK bridge the app imports (`farcaster/`), and the test
+//! Farcaster host the end-to-end tests embed the app in (`tests/e2e-tests/farcaster-host/`).
+
+use crate::{paths, process};
+use anyhow::{Context, Result, bail};
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+/// Builds `farcaster/dist/onepulse-farcaster.js` if it is missing or older than its sources.
+pub fn farcaster_bridge() -> Result<PathBuf> {
+    let dir = paths::root().join("farcaster");
+    build(&dir, &dir.join("dist/onepulse-farcaster.js"))
+}
+
+/// Builds the test host, `tests/e2e-tests/farcaster-host/dist/host.js`; returns the host's directory.
+pub fn test_host() -> Result<PathBuf> {
+    let dir = paths::root().join("tests/e2e-tests/farcaster-host");
+    build(&dir, &dir.join("dist/host.js"))?;
+    Ok(dir)
+}
+
+/// `npm ci` when `node_modules` is older than the lockfile, then `npm run build` when `output`
+/// is older than the lockfile or any source file next to `package.json` or under `src/`.
+fn build(dir: &Path, output: &Path) -> Result<PathBuf> {
+    let npm = which_npm()?;
+    let lock = dir.join("package-lock.json");
+    let installed = dir.join("node_modules/.package-lock.json");
+    if modified(&installed) < modified(&lock) {
+        println!(
+            "xtask: installing the pinned npm packages of {}",
+            dir.display()
+        );
+        process::run(process::command(
+            &npm,
+            &["ci", "--no-audit", "--no-fund"],
+            dir,
+        ))?;
+    }
+    let newest_source = sources(dir)?
+        .iter()
+        .map(|p| modified(p))
+        .chain([modified(&lock)])
+        .max()
+        .unwrap_or(SystemTime::UNIX_EPOCH);
+    if modified(output) < newest_source {
+        process::run(process::command(&npm, &["run", "build"], dir))?;
+    }
+    if !output.is_file() {
+        bail!(
+            "npm run build in {} did not write {}",
+            dir.display(),
+            output.display()
+        );
+    }
+    Ok(output.to_path_buf())
+}
+
+fn which_npm() -> Result<String> {
+    match std::process::Command::new("npm").arg("--version").output() {
+        Ok(out) if out.status.success() => Ok("npm".into()),
+        _ => bail!(
+            "npm is missing: install Node.js 20 or newer with npm (Debian: apt-get install nodejs npm)"
+        ),
+    }
+}
+
+/// JavaScript, HTML and package files in `dir` and `dir/src`.
+fn sources(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for folder in [dir.to_path_buf(), dir.join("src")] {
+        let Ok(entries) = std::fs::read_dir(&folder) else {
+            continue;
+        };
+        for entry in entries {
+            let path = entry
+                .with_context(|| format!("listing {}", folder.display()))?
+                .path();
+            let source = matches!(
+                path.extension().and_then(|e| e.to_str()),
+                Some("js" | "mjs" | "html" | "json")
+            );
+            if source && path.is_file() {
+                files.push(path);
+            }
+        }
+    }
+    Ok(files)
+}
+
+/// When `path` last changed; the epoch if it does not exist.
+fn modified(path: &Path) -> SystemTime {
+    std::fs::metadata(path)
+        .and_then(|m| m.modified())
+        .unwrap_or(SystemTime::UNIX_EPOCH)
+}
