@@ -1,7 +1,8 @@
 //! The page.
 
 use crate::components::{
-    AddressForm, ChainCards, Countdown, Problems, ReportGm, StatusPill, TotalsView, WalletLink,
+    AddressForm, ChainCards, Clock, Countdown, Problems, ReportGm, StatusPill, TotalsView,
+    WalletLink,
 };
 use crate::config::AppConfig;
 use crate::mini_app::MiniApp;
@@ -11,8 +12,9 @@ use gloo_storage::{LocalStorage, Storage};
 use leptos::prelude::*;
 use stdb_client::browser::BrowserOptions;
 
-/// Where the last address is remembered.
-pub const ADDRESS_KEY: &str = "onepulse.address";
+/// Where the address shown is remembered between visits (the one place that reads and writes
+/// it).
+const ADDRESS_KEY: &str = "onepulse.address";
 
 /// The whole page: configuration from the build and the URL, the store, the components.
 #[component]
@@ -27,17 +29,14 @@ pub fn App() -> impl IntoView {
     match store {
         Ok(store) => {
             provide_context(MiniApp::start(store));
+            // The URL's address, else the one shown last time.
             let initial = config
                 .address
                 .or_else(|| LocalStorage::get::<String>(ADDRESS_KEY).ok());
             if let Some(address) = initial {
                 store.set_address(&address);
-                if let Some(valid) = store.address.get_untracked()
-                    && let Err(e) = LocalStorage::set(ADDRESS_KEY, valid.as_str())
-                {
-                    log::warn!("could not remember the address: {e}");
-                }
             }
+            remember_address(store);
             view! { <Page store=store /> }.into_any()
         }
         Err(error) => view! {
@@ -50,10 +49,24 @@ pub fn App() -> impl IntoView {
     }
 }
 
-/// The page for a store (also mounted on its own by component tests).
+/// Remembers every valid address the page shows (from the URL, the field or the host wallet)
+/// in `localStorage` for the next visit.
+fn remember_address(store: GmStore) {
+    Effect::new(move |_| {
+        if let Some(address) = store.address.get()
+            && let Err(e) = LocalStorage::set(ADDRESS_KEY, address.as_str())
+        {
+            log::warn!("could not remember the address: {e}");
+        }
+    });
+}
+
+/// The page for a store (also mounted on its own by component tests): provides the store and
+/// the countdown [`Clock`] to its components.
 #[component]
 pub fn Page(store: GmStore) -> impl IntoView {
     provide_context(store);
+    provide_context(Clock::start());
     mark_first_live_data(store);
     view! {
         <main class="app">

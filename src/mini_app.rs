@@ -27,32 +27,45 @@ pub enum LinkState {
     Failed(String),
 }
 
-/// The mini app's state. `Copy`: every field is a signal.
+/// The mini app's state. `Copy`: every field is a signal. The public fields are read-only;
+/// only the mini app's own methods change them.
 #[derive(Clone, Copy)]
 pub struct MiniApp {
     /// Whether the host check has finished (outside a host it finishes at once).
-    pub checked: RwSignal<bool>,
+    pub checked: ReadSignal<bool>,
     /// The Farcaster user, from the host's context.
-    pub user: RwSignal<Option<FarcasterUser>>,
+    pub user: ReadSignal<Option<FarcasterUser>>,
     /// The host wallet's address.
-    pub wallet: RwSignal<Option<Address>>,
+    pub wallet: ReadSignal<Option<Address>>,
     /// The wallet's link to this browser's identity.
-    pub link: RwSignal<LinkState>,
+    pub link: ReadSignal<LinkState>,
+    set_checked: WriteSignal<bool>,
+    set_user: WriteSignal<Option<FarcasterUser>>,
+    set_wallet: WriteSignal<Option<Address>>,
+    set_link: WriteSignal<LinkState>,
 }
 
 impl MiniApp {
     /// Detects the host, takes its user and wallet (the wallet's stats are then shown), and
     /// tells the host once the first screen is ready.
     pub fn start(store: GmStore) -> Self {
+        let (checked, set_checked) = signal(false);
+        let (user, set_user) = signal(None);
+        let (wallet, set_wallet) = signal(None);
+        let (link, set_link) = signal(LinkState::Unlinked);
         let mini_app = Self {
-            checked: RwSignal::new(false),
-            user: RwSignal::new(None),
-            wallet: RwSignal::new(None),
-            link: RwSignal::new(LinkState::Unlinked),
+            checked,
+            user,
+            wallet,
+            link,
+            set_checked,
+            set_user,
+            set_wallet,
+            set_link,
         };
         wasm_bindgen_futures::spawn_local(async move {
             mini_app.detect(store).await;
-            mini_app.checked.set(true);
+            mini_app.set_checked.set(true);
         });
         mini_app.remember_links(store);
         mini_app.ready_when_shown(store);
@@ -64,14 +77,14 @@ impl MiniApp {
             return;
         }
         match farcaster::user().await {
-            Ok(user) => self.user.set(user),
+            Ok(user) => self.set_user.set(user),
             Err(e) => log::warn!("no Farcaster context: {e}"),
         }
         match farcaster::eth_accounts().await {
             Ok(accounts) => match accounts.first().map(|a| Address::parse(a)) {
                 Some(Ok(wallet)) => {
                     store.set_address(wallet.as_str());
-                    self.wallet.set(Some(wallet));
+                    self.set_wallet.set(Some(wallet));
                 }
                 Some(Err(e)) => log::warn!("the host wallet's address is unusable: {e}"),
                 None => log::info!("the host offers no wallet account"),
@@ -91,7 +104,7 @@ impl MiniApp {
             .identity()
             .ok_or("not connected yet: try again when the pill says Live")?;
         let identity = identity.to_hex().to_string();
-        self.link.set(LinkState::Linking);
+        self.set_link.set(LinkState::Linking);
         let message = link_message(&wallet, &identity, today);
         let outcome = match farcaster::personal_sign(wallet.as_str(), &message).await {
             Ok(signature) => store.bind_wallet(&wallet, today, signature).await,
@@ -102,9 +115,9 @@ impl MiniApp {
                 if let Err(e) = LocalStorage::set(link_key(&identity, &wallet), true) {
                     log::warn!("could not remember the link: {e}");
                 }
-                self.link.set(LinkState::Linked);
+                self.set_link.set(LinkState::Linked);
             }
-            Err(message) => self.link.set(LinkState::Failed(message.clone())),
+            Err(message) => self.set_link.set(LinkState::Failed(message.clone())),
         }
         outcome
     }
@@ -112,8 +125,7 @@ impl MiniApp {
     /// Shows a link made earlier from this browser (same stored token, same identity) as
     /// linked.
     fn remember_links(&self, store: GmStore) {
-        let link = self.link;
-        let wallet = self.wallet;
+        let (link, set_link, wallet) = (self.link, self.set_link, self.wallet);
         Effect::new(move |_| {
             let (ConnectionStatus::Connected(identity), Some(wallet)) =
                 (store.status.get(), wallet.get())
@@ -124,7 +136,7 @@ impl MiniApp {
             if LocalStorage::get::<bool>(&key).unwrap_or(false)
                 && link.get_untracked() == LinkState::Unlinked
             {
-                link.set(LinkState::Linked);
+                set_link.set(LinkState::Linked);
             }
         });
     }

@@ -1,8 +1,8 @@
 //! What the page shows, computed from rows or from the fallback service's answer. Pure.
 
-use onepulse_domain::{Chain, GmDay, Streak};
+use onepulse_domain::{Address, Chain, GmDay, Streak};
 use onepulse_gm_stats::GmStatsRow;
-use serde_json::Value;
+use onepulse_gm_stats::fallback_api::{ErrorAnswer, StatsAnswer};
 use std::collections::BTreeMap;
 
 /// Where the numbers on screen come from.
@@ -26,38 +26,61 @@ pub fn streaks_from_rows<'a>(rows: impl IntoIterator<Item = &'a GmStatsRow>) -> 
         .collect()
 }
 
-/// Streaks per chain from the fallback answer `{"stats": {"8453": {...}}}`; entries that are not
-/// well-formed are refused with a message naming them.
-pub fn streaks_from_fallback(body: &Value) -> Result<ChainStreaks, String> {
-    let stats = body
-        .get("stats")
-        .and_then(Value::as_object)
-        .ok_or("the answer has no stats object")?;
-    let mut streaks = ChainStreaks::new();
-    for (id, entry) in stats {
-        let chain = id
-            .parse::<i64>()
-            .ok()
-            .and_then(|id| Chain::from_id(id).ok())
-            .ok_or_else(|| format!("unknown chain {id:?} in the answer"))?;
-        let field = |name: &str| -> Result<i32, String> {
-            entry
-                .get(name)
-                .and_then(Value::as_i64)
-                .and_then(|v| i32::try_from(v).ok())
-                .ok_or_else(|| format!("chain {id}: {name} missing or not a number"))
-        };
-        streaks.insert(
-            chain,
-            Streak {
-                current: field("currentStreak")?,
-                highest: field("highestStreak")?,
-                all_time: field("allTimeGmCount")?,
-                last_day: GmDay::from_number(field("lastGmDay")?),
-            },
-        );
+/// Streaks per chain from the fallback service's answer; a chain id that is not one of
+/// OnePulse's is refused with a message naming it.
+pub fn streaks_from_fallback(answer: &StatsAnswer) -> Result<ChainStreaks, String> {
+    answer
+        .stats
+        .iter()
+        .map(|(id, entry)| {
+            let chain = id
+                .parse::<i64>()
+                .ok()
+                .and_then(|id| Chain::from_id(id).ok())
+                .ok_or_else(|| format!("unknown chain {id:?} in the fallback answer"))?;
+            let streak = Streak {
+                current: entry.current_streak,
+                highest: entry.highest_streak,
+                all_time: entry.all_time_gm_count,
+                last_day: GmDay::from_number(entry.last_gm_day),
+            };
+            Ok((chain, streak))
+        })
+        .collect()
+}
+
+/// Reads the fallback service's answer to `GET /api/gm/stats?address={asked}`: HTTP `status`
+/// and the body `text`. A refusal gives the service's message; a malformed answer a message
+/// naming what was wrong (a missing field by its name and place); an answer for another
+/// address is refused.
+pub fn read_fallback_answer(
+    status: u16,
+    text: &str,
+    asked: &Address,
+) -> Result<ChainStreaks, String> {
+    if status != 200 {
+        return Err(match decode::<ErrorAnswer>(text) {
+            Ok(answer) => format!(
+                "the fallback service answered HTTP {status}: {}",
+                answer.error
+            ),
+            Err(e) => {
+                format!("the fallback service answered HTTP {status} without a message ({e})")
+            }
+        });
     }
-    Ok(streaks)
+    let answer = decode::<StatsAnswer>(text)
+        .map_err(|e| format!("the fallback service's answer is malformed: {e}"))?;
+    if Address::parse(&answer.address).ok().as_ref() != Some(asked) {
+        return Err("the fallback service answered for another address".into());
+    }
+    streaks_from_fallback(&answer)
+}
+
+/// JSON `text` as a `T`; the error names the field's path (`stats.8453: missing field …`).
+fn decode<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, String> {
+    let mut json = serde_json::Deserializer::from_str(text);
+    serde_path_to_error::deserialize(&mut json).map_err(|e| e.to_string())
 }
 
 /// One card's numbers on `today`.
@@ -125,7 +148,6 @@ pub fn countdown(unix_seconds: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     fn streak(current: i32, highest: i32, all_time: i32, last: i32) -> Streak {
         Streak {
@@ -162,23 +184,104 @@ mod tests {
         );
     }
 
+    const ASKED: &str = "0x00000000000000000000000000000000000000ab";
+
+    fn asked() -> Address {
+        Address::parse(ASKED).expect("a test address")
+    }
+
+    fn answer_with(stats: &str) -> String {
+        format!(r#"{{"address":"{ASKED}","stats":{{{stats}}},"stale":false}}"#)
+    }
+
     #[test]
-    fn fallback_answers_are_read_and_checked() {
-        let body = json!({"address": "0xab", "stats": {"8453": {"name": "Base", "currentStreak": 3,
-            "highestStreak": 7, "allTimeGmCount": 20, "lastGmDay": 20454}}});
-        let streaks = streaks_from_fallback(&body).unwrap();
+    fn fallback_answers_are_read() {
+        let text = answer_with(
+            r#""8453":{"name":"Base","currentStreak":3,"highestStreak":7,"allTimeGmCount":20,
+            "lastGmDay":20454},"10":{"name":"Optimism","currentStreak":1,"highestStreak":1,
+            "allTimeGmCount":1,"lastGmDay":20000}"#,
+        );
+        let streaks = read_fallback_answer(200, &text, &asked()).unwrap();
+        assert_eq!(streaks.len(), 2);
         assert_eq!(streaks[&Chain::Base], streak(3, 7, 20, 20_454));
-        assert!(
-            streaks_from_fallback(&json!({"stats": {"1": {}}}))
-                .unwrap_err()
-                .contains("unknown chain")
+        assert_eq!(streaks[&Chain::Optimism], streak(1, 1, 1, 20_000));
+        let empty = read_fallback_answer(200, &answer_with(""), &asked()).unwrap();
+        assert!(empty.is_empty(), "no rows: no chains");
+    }
+
+    #[test]
+    fn unknown_fields_in_the_fallback_answer_are_tolerated() {
+        let text = format!(
+            r#"{{"address":"{ASKED}","stats":{{"42220":{{"name":"Celo","currentStreak":2,
+            "highestStreak":2,"allTimeGmCount":5,"lastGmDay":100,"colour":"green"}}}},
+            "stale":true,"ageSeconds":12,"version":3}}"#
         );
-        assert!(
-            streaks_from_fallback(&json!({"stats": {"10": {"currentStreak": "x"}}}))
-                .unwrap_err()
-                .contains("currentStreak")
+        let streaks = read_fallback_answer(200, &text, &asked()).unwrap();
+        assert_eq!(streaks[&Chain::Celo], streak(2, 2, 5, 100));
+    }
+
+    #[test]
+    fn a_missing_or_malformed_field_is_named() {
+        let missing = answer_with(
+            r#""10":{"name":"Optimism","currentStreak":1,"highestStreak":1,"lastGmDay":1}"#,
         );
-        assert!(streaks_from_fallback(&json!({"error": "nope"})).is_err());
+        let error = read_fallback_answer(200, &missing, &asked()).unwrap_err();
+        assert!(error.contains("missing field `allTimeGmCount`"), "{error}");
+        assert!(error.contains("stats.10"), "names the chain entry: {error}");
+
+        let wrong_type = answer_with(
+            r#""10":{"name":"Optimism","currentStreak":"x","highestStreak":1,
+            "allTimeGmCount":1,"lastGmDay":1}"#,
+        );
+        let error = read_fallback_answer(200, &wrong_type, &asked()).unwrap_err();
+        assert!(error.contains("currentStreak"), "{error}");
+
+        let too_big = answer_with(
+            r#""10":{"name":"Optimism","currentStreak":1,"highestStreak":1,
+            "allTimeGmCount":1,"lastGmDay":99999999999}"#,
+        );
+        let error = read_fallback_answer(200, &too_big, &asked()).unwrap_err();
+        assert!(error.contains("lastGmDay"), "{error}");
+
+        let no_stats = format!(r#"{{"address":"{ASKED}","stale":false}}"#);
+        let error = read_fallback_answer(200, &no_stats, &asked()).unwrap_err();
+        assert!(error.contains("missing field `stats`"), "{error}");
+
+        let error = read_fallback_answer(200, "<html>", &asked()).unwrap_err();
+        assert!(error.contains("malformed"), "{error}");
+    }
+
+    #[test]
+    fn an_unknown_chain_in_the_fallback_answer_is_refused() {
+        let text = answer_with(
+            r#""1":{"name":"Ethereum","currentStreak":1,"highestStreak":1,"allTimeGmCount":1,
+            "lastGmDay":1}"#,
+        );
+        let error = read_fallback_answer(200, &text, &asked()).unwrap_err();
+        assert!(error.contains("unknown chain \"1\""), "{error}");
+    }
+
+    #[test]
+    fn an_answer_for_another_address_is_refused() {
+        let other = answer_with("").replace(ASKED, "0x00000000000000000000000000000000000000cd");
+        let error = read_fallback_answer(200, &other, &asked()).unwrap_err();
+        assert!(error.contains("another address"), "{error}");
+        let garbage = answer_with("").replace(ASKED, "me");
+        assert!(read_fallback_answer(200, &garbage, &asked()).is_err());
+        // The service echoes lowercase; any spelling of the same address is the same address.
+        let upper = answer_with("").replace(ASKED, &ASKED.to_ascii_uppercase().replace("0X", "0x"));
+        assert!(read_fallback_answer(200, &upper, &asked()).is_ok());
+    }
+
+    #[test]
+    fn refusals_give_the_services_message() {
+        let error = read_fallback_answer(503, r#"{"error":"no data yet"}"#, &asked()).unwrap_err();
+        assert_eq!(error, "the fallback service answered HTTP 503: no data yet");
+        let error = read_fallback_answer(502, "Bad Gateway", &asked()).unwrap_err();
+        assert!(error.contains("HTTP 502 without a message"), "{error}");
+        // A refusal is a refusal even when its body looks like data.
+        let error = read_fallback_answer(429, &answer_with(""), &asked()).unwrap_err();
+        assert!(error.contains("HTTP 429"), "{error}");
     }
 
     #[test]

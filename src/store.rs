@@ -1,25 +1,34 @@
 //! The GM stats store: one address, its stats per chain, where they come from, and whether they
-//! are ready — as Leptos signals over the tab's runtime connection.
+//! are ready — a [`PageState`] behind read-only signals, kept up to date from the tab's runtime
+//! connection and the fallback service.
 //!
 //! - One subscription per address, however many components read the store. Changing the address
 //!   ends the old subscription, clears the old numbers at once and starts the new one; rows and
 //!   answers are only ever taken for the current address, so a late reply for the old one cannot
 //!   appear under the new one.
 //! - `is_ready` is true only once live data (or fallback data) for *this* address is shown.
-//! - If live data is not ready `fallback_delay` after the address is set, the fallback service
-//!   is asked, then again every `fallback_refresh` while still not live; live data replaces it as
-//!   soon as it arrives, and fetching stops. Fallback failures are shown and never replace data.
+//! - If live data is not shown `fallback_delay` after the address is set, the fallback service
+//!   is asked, then again every `fallback_refresh` while live data is not shown; live data
+//!   replaces it as soon as it arrives, and fetching stops. Fallback failures are shown and
+//!   never replace data.
+//! - A subscription that fails (at once, or after being live) is made again on the runtime's
+//!   reconnect schedule ([`Backoff`]); meanwhile the fallback service is asked (at once when
+//!   live data was on screen).
+//!
+//! Components read the store's signals; only its methods change it, so nothing can show an
+//! address without what [`GmStore::set_address`] does.
 
 use crate::farcaster::FarcasterUser;
-use crate::model::{ChainStreaks, DataSource, streaks_from_fallback, streaks_from_rows};
+use crate::model::{ChainStreaks, DataSource, read_fallback_answer, streaks_from_rows};
+use crate::page_state::{AddressChange, PageState};
 use leptos::prelude::*;
 use onepulse_domain::{Address, Chain, GmDay, address_chain_key};
-use onepulse_gm_stats::{BIND_WALLET, GmStatsRow, REPORT_GM, ReportGm, stats_query};
+use onepulse_gm_stats::{BIND_WALLET, GmStatsRow, REPORT_GM, stats_query};
 use std::sync::Arc;
 use std::time::Duration;
 use stdb_client::browser::{BrowserConnection, BrowserOptions};
 use stdb_client::{
-    Change, ConnectionStatus, Event, Identity, ReducerOutcome, Serialize, SubscriptionId,
+    Backoff, Change, ConnectionStatus, Event, Identity, ReducerOutcome, Serialize, SubscriptionId,
 };
 
 /// How the store reaches its data.
@@ -33,46 +42,60 @@ pub struct StoreConfig {
     pub fallback_delay: Duration,
     /// How often the fallback service is asked again while live data is missing.
     pub fallback_refresh: Duration,
+    /// When a failed subscription is made again.
+    pub resubscribe: Backoff,
 }
 
 impl StoreConfig {
-    /// The default delays (2 s) for a database and fallback service.
+    /// The default delays (2 s, and the runtime's reconnect schedule) for a database and
+    /// fallback service.
     pub fn new(connect: BrowserOptions, api: &str) -> Self {
         Self {
             connect,
             api: api.trim_end_matches('/').to_owned(),
             fallback_delay: Duration::from_secs(2),
             fallback_refresh: Duration::from_secs(2),
+            resubscribe: Backoff::default(),
         }
     }
 }
 
-/// The store. `Copy`: every field is a signal or a stored value.
+/// Failed subscriptions of the current address in a row, and since when (ms since the epoch).
+#[derive(Debug, Clone, Copy, Default)]
+struct Outage {
+    attempts: u32,
+    since_ms: Option<f64>,
+}
+
+/// The store. `Copy`: every field is a signal or a stored value. The public fields are
+/// read-only views of the private [`PageState`].
 #[derive(Clone, Copy)]
 pub struct GmStore {
     /// The address shown (`None` until a valid one is set).
-    pub address: RwSignal<Option<Address>>,
+    pub address: Memo<Option<Address>>,
     /// Why the last address input was refused.
-    pub address_error: RwSignal<Option<String>>,
-    /// Stats per chain for `address` (chains without a GM are absent).
-    pub streaks: RwSignal<ChainStreaks>,
+    pub address_error: Memo<Option<String>>,
+    /// Stats per chain for `address` (chains without a GM are absent; empty until ready).
+    pub streaks: Memo<ChainStreaks>,
     /// Where `streaks` come from.
-    pub source: RwSignal<DataSource>,
+    pub source: Memo<DataSource>,
     /// Whether `streaks` are this address's data (live, or from the fallback service).
-    pub is_ready: RwSignal<bool>,
+    pub is_ready: Memo<bool>,
     /// The connection's state.
-    pub status: RwSignal<ConnectionStatus>,
-    /// A subscription error for this address (live data is then not ready).
-    pub live_error: RwSignal<Option<String>>,
+    pub status: ReadSignal<ConnectionStatus>,
+    /// Why live data is unavailable for this address (the subscription failed).
+    pub live_error: Memo<Option<String>>,
     /// The last fallback failure, while the fallback is in use.
-    pub fallback_error: RwSignal<Option<String>>,
-    /// How many fallback requests were made (for the UI's diagnostics and tests).
-    pub fallback_requests: RwSignal<u32>,
+    pub fallback_error: Memo<Option<String>>,
+    state: RwSignal<PageState>,
     connection: StoredValue<BrowserConnection, LocalStorage>,
     config: StoredValue<StoreConfig>,
     subscription: StoredValue<Option<SubscriptionId>>,
     /// Bumped on every address change: work started for an older address checks it and stops.
     generation: StoredValue<u64>,
+    /// The generation whose fallback polling runs, if any (at most one at a time).
+    polling: StoredValue<Option<u64>>,
+    outage: StoredValue<Outage>,
 }
 
 impl GmStore {
@@ -82,59 +105,57 @@ impl GmStore {
             core.register_table::<GmStatsRow>()
         })
         .map_err(|e| e.to_string())?;
+        let state = RwSignal::new(PageState::default());
+        let (status, set_status) = signal(connection.status());
         let store = Self {
-            address: RwSignal::new(None),
-            address_error: RwSignal::new(None),
-            streaks: RwSignal::new(ChainStreaks::new()),
-            source: RwSignal::new(DataSource::None),
-            is_ready: RwSignal::new(false),
-            status: RwSignal::new(connection.status()),
-            live_error: RwSignal::new(None),
-            fallback_error: RwSignal::new(None),
-            fallback_requests: RwSignal::new(0),
+            address: Memo::new(move |_| state.with(|s| s.address().cloned())),
+            address_error: Memo::new(move |_| state.with(|s| s.address_error().map(str::to_owned))),
+            streaks: Memo::new(move |_| state.with(|s| s.streaks().clone())),
+            source: Memo::new(move |_| state.with(PageState::source)),
+            is_ready: Memo::new(move |_| state.with(PageState::is_ready)),
+            status,
+            live_error: Memo::new(move |_| state.with(|s| s.live_error().map(str::to_owned))),
+            fallback_error: Memo::new(move |_| {
+                state.with(|s| s.fallback_error().map(str::to_owned))
+            }),
+            state,
             connection: StoredValue::new_local(connection.clone()),
             config: StoredValue::new(config),
             subscription: StoredValue::new(None),
             generation: StoredValue::new(0),
+            polling: StoredValue::new(None),
+            outage: StoredValue::new(Outage::default()),
         };
-        connection.on_status(move |status| store.status.set(status.clone()));
+        connection.on_status(move |status| set_status.set(status.clone()));
         connection.on_event(move |event| store.on_event(event));
         Ok(store)
     }
 
     /// Shows `input`'s stats: validates it, ends the old subscription, clears the old numbers
     /// and starts the new subscription (and the fallback timer). Invalid input shows a message
-    /// and subscribes to nothing.
+    /// and subscribes to nothing. The same address again changes nothing.
     pub fn set_address(&self, input: &str) {
-        let parsed = Address::parse(input);
-        if let Ok(address) = &parsed
-            && self.address.get_untracked().as_ref() == Some(address)
-        {
+        let change = self
+            .state
+            .try_maybe_update(|state| {
+                let change = state.set_address(input);
+                (change != AddressChange::Unchanged, change)
+            })
+            .unwrap_or(AddressChange::Unchanged);
+        if change == AddressChange::Unchanged {
             return;
         }
         let generation = self.generation.get_value() + 1;
         self.generation.set_value(generation);
+        self.outage.set_value(Outage::default());
         self.end_subscription();
-        self.streaks.set(ChainStreaks::new());
-        self.source.set(DataSource::None);
-        self.is_ready.set(false);
-        self.live_error.set(None);
-        self.fallback_error.set(None);
-        match parsed {
-            Err(e) => {
-                self.address.set(None);
-                self.address_error.set(Some(e.to_string()));
-            }
-            Ok(address) => {
-                self.address_error.set(None);
-                self.address.set(Some(address.clone()));
-                let connection = self.connection.get_value();
-                match connection.subscribe([stats_query(&address)]) {
-                    Ok(id) => self.subscription.set_value(Some(id)),
-                    Err(e) => self.live_error.set(Some(e.to_string())),
-                }
-                self.start_fallback(generation, address);
-            }
+        if let AddressChange::Load(address) = change {
+            self.poll_fallback(
+                generation,
+                address.clone(),
+                self.config.get_value().fallback_delay,
+            );
+            self.subscribe(generation, address);
         }
     }
 
@@ -150,7 +171,7 @@ impl GmStore {
             .address
             .get_untracked()
             .ok_or("enter a wallet address first")?;
-        let mut report = ReportGm::new(address, chain, today);
+        let mut report = onepulse_domain::GmReport::new(address, chain, today);
         if let Some(user) = user {
             report.fid = Some(user.fid);
             report.username = user.username;
@@ -189,6 +210,23 @@ impl GmStore {
         }
     }
 
+    /// The current address, read without tracking.
+    fn current_address(&self) -> Option<Address> {
+        self.state.with_untracked(|s| s.address().cloned())
+    }
+
+    /// Subscribes to `address`'s rows (for the address of `generation`).
+    fn subscribe(&self, generation: u64, address: Address) {
+        match self
+            .connection
+            .get_value()
+            .subscribe([stats_query(&address)])
+        {
+            Ok(id) => self.subscription.set_value(Some(id)),
+            Err(e) => self.live_failed(generation, address, &e.to_string()),
+        }
+    }
+
     fn end_subscription(&self) {
         if let Some(id) = self.subscription.get_value() {
             self.subscription.set_value(None);
@@ -200,82 +238,125 @@ impl GmStore {
 
     fn on_event(&self, event: &Event) {
         let current = self.subscription.get_value();
+        let Some(address) = self.current_address() else {
+            return;
+        };
         match event {
-            Event::SubscriptionApplied(id) if Some(*id) == current => self.show_live(),
+            Event::SubscriptionApplied(id) if Some(*id) == current => {
+                self.outage.set_value(Outage::default());
+                let rows = self.live_rows(&address);
+                self.state
+                    .maybe_update(|s| s.subscription_applied(&address, rows));
+            }
             Event::SubscriptionFailed { id, error } if Some(*id) == current => {
                 self.subscription.set_value(None);
-                self.live_error.set(Some(error.clone()));
-                if self.source.get_untracked() == DataSource::Live {
-                    self.is_ready.set(false);
-                }
+                self.live_failed(self.generation.get_value(), address, error);
             }
-            Event::RowsChanged(changes) if self.source.get_untracked() == DataSource::Live => {
-                let Some(address) = self.address.get_untracked() else {
-                    return;
-                };
-                if changes
-                    .of::<GmStatsRow>()
-                    .iter()
-                    .any(|c| touches(c, &address))
-                {
-                    self.show_live();
-                }
+            Event::RowsChanged(changes)
+                if self.state.with_untracked(PageState::is_live)
+                    && changes
+                        .of::<GmStatsRow>()
+                        .iter()
+                        .any(|c| touches(c, &address)) =>
+            {
+                let rows = self.live_rows(&address);
+                self.state
+                    .maybe_update(|s| s.live_rows_changed(&address, rows));
             }
             _ => {}
         }
     }
 
-    /// Shows the cached rows of the current address: live data.
-    fn show_live(&self) {
-        let Some(address) = self.address.get_untracked() else {
-            return;
-        };
-        let connection = self.connection.get_value();
-        let rows: Vec<GmStatsRow> = connection
+    /// The cached rows of `address`, as streaks.
+    fn live_rows(&self, address: &Address) -> ChainStreaks {
+        let rows: Vec<GmStatsRow> = self
+            .connection
+            .get_value()
             .with_table::<GmStatsRow, _>(|table| {
                 Chain::ALL
                     .iter()
-                    .filter_map(|&chain| table.get(&address_chain_key(&address, chain)))
+                    .filter_map(|&chain| table.get(&address_chain_key(address, chain)))
                     .map(|row| (*row).clone())
                     .collect()
             })
             .unwrap_or_default();
-        self.streaks.set(streaks_from_rows(&rows));
-        self.source.set(DataSource::Live);
-        self.live_error.set(None);
-        self.fallback_error.set(None);
-        self.is_ready.set(true);
+        streaks_from_rows(&rows)
     }
 
-    fn start_fallback(&self, generation: u64, address: Address) {
+    /// `address`'s subscription failed (or could not be made): shows why, lets the fallback
+    /// service take over (at once if live data was on screen) and subscribes again on the
+    /// reconnect schedule.
+    fn live_failed(&self, generation: u64, address: Address, error: &str) {
+        log::warn!("live data for {address} unavailable: {error}");
+        let was_live = self.state.with_untracked(PageState::is_live);
+        self.state
+            .maybe_update(|s| s.subscription_failed(&address, error));
+        if was_live {
+            self.poll_fallback(generation, address.clone(), Duration::ZERO);
+        }
+        let outage = self.outage.get_value();
+        let now = js_sys::Date::now();
+        let since = outage.since_ms.unwrap_or(now);
+        let attempts = outage.attempts.saturating_add(1);
+        self.outage.set_value(Outage {
+            attempts,
+            since_ms: Some(since),
+        });
+        let elapsed = Duration::from_millis((now - since).max(0.0) as u64);
+        let delay =
+            self.config
+                .get_value()
+                .resubscribe
+                .delay(attempts, elapsed, js_sys::Math::random());
+        let store = *self;
+        wasm_bindgen_futures::spawn_local(async move {
+            gloo_timers::future::sleep(delay).await;
+            if store.generation.get_value() == generation
+                && store.subscription.get_value().is_none()
+            {
+                log::info!("subscribing again to {address} (attempt {attempts})");
+                store.subscribe(generation, address);
+            }
+        });
+    }
+
+    /// Asks the fallback service for `address` after `delay`, then every `fallback_refresh`,
+    /// while live data is not shown and the address is that of `generation`. Does nothing if
+    /// that polling already runs.
+    fn poll_fallback(&self, generation: u64, address: Address, delay: Duration) {
+        if self.polling.get_value() == Some(generation) {
+            return;
+        }
+        self.polling.set_value(Some(generation));
         let store = *self;
         let config = self.config.get_value();
         wasm_bindgen_futures::spawn_local(async move {
-            gloo_timers::future::sleep(config.fallback_delay).await;
+            gloo_timers::future::sleep(delay).await;
             while store.generation.get_value() == generation
-                && store.source.get_untracked() != DataSource::Live
+                && store.state.with_untracked(PageState::wants_fallback)
             {
-                store.fallback_requests.update(|n| *n += 1);
                 let answer = fetch_stats(&config.api, &address).await;
-                // The address may have changed, or live data arrived, while the request ran.
-                if store.generation.get_value() != generation
-                    || store.source.get_untracked() == DataSource::Live
-                {
-                    return;
+                if store.generation.get_value() != generation {
+                    break;
                 }
+                // A late answer (live data arrived meanwhile) changes nothing.
                 match answer {
                     Ok(streaks) => {
-                        store.streaks.set(streaks);
-                        store.source.set(DataSource::Fallback);
-                        store.fallback_error.set(None);
-                        store.is_ready.set(true);
+                        store
+                            .state
+                            .maybe_update(|s| s.fallback_answer(&address, streaks));
                     }
                     Err(message) => {
                         log::warn!("fallback: {message}");
-                        store.fallback_error.set(Some(message));
+                        store
+                            .state
+                            .maybe_update(|s| s.fallback_failed(&address, &message));
                     }
                 }
                 gloo_timers::future::sleep(config.fallback_refresh).await;
+            }
+            if store.polling.get_value() == Some(generation) {
+                store.polling.set_value(None);
             }
         });
     }
@@ -305,19 +386,5 @@ async fn fetch_stats(api: &str, address: &Address) -> Result<ChainStreaks, Strin
         .text()
         .await
         .map_err(|e| format!("reading the fallback answer: {e}"))?;
-    let body: serde_json::Value = serde_json::from_str(&text)
-        .map_err(|e| format!("the fallback service answered HTTP {status} without JSON: {e}"))?;
-    if status != 200 {
-        let message = body
-            .get("error")
-            .and_then(|e| e.as_str())
-            .unwrap_or("no message");
-        return Err(format!(
-            "the fallback service answered HTTP {status}: {message}"
-        ));
-    }
-    if body.get("address").and_then(|a| a.as_str()) != Some(address.as_str()) {
-        return Err("the fallback service answered for another address".into());
-    }
-    streaks_from_fallback(&body)
+    read_fallback_answer(status, &text, address)
 }

@@ -1,11 +1,9 @@
 //! The wallet address field.
 
 use super::store;
-use crate::app::ADDRESS_KEY;
-use gloo_storage::{LocalStorage, Storage};
 use leptos::prelude::*;
 
-/// A text field for the wallet address; the address is remembered in `localStorage`.
+/// A text field for the wallet address (the page remembers the address shown).
 #[component]
 pub fn AddressForm() -> impl IntoView {
     let store = store();
@@ -18,13 +16,7 @@ pub fn AddressForm() -> impl IntoView {
     );
     let submit = move |event: leptos::ev::SubmitEvent| {
         event.prevent_default();
-        let text = input.get_untracked();
-        store.set_address(&text);
-        if let Some(address) = store.address.get_untracked()
-            && let Err(e) = LocalStorage::set(ADDRESS_KEY, address.as_str())
-        {
-            log::warn!("could not remember the address: {e}");
-        }
+        store.set_address(&input.get_untracked());
     };
     view! {
         <form class="address" on:submit=submit>

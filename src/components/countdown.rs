@@ -9,6 +9,6 @@ use leptos::prelude::*;
 pub fn Countdown() -> impl IntoView {
     let clock = clock();
     view! {
-        <p class="countdown">"Next reset in " <time id="countdown">{move || countdown(clock.0.get())}</time></p>
+        <p class="countdown">"Next reset in " <time id="countdown">{move || countdown(clock.now())}</time></p>
     }
 }

@@ -1,5 +1,5 @@
 //! The page's parts. Each reads the [`GmStore`](crate::store::GmStore) and the [`Clock`] from
-//! context.
+//! context; the page provides both.
 
 mod address_form;
 mod chain_card;
@@ -24,25 +24,32 @@ use leptos::prelude::*;
 use onepulse_domain::GmDay;
 use std::time::Duration;
 
-/// The current time in Unix seconds, ticking every second.
+/// The current time in Unix seconds, ticking every second. Started once by the page
+/// ([`Clock::start`]) and provided to its components by context.
 #[derive(Clone, Copy)]
-pub struct Clock(pub RwSignal<i64>);
+pub struct Clock {
+    now: ReadSignal<i64>,
+}
 
 impl Clock {
-    /// Starts ticking; stops when the owner is cleaned up.
+    /// Starts ticking; stops when the current owner (the page) is cleaned up.
     pub fn start() -> Self {
-        let now = RwSignal::new(unix_now());
-        if let Ok(handle) =
-            set_interval_with_handle(move || now.set(unix_now()), Duration::from_secs(1))
-        {
-            on_cleanup(move || handle.clear());
+        let (now, set_now) = signal(unix_now());
+        match set_interval_with_handle(move || set_now.set(unix_now()), Duration::from_secs(1)) {
+            Ok(handle) => on_cleanup(move || handle.clear()),
+            Err(e) => log::warn!("the countdown clock cannot tick: {e:?}"),
         }
-        Self(now)
+        Self { now }
+    }
+
+    /// The current time in Unix seconds (reactive).
+    pub fn now(&self) -> i64 {
+        self.now.get()
     }
 
     /// Today's GM day (reactive).
     pub fn today(&self) -> GmDay {
-        GmDay::from_unix_seconds(self.0.get())
+        GmDay::from_unix_seconds(self.now())
     }
 }
 
@@ -50,16 +57,12 @@ fn unix_now() -> i64 {
     (js_sys::Date::now() / 1000.0).floor() as i64
 }
 
-/// The store from context.
+/// The store from context (provided by the page).
 pub(crate) fn store() -> GmStore {
     expect_context::<GmStore>()
 }
 
-/// The clock from context, started by the first component that needs it.
+/// The clock from context (provided by the page).
 pub(crate) fn clock() -> Clock {
-    use_context::<Clock>().unwrap_or_else(|| {
-        let clock = Clock::start();
-        provide_context(clock);
-        clock
-    })
+    expect_context::<Clock>()
 }

@@ -1,8 +1,8 @@
 //! The OnePulse domain, shared by the SpacetimeDB module, the web app and the fallback service.
 //!
 //! Everything here is pure: validated value types for untrusted input ([`Address`], [`Chain`],
-//! [`GmDay`], [`TxHash`]), the streak rule ([`Streak`]) and the validation of a GM report
-//! ([`GmReport`]), and the wallet link: the message a wallet signs to bind itself to a SpacetimeDB
+//! [`GmDay`], [`TxHash`]), the streak rule ([`Streak`]) and the GM report ([`GmReport`]: validated
+//! from `report_gm`'s arguments by the module, turned into them by clients), and the wallet link: the message a wallet signs to bind itself to a SpacetimeDB
 //! identity and its EIP-191 signature check ([`wallet_link`]). No I/O, no clock: callers pass
 //! "today" in.
 
@@ -16,7 +16,7 @@ pub mod wallet_link;
 pub use address::{Address, AddressError};
 pub use chain::{Chain, ChainError};
 pub use day::{DayError, GmDay};
-pub use report::{GmReport, MAX_NAME_CHARS, ReportError, TxHash};
+pub use report::{GmReport, GmReportArgs, MAX_NAME_CHARS, ReportError, TxHash};
 pub use streak::Streak;
 pub use wallet_link::{
     IdentityHex, IdentityHexError, LinkDayError, LinkError, SignatureError, check_link_day,

@@ -58,7 +58,22 @@ impl TxHash {
     }
 }
 
-/// A validated GM report: what `report_gm` may act on.
+/// `report_gm`'s arguments in the reducer's order: address, chain id, day, tx hash, fid,
+/// display name, username. Plain types, ready for BSATN; see [`GmReport::args`].
+pub type GmReportArgs = (
+    String,
+    i32,
+    i32,
+    Option<String>,
+    Option<i64>,
+    Option<String>,
+    Option<String>,
+);
+
+/// A validated GM report: what `report_gm` may act on, and what clients send it.
+///
+/// The module builds one from the reducer's arguments with [`validate`](Self::validate); a client
+/// builds one from validated values with [`new`](Self::new) and sends [`args`](Self::args).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GmReport {
     /// The wallet.
@@ -78,6 +93,32 @@ pub struct GmReport {
 }
 
 impl GmReport {
+    /// A report of a GM by `address` on `chain` on `day`, without the optional fields.
+    pub fn new(address: Address, chain: Chain, day: GmDay) -> Self {
+        Self {
+            address,
+            chain,
+            day,
+            tx_hash: None,
+            fid: None,
+            display_name: None,
+            username: None,
+        }
+    }
+
+    /// The `report_gm` arguments that carry this report, in the reducer's order.
+    pub fn args(&self) -> GmReportArgs {
+        (
+            self.address.as_str().to_owned(),
+            self.chain.id(),
+            self.day.number(),
+            self.tx_hash.as_ref().map(|h| h.as_str().to_owned()),
+            self.fid,
+            self.display_name.clone(),
+            self.username.clone(),
+        )
+    }
+
     /// Checks every argument of a report made on `today` (by the checker's clock).
     ///
     /// Arguments are checked in order and the first problem is returned.
@@ -149,6 +190,45 @@ mod tests {
         assert_eq!(r.chain, Chain::Base);
         assert_eq!(r.tx_hash.unwrap().as_str(), HASH.to_ascii_lowercase());
         assert_eq!(r.display_name.as_deref(), Some("Ann"));
+    }
+
+    #[test]
+    fn args_validate_back_to_the_same_report() {
+        let full = report(42220, 19_999).unwrap();
+        let bare = GmReport::new(full.address.clone(), Chain::Optimism, TODAY);
+        assert_eq!(bare.tx_hash, None);
+        assert_eq!(bare.username, None);
+        for original in [full, bare] {
+            let (address, chain, day, tx_hash, fid, display_name, username) = original.args();
+            let back = GmReport::validate(
+                &address,
+                chain.into(),
+                day.into(),
+                tx_hash.as_deref(),
+                fid,
+                display_name.as_deref(),
+                username.as_deref(),
+                TODAY,
+            );
+            assert_eq!(back, Ok(original));
+        }
+    }
+
+    #[test]
+    fn args_are_in_the_reducers_order() {
+        let args = report(8453, 20_000).unwrap().args();
+        assert_eq!(
+            args,
+            (
+                ADDRESS.to_ascii_lowercase(),
+                8453,
+                20_000,
+                Some(HASH.to_ascii_lowercase()),
+                Some(7),
+                Some("Ann".to_owned()),
+                Some("ann".to_owned()),
+            )
+        );
     }
 
     #[test]

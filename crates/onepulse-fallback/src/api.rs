@@ -10,10 +10,12 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use onepulse_domain::{Address, Chain};
-use serde_json::{Map, Value, json};
+use onepulse_gm_stats::GmStatsRow;
+use onepulse_gm_stats::fallback_api::{ChainStats, ErrorAnswer, Health, StatsAnswer};
 use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// The API routes; `/api/…` is rate limited per client.
 pub fn routes(state: AppState) -> Router {
@@ -24,8 +26,12 @@ pub fn routes(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// A `{"error": …}` answer.
 fn error(status: StatusCode, message: impl Into<String>) -> Response {
-    (status, Json(json!({ "error": message.into() }))).into_response()
+    let body = ErrorAnswer {
+        error: message.into(),
+    };
+    (status, Json(body)).into_response()
 }
 
 async fn rate_limited(State(state): State<AppState>, request: Request, next: Next) -> Response {
@@ -94,35 +100,46 @@ async fn stats(State(state): State<AppState>, RawQuery(query): RawQuery) -> Resp
         }
         Lookup::Rows { rows, stale_for } => (rows, stale_for),
     };
-    let mut stats = Map::new();
-    for row in rows {
-        let Some(chain) = row.chain() else { continue };
-        stats.insert(
-            chain.id().to_string(),
-            json!({
-                "name": chain.name(),
-                "currentStreak": row.current_streak,
-                "highestStreak": row.highest_streak,
-                "allTimeGmCount": row.all_time_gm_count,
-                "lastGmDay": row.last_gm_day,
-            }),
-        );
+    Json(stats_answer(&address, &rows, stale_for)).into_response()
+}
+
+/// The answer for `address` from its rows (rows of chains OnePulse does not know are left
+/// out); `ageSeconds` only when the data is stale.
+fn stats_answer(
+    address: &Address,
+    rows: &[Arc<GmStatsRow>],
+    stale_for: Option<Duration>,
+) -> StatsAnswer {
+    let stats = rows
+        .iter()
+        .filter_map(|row| {
+            let chain = row.chain()?;
+            let numbers = ChainStats {
+                name: chain.name().to_owned(),
+                current_streak: row.current_streak,
+                highest_streak: row.highest_streak,
+                all_time_gm_count: row.all_time_gm_count,
+                last_gm_day: row.last_gm_day,
+            };
+            Some((chain.id().to_string(), numbers))
+        })
+        .collect();
+    StatsAnswer {
+        address: address.as_str().to_owned(),
+        stats,
+        stale: stale_for.is_some(),
+        age_seconds: stale_for.map(|age| age.as_secs()),
     }
-    let mut body = json!({
-        "address": address.as_str(),
-        "stats": Value::Object(stats),
-        "stale": stale_for.is_some(),
-    });
-    if let Some(age) = stale_for {
-        body["ageSeconds"] = json!(age.as_secs());
-    }
-    Json(body).into_response()
 }
 
 async fn health(State(state): State<AppState>) -> Response {
     let (live, rows) = state.stats.health();
-    let stats_requests = state.stats_requests.load(Ordering::Relaxed);
-    Json(json!({ "live": live, "rows": rows, "statsRequests": stats_requests })).into_response()
+    Json(Health {
+        live,
+        rows: u64::try_from(rows).unwrap_or(u64::MAX),
+        stats_requests: state.stats_requests.load(Ordering::Relaxed),
+    })
+    .into_response()
 }
 
 #[cfg(test)]
@@ -143,5 +160,73 @@ mod tests {
         assert!(err(&format!("address={A}&chainId=ten")).contains("not a number"));
         assert!(err(&format!("address={A}&address={A}")).contains("more than once"));
         assert!(err("address=%ZZ%").len() > 5);
+    }
+
+    fn row(chain_id: i32, streak: (i32, i32, i32, i32)) -> Arc<GmStatsRow> {
+        let address = A.to_ascii_lowercase();
+        Arc::new(GmStatsRow {
+            address_chain: format!("{address}:{chain_id}"),
+            address,
+            chain_id,
+            current_streak: streak.0,
+            highest_streak: streak.1,
+            all_time_gm_count: streak.2,
+            last_gm_day: streak.3,
+            last_tx_hash: None,
+            fid: Some(7),
+            display_name: Some("Ann".into()),
+            username: Some("ann".into()),
+            updated_at: stdb_client::Timestamp::from_micros_since_unix_epoch(5),
+        })
+    }
+
+    fn json(answer: &StatsAnswer) -> String {
+        serde_json::to_string(answer).unwrap()
+    }
+
+    #[test]
+    fn stats_answers_are_the_documented_json() {
+        let address = Address::parse(A).unwrap();
+        let lower = A.to_ascii_lowercase();
+        // The README's example, byte for byte.
+        let live = stats_answer(&address, &[row(8453, (3, 7, 20, 20454))], None);
+        assert_eq!(
+            json(&live),
+            format!(
+                r#"{{"address":"{lower}","stats":{{"8453":{{"name":"Base","currentStreak":3,"highestStreak":7,"allTimeGmCount":20,"lastGmDay":20454}}}},"stale":false}}"#
+            )
+        );
+        // Stale: `ageSeconds` in whole seconds; chains without a row (or unknown ones) absent.
+        let rows = [
+            row(10, (1, 2, 3, 20450)),
+            row(1, (9, 9, 9, 9)),
+            row(42220, (0, 4, 5, 20400)),
+        ];
+        let stale = stats_answer(&address, &rows, Some(Duration::from_millis(42_900)));
+        assert_eq!(
+            json(&stale),
+            format!(
+                r#"{{"address":"{lower}","stats":{{"10":{{"name":"Optimism","currentStreak":1,"highestStreak":2,"allTimeGmCount":3,"lastGmDay":20450}},"42220":{{"name":"Celo","currentStreak":0,"highestStreak":4,"allTimeGmCount":5,"lastGmDay":20400}}}},"stale":true,"ageSeconds":42}}"#
+            )
+        );
+        let none = stats_answer(&address, &[], None);
+        assert_eq!(
+            json(&none),
+            format!(r#"{{"address":"{lower}","stats":{{}},"stale":false}}"#)
+        );
+    }
+
+    #[tokio::test]
+    async fn errors_are_an_error_object() {
+        let response = error(StatusCode::BAD_REQUEST, "missing address");
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(
+            response.headers().get(header::CONTENT_TYPE).unwrap(),
+            "application/json"
+        );
+        let body = axum::body::to_bytes(response.into_body(), 1024)
+            .await
+            .unwrap();
+        assert_eq!(&body[..], br#"{"error":"missing address"}"#);
     }
 }

@@ -1,37 +1,118 @@
-//! Command-line configuration.
+//! Configuration, and the command line (`clap`) that fills it.
+//!
+//! Every flag's checks run while parsing, so a bad value is refused with the flag's name, the
+//! value and what is wrong, before anything starts.
 
-use anyhow::{Context, Result, bail};
+use clap::error::{ContextKind, ContextValue, ErrorKind};
+use clap::{CommandFactory, Parser};
+use std::ffi::OsString;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use stdb_client::ConnectOptions;
 
-/// How the service runs.
-#[derive(Debug, Clone)]
+/// How the service runs: `onepulse-fallback [OPTIONS]`.
+///
+/// Build it with [`Config::default`] and struct update syntax in code, or from a command line
+/// with [`Config::from_command_line`] (or the [`clap::Parser`] methods); the defaults are the
+/// same both ways. The field docs are the flags' help texts.
+#[derive(Debug, Clone, PartialEq, Parser)]
+#[command(
+    name = "onepulse-fallback",
+    version,
+    about = "OnePulse's fallback HTTP service: GET /api/gm/stats answered from a live \
+             SpacetimeDB subscription, GET /healthz, and in production the built app.",
+    long_about = None
+)]
 pub struct Config {
-    /// Where to listen (`--listen`, default `127.0.0.1:8787`).
+    /// Address and port to listen on.
+    #[arg(
+        long,
+        value_name = "ADDR",
+        default_value_t = Config::default().listen,
+        value_parser = parse_listen
+    )]
     pub listen: SocketAddr,
-    /// The SpacetimeDB server (`--spacetimedb`, default `http://127.0.0.1:3000`).
+
+    /// The SpacetimeDB server (http://, https://, ws:// or wss://).
+    #[arg(
+        long,
+        value_name = "URL",
+        default_value_t = Config::default().spacetimedb,
+        value_parser = parse_spacetimedb_url
+    )]
     pub spacetimedb: String,
-    /// The database (`--database`, default `onepulse`).
+
+    /// The database (module) name.
+    #[arg(
+        long,
+        value_name = "NAME",
+        default_value_t = Config::default().database,
+        value_parser = parse_database
+    )]
     pub database: String,
-    /// The built app to serve (`--dist DIR`); none in development.
+
+    /// The built app (`trunk build --release` output) to serve; none in development.
+    #[arg(long, value_name = "DIR")]
     pub dist: Option<PathBuf>,
-    /// Origins allowed by CORS (`--allow-origin`, repeatable, `*` for any; default the dev app's).
+
+    /// An origin allowed by CORS (`https://host[:port]`, or `*` for any); repeat the flag for
+    /// several. Given at least once, it replaces the default (the development app's origins).
+    #[arg(
+        long = "allow-origin",
+        value_name = "ORIGIN",
+        default_values_t = Config::default().allow_origins,
+        value_parser = parse_origin
+    )]
     pub allow_origins: Vec<String>,
-    /// Requests a client may make at once before being limited (`--burst`, default 30).
+
+    /// Requests a client may make at once before being rate limited (at least 1).
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = Config::default().burst,
+        value_parser = parse_burst
+    )]
     pub burst: f64,
-    /// Requests per second a client earns back (`--per-second`, default 5).
+
+    /// Requests per second a rate-limited client earns back (above 0).
+    #[arg(
+        long,
+        value_name = "R",
+        default_value_t = Config::default().per_second,
+        value_parser = parse_per_second
+    )]
     pub per_second: f64,
-    /// Requests handled at once; more get 503 (`--max-in-flight`, default 512).
+
+    /// Requests handled at once; more are answered 503 (at least 1).
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = Config::default().max_in_flight,
+        value_parser = parse_count
+    )]
     pub max_in_flight: usize,
-    /// Client connections open at once; more wait to be accepted (`--max-connections`,
-    /// default 1024).
+
+    /// Client connections open at once; more wait to be accepted (at least 1).
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = Config::default().max_connections,
+        value_parser = parse_count
+    )]
     pub max_connections: usize,
-    /// Where the app is published (`--public-url https://…`): the Farcaster manifest and the
-    /// page's embed tags use it.
+
+    /// Where the app is published (`https://host[/path]`; `http://` only for localhost): the
+    /// Farcaster manifest at /.well-known/farcaster.json and the page's embed tags use it.
+    #[arg(long, value_name = "URL", value_parser = parse_public_url)]
     pub public_url: Option<String>,
-    /// The Farcaster account association of the domain (`--farcaster-account-association
-    /// FILE`, JSON `{header, payload, signature}`), put in the manifest as is.
+
+    /// The domain's Farcaster account association: a JSON file with the strings `header`,
+    /// `payload` and `signature`, put in the manifest as is (without it, the manifest has none).
+    #[arg(
+        long = "farcaster-account-association",
+        value_name = "FILE",
+        value_parser = read_account_association
+    )]
     pub account_association: Option<serde_json::Value>,
 }
 
@@ -57,49 +138,28 @@ impl Default for Config {
 }
 
 impl Config {
-    /// Parses the command line (without the program name).
-    pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Self> {
-        let mut config = Self::default();
-        let mut origins = Vec::new();
-        let mut args = args.into_iter();
-        while let Some(flag) = args.next() {
-            let value = args
-                .next()
-                .with_context(|| format!("{flag} needs a value"))?;
-            let bad = || format!("{flag}: invalid value {value:?}");
-            match flag.as_str() {
-                "--listen" => config.listen = value.parse().with_context(bad)?,
-                "--spacetimedb" => config.spacetimedb = value,
-                "--database" => config.database = value,
-                "--dist" => config.dist = Some(PathBuf::from(value)),
-                "--allow-origin" => origins.push(value),
-                "--burst" => config.burst = value.parse().with_context(bad)?,
-                "--per-second" => config.per_second = value.parse().with_context(bad)?,
-                "--max-in-flight" => config.max_in_flight = value.parse().with_context(bad)?,
-                "--max-connections" => config.max_connections = value.parse().with_context(bad)?,
-                "--public-url" => {
-                    config.public_url = Some(
-                        crate::mini_app::parse_public_url(&value).map_err(anyhow::Error::msg)?,
-                    )
-                }
-                "--farcaster-account-association" => {
-                    let text = std::fs::read_to_string(&value)
-                        .with_context(|| format!("reading {value}"))?;
-                    config.account_association = Some(
-                        crate::mini_app::parse_account_association(&text)
-                            .map_err(|e| anyhow::anyhow!("{value}: {e}"))?,
-                    );
-                }
-                other => bail!("unknown flag {other}"),
+    /// Parses a command line (`args`, the program name first) as [`Parser::try_parse_from`]
+    /// does, but every refusal also shows the usage (clap shows it for unknown flags only):
+    /// `error.exit()` prints a one-line error and the usage and exits with status 2, or prints
+    /// the help (`--help`, `-h`) or version (`--version`) and exits 0.
+    pub fn from_command_line<I, T>(args: I) -> Result<Self, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<OsString> + Clone,
+    {
+        Self::try_parse_from(args).map_err(|mut error| {
+            let shown = matches!(
+                error.kind(),
+                ErrorKind::DisplayHelp
+                    | ErrorKind::DisplayVersion
+                    | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+            );
+            if !shown && error.get(ContextKind::Usage).is_none() {
+                let usage = Self::command().render_usage();
+                error.insert(ContextKind::Usage, ContextValue::StyledStr(usage));
             }
-        }
-        if !origins.is_empty() {
-            config.allow_origins = origins;
-        }
-        if !(config.burst >= 1.0 && config.per_second > 0.0) {
-            bail!("--burst must be at least 1 and --per-second above 0");
-        }
-        Ok(config)
+            error
+        })
     }
 
     /// How to reach the database.
@@ -108,26 +168,303 @@ impl Config {
     }
 }
 
+/// `--listen`: an IP address and a port.
+fn parse_listen(text: &str) -> Result<SocketAddr, String> {
+    text.trim()
+        .parse()
+        .map_err(|_| "expected IP:PORT, such as 0.0.0.0:8787 or [::]:8787".to_owned())
+}
+
+/// `--max-in-flight`, `--max-connections`: a whole number, at least 1.
+fn parse_count(text: &str) -> Result<usize, String> {
+    match text.trim().parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(_) => Err("not a whole number".into()),
+    }
+}
+
+/// `--spacetimedb`: a URL with one of the schemes the runtime speaks and a host.
+fn parse_spacetimedb_url(text: &str) -> Result<String, String> {
+    let rest = ["http://", "https://", "ws://", "wss://"]
+        .iter()
+        .find_map(|scheme| text.strip_prefix(scheme))
+        .ok_or("must start with http://, https://, ws:// or wss://")?;
+    if rest.split('/').next().unwrap_or_default().is_empty() {
+        return Err("has no host".into());
+    }
+    if text.chars().any(char::is_whitespace) {
+        return Err("must not contain spaces".into());
+    }
+    Ok(text.to_owned())
+}
+
+/// `--database`: not empty.
+fn parse_database(text: &str) -> Result<String, String> {
+    if text.trim().is_empty() {
+        return Err("must not be empty".into());
+    }
+    Ok(text.to_owned())
+}
+
+/// `--allow-origin`: `*`, or an origin as browsers send it (`scheme://host[:port]`, nothing
+/// after), which a CORS answer can only match exactly.
+fn parse_origin(text: &str) -> Result<String, String> {
+    if text == "*" {
+        return Ok(text.to_owned());
+    }
+    let rest = text
+        .strip_prefix("https://")
+        .or_else(|| text.strip_prefix("http://"))
+        .ok_or("must be * or start with https:// or http://")?;
+    if rest.is_empty() {
+        return Err("has no host".into());
+    }
+    if rest.contains('/') {
+        return Err("must be scheme://host[:port] with no path, not even a trailing /".into());
+    }
+    if !text.chars().all(|c| c.is_ascii_graphic()) {
+        return Err("must be plain ASCII without spaces".into());
+    }
+    Ok(text.to_owned())
+}
+
+/// A finite number.
+fn parse_number(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(n) if n.is_finite() => Ok(n),
+        _ => Err("not a number".into()),
+    }
+}
+
+/// `--burst`: at least 1.
+fn parse_burst(text: &str) -> Result<f64, String> {
+    let n = parse_number(text)?;
+    if n < 1.0 {
+        return Err("must be at least 1".into());
+    }
+    Ok(n)
+}
+
+/// `--per-second`: above 0.
+fn parse_per_second(text: &str) -> Result<f64, String> {
+    let n = parse_number(text)?;
+    if n <= 0.0 {
+        return Err("must be above 0".into());
+    }
+    Ok(n)
+}
+
+/// `--public-url`: see [`crate::mini_app::parse_public_url`].
+fn parse_public_url(text: &str) -> Result<String, String> {
+    crate::mini_app::parse_public_url(text)
+}
+
+/// `--farcaster-account-association FILE`: the file read and checked.
+fn read_account_association(path: &str) -> Result<serde_json::Value, String> {
+    let text =
+        std::fs::read_to_string(path).map_err(|e| format!("cannot read the file {path}: {e}"))?;
+    crate::mini_app::parse_account_association(&text).map_err(|e| format!("{path}: {e}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn args(s: &str) -> Vec<String> {
-        s.split_whitespace().map(str::to_owned).collect()
+    fn parse(line: &str) -> Result<Config, clap::Error> {
+        Config::from_command_line(
+            std::iter::once("onepulse-fallback").chain(line.split_whitespace()),
+        )
+    }
+
+    /// The error for `line`, rendered as the binary prints it (without colours).
+    fn error(line: &str) -> (ErrorKind, String) {
+        match parse(line) {
+            Ok(config) => panic!("{line:?} was accepted: {config:?}"),
+            Err(e) => (e.kind(), e.render().to_string()),
+        }
     }
 
     #[test]
-    fn parses_flags_and_rejects_nonsense() {
-        let c = Config::parse(args(
-            "--listen 0.0.0.0:9000 --allow-origin https://a.example --burst 2",
+    fn the_command_is_well_formed() {
+        Config::command().debug_assert();
+    }
+
+    #[test]
+    fn no_flags_give_the_default_config() {
+        assert_eq!(parse("").unwrap(), Config::default());
+    }
+
+    #[test]
+    fn every_flag_is_read() {
+        let dir =
+            std::env::temp_dir().join(format!("onepulse-fallback-cli-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let association = dir.join("association.json");
+        std::fs::write(
+            &association,
+            r#"{"header":"h","payload":"p","signature":"s","extra":1}"#,
+        )
+        .unwrap();
+        let c = parse(&format!(
+            "--listen 0.0.0.0:9000 --spacetimedb wss://db.example/ --database other \
+             --dist dist --allow-origin https://a.example --allow-origin http://b.example:81 \
+             --burst 2 --per-second 0.5 --max-in-flight 7 --max-connections 8 \
+             --public-url https://onepulse.example/ --farcaster-account-association {}",
+            association.display()
         ))
         .unwrap();
-        assert_eq!(c.listen.port(), 9000);
-        assert_eq!(c.allow_origins, ["https://a.example"]);
-        assert_eq!(c.burst, 2.0);
-        assert!(Config::parse(args("--listen nowhere")).is_err());
-        assert!(Config::parse(args("--burst 0")).is_err());
-        assert!(Config::parse(args("--what 1")).is_err());
-        assert!(Config::parse(args("--dist")).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(
+            c,
+            Config {
+                listen: "0.0.0.0:9000".parse().unwrap(),
+                spacetimedb: "wss://db.example/".into(),
+                database: "other".into(),
+                dist: Some("dist".into()),
+                allow_origins: vec!["https://a.example".into(), "http://b.example:81".into()],
+                burst: 2.0,
+                per_second: 0.5,
+                max_in_flight: 7,
+                max_connections: 8,
+                public_url: Some("https://onepulse.example".into()),
+                account_association: Some(
+                    serde_json::json!({"header":"h","payload":"p","signature":"s"})
+                ),
+            }
+        );
+        assert_eq!(parse("--allow-origin *").unwrap().allow_origins, ["*"]);
+        assert_eq!(parse("--listen=[::1]:1").unwrap().listen.port(), 1);
+    }
+
+    #[test]
+    fn help_and_version_are_not_errors_of_the_command_line() {
+        let (kind, help) = error("--help");
+        assert_eq!(kind, ErrorKind::DisplayHelp);
+        for flag in [
+            "--listen",
+            "--spacetimedb",
+            "--database",
+            "--dist",
+            "--allow-origin",
+            "--burst",
+            "--per-second",
+            "--max-in-flight",
+            "--max-connections",
+            "--public-url",
+            "--farcaster-account-association",
+        ] {
+            assert!(help.contains(flag), "{flag} missing from the help:\n{help}");
+        }
+        assert!(help.contains("[default: 127.0.0.1:8787]"), "{help}");
+        assert!(!help.starts_with("error"), "{help}");
+        assert_eq!(error("-h").0, ErrorKind::DisplayHelp);
+        assert_eq!(error("--version").0, ErrorKind::DisplayVersion);
+    }
+
+    #[test]
+    fn every_flag_has_a_help_text() {
+        for arg in Config::command().get_arguments() {
+            assert!(arg.get_help().is_some(), "--{} has no help", arg.get_id());
+        }
+    }
+
+    #[test]
+    fn bad_values_are_refused_naming_the_flag_and_the_problem() {
+        let cases = [
+            ("--listen nowhere", "--listen", "expected IP:PORT"),
+            ("--listen 8787", "--listen", "expected IP:PORT"),
+            (
+                "--spacetimedb 127.0.0.1:3000",
+                "--spacetimedb",
+                "must start with",
+            ),
+            ("--spacetimedb http://", "--spacetimedb", "has no host"),
+            ("--database=", "--database", "must not be empty"),
+            (
+                "--allow-origin https://a.example/",
+                "--allow-origin",
+                "no path",
+            ),
+            ("--allow-origin a.example", "--allow-origin", "must be *"),
+            ("--burst 0", "--burst", "must be at least 1"),
+            ("--burst 0.5", "--burst", "must be at least 1"),
+            ("--burst NaN", "--burst", "not a number"),
+            ("--per-second 0", "--per-second", "must be above 0"),
+            ("--per-second=-1", "--per-second", "must be above 0"),
+            ("--per-second inf", "--per-second", "not a number"),
+            ("--max-in-flight 0", "--max-in-flight", "must be at least 1"),
+            (
+                "--max-in-flight 1.5",
+                "--max-in-flight",
+                "not a whole number",
+            ),
+            (
+                "--max-connections=-1",
+                "--max-connections",
+                "not a whole number",
+            ),
+            (
+                "--public-url http://x.example",
+                "--public-url",
+                "must start with https://",
+            ),
+            (
+                "--farcaster-account-association /nonexistent/onepulse.json",
+                "--farcaster-account-association",
+                "cannot read the file /nonexistent/onepulse.json",
+            ),
+        ];
+        for (line, flag, problem) in cases {
+            let (kind, message) = error(line);
+            assert_eq!(kind, ErrorKind::ValueValidation, "{line}: {message}");
+            let first = message.lines().next().unwrap_or_default();
+            assert!(
+                first.starts_with("error: invalid value"),
+                "{line}: {message}"
+            );
+            assert!(first.contains(flag), "{line}: {message}");
+            assert!(first.contains(problem), "{line}: {message}");
+            assert!(
+                message.contains("\nUsage: onepulse-fallback [OPTIONS]\n"),
+                "{line}: {message}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_bad_account_association_file_is_named_with_the_problem() {
+        let path = std::env::temp_dir().join(format!(
+            "onepulse-fallback-bad-association-{}.json",
+            std::process::id()
+        ));
+        std::fs::write(&path, r#"{"header":"h","payload":"p"}"#).unwrap();
+        let result = parse(&format!(
+            "--farcaster-account-association {}",
+            path.display()
+        ));
+        std::fs::remove_file(&path).unwrap();
+        let message = result.unwrap_err().render().to_string();
+        assert!(message.contains(&path.display().to_string()), "{message}");
+        assert!(message.contains("\"signature\""), "{message}");
+    }
+
+    #[test]
+    fn unknown_flags_and_missing_values_are_refused() {
+        let (kind, message) = error("--what 1");
+        assert_eq!(kind, ErrorKind::UnknownArgument);
+        assert!(message.contains("'--what'"), "{message}");
+        assert!(message.contains("Usage: onepulse-fallback"), "{message}");
+        for line in ["--dist", "stray", "--burst 2 --burst 3"] {
+            let (kind, message) = error(line);
+            assert_ne!(kind, ErrorKind::DisplayHelp, "{line}");
+            assert!(message.starts_with("error: "), "{line}: {message}");
+            assert!(
+                message.contains("Usage: onepulse-fallback"),
+                "{line}: {message}"
+            );
+        }
+        let usage_lines = error("--what 1").1.matches("Usage:").count();
+        assert_eq!(usage_lines, 1, "the usage once, not twice");
     }
 }

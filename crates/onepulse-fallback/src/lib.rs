@@ -93,9 +93,9 @@ pub fn spawn(
     (stats, task)
 }
 
-/// Serves `config` on `listener` until the process ends.
-pub async fn serve(config: &Config, listener: TcpListener) -> anyhow::Result<()> {
+/// Serves `config` on `listener` until the process ends; an error if serving fails.
+pub async fn serve(config: &Config, listener: TcpListener) -> std::io::Result<()> {
     let (_, task) = spawn(config, listener);
-    task.await??;
-    Ok(())
+    task.await
+        .map_err(|e| std::io::Error::other(format!("the HTTP server task ended: {e}")))?
 }

@@ -3,9 +3,9 @@
 use local_spacetimedb::free_loopback_port;
 use onepulse_domain::Chain;
 use onepulse_fallback::{Config, spawn};
-use server_tests::{PrivateServer, TestDb, today, unique_address};
 use serde_json::Value;
 use std::time::Duration;
+use test_kit::{PrivateServer, TestDb, today, unique_address};
 
 struct Answer {
     status: u16,
@@ -87,7 +87,7 @@ async fn report(
     chain: Chain,
     day: i32,
 ) {
-    let args = serde_json::json!([address.as_str(), chain.id(), day, null, null, null, null]);
+    let args = test_kit::report_args(address.as_str(), chain.id(), day);
     let outcome = tokio::task::block_in_place(|| {
         local_spacetimedb::HttpApi::new(url).call_reducer(
             database,
@@ -127,7 +127,7 @@ async fn a_reported_gm_appears_in_the_answer_with_the_documented_shape() {
         &db.reporter().token,
         &address,
         Chain::Celo,
-        today() as i32 - 1,
+        today() - 1,
     )
     .await;
     report(
@@ -136,7 +136,7 @@ async fn a_reported_gm_appears_in_the_answer_with_the_documented_shape() {
         &db.reporter().token,
         &address,
         Chain::Base,
-        today() as i32,
+        today(),
     )
     .await;
     let answer = until(&url, |a| {
@@ -304,7 +304,7 @@ async fn stale_answers_while_the_database_is_away_then_fresh_again() {
         &reporter.token,
         &address,
         Chain::Optimism,
-        today() as i32,
+        today(),
     )
     .await;
 

@@ -2,11 +2,12 @@
 //!
 //! [`GmStatsRow`] mirrors the module's row (same fields, same order, so it decodes from the
 //! server's BSATN); [`stats_query`] builds the per-address subscription query from a validated
-//! [`Address`] only; [`ReportGm`] is a typed `report_gm` call.
+//! [`Address`] only. A `report_gm` call is [`REPORT_GM`] with the arguments of a
+//! [`GmReport`](onepulse_domain::GmReport): `call_reducer(REPORT_GM, &report.args())`.
 
 pub mod fallback_api;
 
-use onepulse_domain::{Address, Chain, GmDay, Streak, TxHash};
+use onepulse_domain::{Address, Chain, GmDay, Streak};
 use stdb_client::{Row, SpacetimeType, Timestamp};
 
 /// The table's name in the module.
@@ -51,8 +52,8 @@ pub struct GmStatsRow {
 impl Row for GmStatsRow {
     const TABLE: &'static str = TABLE;
     type Key = String;
-    fn primary_key(&self) -> String {
-        self.address_chain.clone()
+    fn primary_key(&self) -> &String {
+        &self.address_chain
     }
 }
 
@@ -89,64 +90,6 @@ pub fn stats_query_on(address: &Address, chain: Chain) -> String {
         address.as_str(),
         chain.id()
     )
-}
-
-/// A `report_gm` call.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReportGm {
-    /// The wallet.
-    pub address: Address,
-    /// The chain of the GM.
-    pub chain: Chain,
-    /// The GM's day.
-    pub day: GmDay,
-    /// The GM transaction.
-    pub tx_hash: Option<TxHash>,
-    /// Farcaster id.
-    pub fid: Option<i64>,
-    /// Farcaster display name.
-    pub display_name: Option<String>,
-    /// Farcaster username.
-    pub username: Option<String>,
-}
-
-/// `report_gm`'s arguments in order, ready for BSATN.
-pub type ReportGmArgs = (
-    String,
-    i32,
-    i32,
-    Option<String>,
-    Option<i64>,
-    Option<String>,
-    Option<String>,
-);
-
-impl ReportGm {
-    /// A report without the optional fields.
-    pub fn new(address: Address, chain: Chain, day: GmDay) -> Self {
-        Self {
-            address,
-            chain,
-            day,
-            tx_hash: None,
-            fid: None,
-            display_name: None,
-            username: None,
-        }
-    }
-
-    /// The reducer arguments.
-    pub fn args(&self) -> ReportGmArgs {
-        (
-            self.address.as_str().to_owned(),
-            self.chain.id(),
-            self.day.number(),
-            self.tx_hash.as_ref().map(|h| h.as_str().to_owned()),
-            self.fid,
-            self.display_name.clone(),
-            self.username.clone(),
-        )
-    }
 }
 
 #[cfg(test)]

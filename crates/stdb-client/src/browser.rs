@@ -11,9 +11,9 @@
 //!   logged to the console.
 
 use crate::connect::{TokenRefusal, read_websocket_token};
-use crate::waiters::Waiters;
+use crate::waiters::{Waiters, one_off_rows};
 use crate::{
-    Backoff, ClientCore, ClientError, ConnectOptions, ConnectionStatus, Event, FrameError,
+    Backoff, ClientCore, ConnectOptions, ConnectionError, ConnectionStatus, Credentials, Event,
     Identity, ReducerOutcome, Row, SUBPROTOCOL, SubscriptionId, TableCache,
 };
 use gloo_storage::{LocalStorage, Storage};
@@ -26,29 +26,6 @@ use std::time::Duration;
 use wasm_bindgen::JsCast;
 use wasm_bindgen::closure::Closure;
 use web_sys::{BinaryType, CloseEvent, MessageEvent, WebSocket};
-
-/// Why a browser connection call failed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum BrowserError {
-    /// Release builds refuse unencrypted sockets to other machines (SEC-001).
-    #[error("refusing unencrypted {0} in a release build: use wss:// or allow it explicitly")]
-    InsecureRemote(String),
-    /// The request was refused locally.
-    #[error(transparent)]
-    Client(#[from] ClientError),
-    /// The server refused a subscription.
-    #[error("subscription failed: {0}")]
-    Subscription(String),
-    /// The server refused a one-off query.
-    #[error("query failed: {0}")]
-    Query(String),
-    /// The answer's rows did not decode.
-    #[error(transparent)]
-    Frame(#[from] FrameError),
-    /// The connection was closed for good.
-    #[error("connection closed")]
-    Closed,
-}
 
 /// How to connect from the browser.
 #[derive(Debug, Clone, PartialEq)]
@@ -72,6 +49,14 @@ impl BrowserOptions {
             backoff: Backoff::default(),
         }
     }
+}
+
+/// Why a closed connection is closed: only [`BrowserConnection::close`] ends one for good.
+const CLOSED_BY_APPLICATION: &str = "closed by the application";
+
+/// The error of a call whose answer can no longer come.
+fn closed() -> ConnectionError {
+    ConnectionError::Closed(CLOSED_BY_APPLICATION.into())
 }
 
 /// The `localStorage` key of the long-lived token for a server and database.
@@ -158,7 +143,7 @@ impl BrowserConnection {
     pub fn shared(
         options: BrowserOptions,
         register: impl FnOnce(&mut ClientCore),
-    ) -> Result<Self, BrowserError> {
+    ) -> Result<Self, ConnectionError> {
         let key = token_key(&options.connect);
         if let Some(existing) = CONNECTIONS.with(|c| c.borrow().get(&key).cloned()) {
             return Ok(existing);
@@ -167,7 +152,7 @@ impl BrowserConnection {
             && !options.allow_insecure_remote
             && !cfg!(debug_assertions)
         {
-            return Err(BrowserError::InsecureRemote(options.connect.uri.clone()));
+            return Err(ConnectionError::InsecureRemote(options.connect.uri.clone()));
         }
         if let Some(token) = &options.connect.token
             && LocalStorage::get::<String>(&key).ok().as_ref() != Some(token)
@@ -175,7 +160,7 @@ impl BrowserConnection {
         {
             log::warn!("could not keep the given token in localStorage: {e}");
         }
-        let mut core = ClientCore::new(true);
+        let mut core = ClientCore::new(Credentials::Anonymous);
         register(&mut core);
         let connection = Self {
             inner: Rc::new(RefCell::new(Inner {
@@ -245,7 +230,7 @@ impl BrowserConnection {
     pub fn subscribe<Q: Into<String>>(
         &self,
         queries: impl IntoIterator<Item = Q>,
-    ) -> Result<SubscriptionId, BrowserError> {
+    ) -> Result<SubscriptionId, ConnectionError> {
         let id = self.inner.borrow_mut().core.subscribe(queries)?;
         self.flush();
         Ok(id)
@@ -255,21 +240,18 @@ impl BrowserConnection {
     pub async fn subscribe_applied<Q: Into<String>>(
         &self,
         queries: impl IntoIterator<Item = Q>,
-    ) -> Result<SubscriptionId, BrowserError> {
+    ) -> Result<SubscriptionId, ConnectionError> {
         let (id, applied) = {
             let inner = &mut *self.inner.borrow_mut();
             inner.waiters.subscribe(&mut inner.core, queries)?
         };
         self.flush();
-        match applied.await {
-            Ok(Ok(())) => Ok(id),
-            Ok(Err(error)) => Err(BrowserError::Subscription(error)),
-            Err(_) => Err(BrowserError::Closed),
-        }
+        applied.await.map_err(|_| closed())??;
+        Ok(id)
     }
 
     /// Ends a subscription.
-    pub fn unsubscribe(&self, id: SubscriptionId) -> Result<(), BrowserError> {
+    pub fn unsubscribe(&self, id: SubscriptionId) -> Result<(), ConnectionError> {
         self.inner.borrow_mut().core.unsubscribe(id)?;
         self.flush();
         Ok(())
@@ -280,31 +262,23 @@ impl BrowserConnection {
         &self,
         reducer: &str,
         args: &A,
-    ) -> Result<ReducerOutcome, BrowserError> {
+    ) -> Result<ReducerOutcome, ConnectionError> {
         let outcome = {
             let inner = &mut *self.inner.borrow_mut();
             inner.waiters.call_reducer(&mut inner.core, reducer, args)?
         };
         self.flush();
-        outcome.await.map_err(|_| BrowserError::Closed)
+        outcome.await.map_err(|_| closed())
     }
 
     /// Runs a SQL `SELECT` once and decodes the rows of `T`'s table.
-    pub async fn one_off_query<T: Row>(&self, sql: &str) -> Result<Vec<T>, BrowserError> {
+    pub async fn one_off_query<T: Row>(&self, sql: &str) -> Result<Vec<T>, ConnectionError> {
         let answer = {
             let inner = &mut *self.inner.borrow_mut();
             inner.waiters.one_off_query(&mut inner.core, sql)
         };
         self.flush();
-        let tables = answer
-            .await
-            .map_err(|_| BrowserError::Closed)?
-            .map_err(BrowserError::Query)?;
-        let mut rows = Vec::new();
-        for table in tables.iter().filter(|t| t.table == T::TABLE) {
-            rows.extend(table.decode::<T>()?);
-        }
-        Ok(rows)
+        one_off_rows(answer.await.map_err(|_| closed())?)
     }
 
     /// Reads `T`'s cached rows (`None` if the table was not registered).
@@ -339,9 +313,7 @@ impl BrowserConnection {
         };
         CONNECTIONS.with(|c| c.borrow_mut().remove(&key));
         self.flush();
-        self.set_status(ConnectionStatus::Disconnected(
-            "closed by the application".into(),
-        ));
+        self.set_status(ConnectionStatus::Disconnected(CLOSED_BY_APPLICATION.into()));
     }
 
     /// Retries at once when the browser is back online or the tab becomes visible.
@@ -415,27 +387,21 @@ impl BrowserConnection {
             )
         };
         let stored: Option<String> = LocalStorage::get(&key).ok();
-        let short_token = match stored {
+        let (short_token, credentials) = match stored {
             Some(token) => match websocket_token(&options, &token).await {
-                Ok(short) => {
-                    self.inner.borrow_mut().core.set_anonymous(false);
-                    Some(short)
-                }
+                Ok(short) => (Some(short), Credentials::Token),
                 Err(TokenRefusal::Rejected(message)) => {
                     log::warn!(
                         "the stored token was rejected ({message}); removed it, connecting anonymously"
                     );
                     LocalStorage::delete(&key);
-                    self.inner.borrow_mut().core.set_anonymous(true);
-                    None
+                    (None, Credentials::Anonymous)
                 }
                 Err(TokenRefusal::Unusable(message)) => return self.attempt_failed(&message),
             },
-            None => {
-                self.inner.borrow_mut().core.set_anonymous(true);
-                None
-            }
+            None => (None, Credentials::Anonymous),
         };
+        self.inner.borrow_mut().core.set_credentials(credentials);
         if self.inner.borrow().closed {
             return;
         }

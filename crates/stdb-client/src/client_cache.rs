@@ -75,11 +75,15 @@ impl<T: Row> TableCache<T> {
 
     /// Starts a resync: every row becomes stale (still readable) until delivered again.
     pub(crate) fn begin_resync(&mut self) {
-        self.by_key.clear();
-        for (bytes, entry) in self.rows.drain() {
-            self.stale
-                .insert(entry.row.primary_key(), (bytes, entry.row));
+        // Rows keep the keys the index owns. A row the index does not point at was shadowed by a
+        // newer row with its key, and goes.
+        self.stale.reserve(self.by_key.len());
+        for (key, bytes) in self.by_key.drain() {
+            if let Some((bytes, entry)) = self.rows.remove_entry(&bytes) {
+                self.stale.insert(key, (bytes, entry.row));
+            }
         }
+        self.rows.clear();
     }
 
     /// Ends a resync: rows not delivered again are deleted.
@@ -125,9 +129,12 @@ impl<T: Row> TableCache<T> {
                 && let Some((bytes, entry)) = self.rows.remove_entry(&bytes)
             {
                 let key = entry.row.primary_key();
-                if self.by_key.get(&key) == Some(&bytes) {
-                    self.by_key.remove(&key);
+                let key = match self.by_key.get(key) == Some(&bytes) {
+                    // Take the index's key rather than copying it.
+                    true => self.by_key.remove_entry(key).map(|(key, _)| key),
+                    false => None,
                 }
+                .unwrap_or_else(|| key.clone());
                 removed.insert(key, (bytes, entry.row));
             }
         }
@@ -152,12 +159,17 @@ impl<T: Row> TableCache<T> {
                 },
             };
             let key = row.primary_key();
-            self.by_key.insert(key.clone(), slot.key().clone());
-            let previous = match removed.remove(&key) {
+            let previous = match removed.remove_entry(key) {
                 Some(previous) => Some(previous),
                 None if self.stale.is_empty() => None,
-                None => self.stale.remove(&key),
+                None => self.stale.remove_entry(key),
             };
+            // A key seen before is moved back into the index; only a new one is copied.
+            let (key, previous) = match previous {
+                Some((key, previous)) => (key, Some(previous)),
+                None => (key.clone(), None),
+            };
+            self.by_key.insert(key, slot.key().clone());
             let change = match previous {
                 // The same row again (delete + insert of equal bytes, or a stale row delivered
                 // again after a reconnect): keep the old `Arc`, say nothing.

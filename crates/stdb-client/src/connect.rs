@@ -13,6 +13,18 @@ pub enum Compression {
     Gzip,
 }
 
+/// What a socket connects with. It decides whether the identity the server announces comes with
+/// a token worth keeping.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Credentials {
+    /// No token: the server mints a new identity, and its long-lived token is handed out in
+    /// [`Event::Connected`](crate::Event::Connected) for the application to keep.
+    Anonymous,
+    /// The token of a known identity. The server echoes the token the socket used (possibly a
+    /// 60-second one), which is never offered for keeping.
+    Token,
+}
+
 /// A database to connect to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConnectOptions {

@@ -8,8 +8,8 @@ use crate::reducer::PendingCalls;
 use crate::row_list::split_rows;
 use crate::subscription::{Send, Subscriptions};
 use crate::{
-    ClientError, Event, FrameError, OneOffQueryId, OneOffTable, ReducerOutcome, RequestId, Row,
-    SubscriptionId, SubscriptionState,
+    ClientError, Credentials, Event, FrameError, OneOffQueryId, OneOffTable, ReducerOutcome,
+    RequestId, Row, SubscriptionId, SubscriptionState,
 };
 use rustc_hash::FxHashMap;
 use spacetimedb_client_api_messages::websocket::{
@@ -39,7 +39,7 @@ pub struct Stats {
 /// [`poll_transmit`](Self::poll_transmit) returns, and act on [`poll_event`](Self::poll_event).
 /// Tell it when the socket closes with [`connection_lost`](Self::connection_lost).
 pub struct ClientCore {
-    anonymous: bool,
+    credentials: Credentials,
     decoder: FrameDecoder,
     tables: FxHashMap<&'static str, Box<dyn AnyTable>>,
     subscriptions: Subscriptions,
@@ -58,11 +58,11 @@ pub struct ClientCore {
 }
 
 impl ClientCore {
-    /// A core for a connection made anonymously (`anonymous`: the server will mint an identity
-    /// whose token must be kept) or with a token.
-    pub fn new(anonymous: bool) -> Self {
+    /// A core for a connection made with `credentials`: [`Credentials::Anonymous`] (the server
+    /// will mint an identity whose token must be kept) or [`Credentials::Token`].
+    pub fn new(credentials: Credentials) -> Self {
         Self {
-            anonymous,
+            credentials,
             decoder: FrameDecoder::default(),
             tables: FxHashMap::default(),
             subscriptions: Subscriptions::default(),
@@ -78,11 +78,12 @@ impl ClientCore {
         }
     }
 
-    /// Whether the next socket connects without a token (none stored, or the stored one was
-    /// rejected): then the identity the server mints comes with a token to keep; with a token,
-    /// the echoed (possibly 60-second) token is never offered for keeping.
-    pub fn set_anonymous(&mut self, anonymous: bool) {
-        self.anonymous = anonymous;
+    /// What the next socket connects with: [`Credentials::Anonymous`] when no token is stored or
+    /// the stored one was rejected (then the identity the server mints comes with a token to
+    /// keep); with [`Credentials::Token`] the echoed (possibly 60-second) token is never offered
+    /// for keeping.
+    pub fn set_credentials(&mut self, credentials: Credentials) {
+        self.credentials = credentials;
     }
 
     /// Caches rows of `T`'s table. Rows of tables not registered are ignored.
@@ -292,10 +293,11 @@ impl ClientCore {
                 self.events.push_back(Event::Connected {
                     identity: token.identity,
                     connection_id: token.connection_id,
-                    new_token: self.anonymous.then(|| token.token.into()),
+                    new_token: (self.credentials == Credentials::Anonymous)
+                        .then(|| token.token.into()),
                 });
                 // Later sockets connect with the token kept from this one.
-                self.anonymous = false;
+                self.credentials = Credentials::Token;
                 if reconnected {
                     self.begin_resync();
                 }

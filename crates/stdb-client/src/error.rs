@@ -82,3 +82,38 @@ pub enum ClientError {
         message: String,
     },
 }
+
+/// Why a call on a connection failed, from either transport (`native` or `browser`).
+///
+/// Most variants can come from both. A few are specific to one transport, because only that
+/// transport can fail that way: the native one reports a failed connect (the browser one keeps
+/// retrying instead) and a refused stored token (the browser one drops it and connects
+/// anonymously); the browser one refuses unencrypted sockets to other machines in release builds.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConnectionError {
+    /// The request was refused locally.
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    /// The server refused a subscription.
+    #[error("subscription failed: {0}")]
+    Subscription(String),
+    /// The server refused a one-off query.
+    #[error("query failed: {0}")]
+    Query(String),
+    /// The answer's rows did not decode.
+    #[error(transparent)]
+    Frame(#[from] FrameError),
+    /// The connection is closed for good.
+    #[error("connection closed: {0}")]
+    Closed(String),
+    /// Native only: the stored token was refused by the server (HTTP 400/401 from the token
+    /// exchange).
+    #[error("the server rejected the stored token: {0}")]
+    TokenRejected(String),
+    /// Native only: the connection could not be made.
+    #[error("could not connect: {0}")]
+    Connect(String),
+    /// Browser only: release builds refuse unencrypted sockets to other machines (SEC-001).
+    #[error("refusing unencrypted {0} in a release build: use wss:// or allow it explicitly")]
+    InsecureRemote(String),
+}

@@ -3,8 +3,9 @@
 //! The protocol lives in a sans-IO core, [`ClientCore`]: it takes server frames (bytes) and
 //! returns client frames (bytes) and typed [`Event`]s. It owns no socket, no timer and no task, so
 //! the hard parts — decoding, the client cache, subscriptions, reducer calls — are tested with
-//! plain `cargo test`. Transports are thin shells around it: [`native`] (tokio, feature `native`)
-//! here, a browser one elsewhere.
+//! plain `cargo test`. Transports are thin shells around it: `native` (tokio, feature `native`)
+//! and `browser` (web-sys, feature `browser`, wasm32). Both report failures as one
+//! [`ConnectionError`].
 //!
 //! Row types are the application's: implement [`Row`] (a BSATN-decodable struct with its table
 //! name and primary key) and register it with [`ClientCore::register_table`].
@@ -33,9 +34,9 @@ pub mod browser;
 pub mod native;
 
 pub use client_cache::TableCache;
-pub use connect::{Compression, ConnectOptions, SUBPROTOCOL};
+pub use connect::{Compression, ConnectOptions, Credentials, SUBPROTOCOL};
 pub use core::ClientCore;
-pub use error::{ClientError, FrameError};
+pub use error::{ClientError, ConnectionError, FrameError};
 pub use event::{AnyRow, Cause, Change, Event, ReducerEvent, RowChanges};
 pub use one_off::{OneOffQueryId, OneOffResult, OneOffTable};
 pub use reconnect::{Backoff, ConnectionStatus};

@@ -4,10 +4,10 @@
 //! queues the frames it produced, and waits (when it returns a future) for the matching event.
 
 use crate::connect::{TokenRefusal, read_websocket_token};
-use crate::waiters::Waiters;
+use crate::waiters::{Waiters, one_off_rows};
 use crate::{
-    Backoff, ClientCore, ClientError, ConnectOptions, ConnectionId, ConnectionStatus, Event,
-    FrameError, Identity, ReducerOutcome, Row, SUBPROTOCOL, SubscriptionId, TableCache,
+    Backoff, ClientCore, ConnectOptions, ConnectionError, ConnectionId, ConnectionStatus,
+    Credentials, Event, Identity, ReducerOutcome, Row, SUBPROTOCOL, SubscriptionId, TableCache,
 };
 use futures_channel::oneshot;
 use futures_util::{SinkExt, StreamExt};
@@ -25,32 +25,6 @@ const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Largest frame accepted (an initial subscription of 100 000 rows is about 20 MB raw).
 const MAX_FRAME_BYTES: usize = 1 << 30;
-
-/// Why a native connection call failed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum NativeError {
-    /// The stored token was refused by the server (HTTP 400/401 from the token exchange).
-    #[error("the server rejected the stored token: {0}")]
-    TokenRejected(String),
-    /// The connection could not be made.
-    #[error("could not connect: {0}")]
-    Connect(String),
-    /// The connection is closed.
-    #[error("connection closed: {0}")]
-    Closed(String),
-    /// The request was refused locally.
-    #[error(transparent)]
-    Client(#[from] ClientError),
-    /// The server refused a subscription.
-    #[error("subscription failed: {0}")]
-    Subscription(String),
-    /// The server refused a one-off query.
-    #[error("query failed: {0}")]
-    Query(String),
-    /// The answer's rows did not decode.
-    #[error(transparent)]
-    Frame(#[from] FrameError),
-}
 
 struct Shared {
     core: ClientCore,
@@ -95,7 +69,10 @@ impl std::fmt::Debug for NativeConnection {
 }
 
 /// Exchanges a long-lived token for a 60-second WebSocket token.
-pub async fn websocket_token(options: &ConnectOptions, token: &str) -> Result<String, NativeError> {
+pub async fn websocket_token(
+    options: &ConnectOptions,
+    token: &str,
+) -> Result<String, ConnectionError> {
     let url = options.websocket_token_url();
     let bearer = format!("Bearer {token}");
     let answer = tokio::task::spawn_blocking(move || {
@@ -108,20 +85,20 @@ pub async fn websocket_token(options: &ConnectOptions, token: &str) -> Result<St
             .post(&url)
             .header("Authorization", &bearer)
             .send_empty()
-            .map_err(|e| NativeError::Connect(format!("{url}: {e}")))?;
+            .map_err(|e| ConnectionError::Connect(format!("{url}: {e}")))?;
         let status = response.status().as_u16();
         let body = response
             .body_mut()
             .read_to_string()
-            .map_err(|e| NativeError::Connect(format!("{url}: {e}")))?;
-        Ok::<_, NativeError>((status, body))
+            .map_err(|e| ConnectionError::Connect(format!("{url}: {e}")))?;
+        Ok::<_, ConnectionError>((status, body))
     })
     .await
-    .map_err(|e| NativeError::Connect(e.to_string()))??;
+    .map_err(|e| ConnectionError::Connect(e.to_string()))??;
     let (status, body) = answer;
     read_websocket_token(status, &body).map_err(|refusal| match refusal {
-        TokenRefusal::Rejected(message) => NativeError::TokenRejected(message),
-        TokenRefusal::Unusable(message) => NativeError::Connect(message),
+        TokenRefusal::Rejected(message) => ConnectionError::TokenRejected(message),
+        TokenRefusal::Unusable(message) => ConnectionError::Connect(message),
     })
 }
 
@@ -135,12 +112,12 @@ pub type Socket =
 pub async fn open_socket(
     options: &ConnectOptions,
     token: Option<&str>,
-) -> Result<Socket, NativeError> {
+) -> Result<Socket, ConnectionError> {
     let url = options.subscribe_url(token);
     let mut request = url
         .as_str()
         .into_client_request()
-        .map_err(|e| NativeError::Connect(format!("{url}: {e}")))?;
+        .map_err(|e| ConnectionError::Connect(format!("{url}: {e}")))?;
     request.headers_mut().insert(
         "Sec-WebSocket-Protocol",
         HeaderValue::from_static(SUBPROTOCOL),
@@ -150,7 +127,7 @@ pub async fn open_socket(
         .max_frame_size(Some(MAX_FRAME_BYTES));
     let (socket, _) = tokio_tungstenite::connect_async_with_config(request, Some(config), true)
         .await
-        .map_err(|e| NativeError::Connect(format!("{}: {e}", options.uri)))?;
+        .map_err(|e| ConnectionError::Connect(format!("{}: {e}", options.uri)))?;
     Ok(socket)
 }
 
@@ -164,9 +141,12 @@ impl NativeConnection {
     pub async fn connect(
         options: &ConnectOptions,
         register: impl FnOnce(&mut ClientCore),
-    ) -> Result<(Self, mpsc::UnboundedReceiver<Event>), NativeError> {
+    ) -> Result<(Self, mpsc::UnboundedReceiver<Event>), ConnectionError> {
         let mut socket = open(options).await?;
-        let mut core = ClientCore::new(options.token.is_none());
+        let mut core = ClientCore::new(match options.token {
+            Some(_) => Credentials::Token,
+            None => Credentials::Anonymous,
+        });
         register(&mut core);
         let (identity, connection_id, new_token) = handshake(&mut socket, &mut core).await?;
 
@@ -241,10 +221,10 @@ impl NativeConnection {
     fn with_core<R>(
         &self,
         f: impl FnOnce(&mut ClientCore, &mut Waiters) -> R,
-    ) -> Result<R, NativeError> {
+    ) -> Result<R, ConnectionError> {
         let mut shared = lock(&self.shared);
         if let Some(reason) = &shared.closed {
-            return Err(NativeError::Closed(reason.clone()));
+            return Err(ConnectionError::Closed(reason.clone()));
         }
         let shared = &mut *shared;
         let result = f(&mut shared.core, &mut shared.waiters);
@@ -256,17 +236,14 @@ impl NativeConnection {
     pub async fn subscribe<Q: Into<String>>(
         &self,
         queries: impl IntoIterator<Item = Q>,
-    ) -> Result<SubscriptionId, NativeError> {
+    ) -> Result<SubscriptionId, ConnectionError> {
         let (id, rx) = self.with_core(|core, waiters| waiters.subscribe(core, queries))??;
-        match rx.await {
-            Ok(Ok(())) => Ok(id),
-            Ok(Err(error)) => Err(NativeError::Subscription(error)),
-            Err(_) => Err(self.closed_error()),
-        }
+        rx.await.map_err(|_| self.closed_error())??;
+        Ok(id)
     }
 
     /// Ends a subscription.
-    pub fn unsubscribe(&self, id: SubscriptionId) -> Result<(), NativeError> {
+    pub fn unsubscribe(&self, id: SubscriptionId) -> Result<(), ConnectionError> {
         self.with_core(|core, _| core.unsubscribe(id))??;
         Ok(())
     }
@@ -276,7 +253,7 @@ impl NativeConnection {
         &self,
         reducer: &str,
         args: &A,
-    ) -> Result<ReducerOutcome, NativeError> {
+    ) -> Result<ReducerOutcome, ConnectionError> {
         let rx = self.call_reducer_later(reducer, args)?;
         rx.await.map_err(|_| self.closed_error())
     }
@@ -286,23 +263,15 @@ impl NativeConnection {
         &self,
         reducer: &str,
         args: &A,
-    ) -> Result<oneshot::Receiver<ReducerOutcome>, NativeError> {
+    ) -> Result<oneshot::Receiver<ReducerOutcome>, ConnectionError> {
         let rx = self.with_core(|core, waiters| waiters.call_reducer(core, reducer, args))??;
         Ok(rx)
     }
 
     /// Runs a SQL `SELECT` once and decodes the rows of `T`'s table.
-    pub async fn one_off_query<T: Row>(&self, sql: &str) -> Result<Vec<T>, NativeError> {
+    pub async fn one_off_query<T: Row>(&self, sql: &str) -> Result<Vec<T>, ConnectionError> {
         let rx = self.with_core(|core, waiters| waiters.one_off_query(core, sql))?;
-        let tables = rx
-            .await
-            .map_err(|_| self.closed_error())?
-            .map_err(NativeError::Query)?;
-        let mut rows = Vec::new();
-        for table in tables.iter().filter(|t| t.table == T::TABLE) {
-            rows.extend(table.decode::<T>()?);
-        }
-        Ok(rows)
+        one_off_rows(rx.await.map_err(|_| self.closed_error())?)
     }
 
     /// Reads `T`'s cached rows (`None` if the table was not registered).
@@ -327,8 +296,8 @@ impl NativeConnection {
         lock(&self.shared).closed.is_some()
     }
 
-    fn closed_error(&self) -> NativeError {
-        NativeError::Closed(
+    fn closed_error(&self) -> ConnectionError {
+        ConnectionError::Closed(
             lock(&self.shared)
                 .closed
                 .clone()
@@ -345,7 +314,7 @@ fn lock(shared: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
 
 /// Opens a socket for `options`, exchanging its token for a 60-second one first; gives up after
 /// [`CONNECT_TIMEOUT`] (a server that accepts but never answers must not stall reconnection).
-async fn open(options: &ConnectOptions) -> Result<Socket, NativeError> {
+async fn open(options: &ConnectOptions) -> Result<Socket, ConnectionError> {
     let attempt = async {
         let short_token = match &options.token {
             Some(token) => Some(websocket_token(options, token).await?),
@@ -356,7 +325,7 @@ async fn open(options: &ConnectOptions) -> Result<Socket, NativeError> {
     tokio::time::timeout(CONNECT_TIMEOUT, attempt)
         .await
         .map_err(|_| {
-            NativeError::Connect(format!(
+            ConnectionError::Connect(format!(
                 "{}: no answer within {CONNECT_TIMEOUT:?}",
                 options.uri
             ))
@@ -367,18 +336,18 @@ async fn open(options: &ConnectOptions) -> Result<Socket, NativeError> {
 async fn handshake(
     socket: &mut Socket,
     core: &mut ClientCore,
-) -> Result<(Identity, ConnectionId, Option<String>), NativeError> {
+) -> Result<(Identity, ConnectionId, Option<String>), ConnectionError> {
     let first = loop {
         match socket.next().await {
             Some(Ok(Message::Binary(frame))) => break frame,
             Some(Ok(Message::Close(close))) => {
-                return Err(NativeError::Connect(format!(
+                return Err(ConnectionError::Connect(format!(
                     "closed before identity: {close:?}"
                 )));
             }
             Some(Ok(_)) => continue,
-            Some(Err(e)) => return Err(NativeError::Connect(e.to_string())),
-            None => return Err(NativeError::Connect("closed before identity".into())),
+            Some(Err(e)) => return Err(ConnectionError::Connect(e.to_string())),
+            None => return Err(ConnectionError::Connect("closed before identity".into())),
         }
     };
     core.handle_frame(&first);
@@ -388,7 +357,7 @@ async fn handshake(
             connection_id,
             new_token,
         }) => Ok((identity, connection_id, new_token)),
-        _ => Err(NativeError::Connect(
+        _ => Err(ConnectionError::Connect(
             "the first message was not an identity".into(),
         )),
     }

@@ -17,7 +17,7 @@ use std::hash::Hash;
 /// impl Row for Player {
 ///     const TABLE: &'static str = "player";
 ///     type Key = u64;
-///     fn primary_key(&self) -> u64 { self.id }
+///     fn primary_key(&self) -> &u64 { &self.id }
 /// }
 /// ```
 pub trait Row: for<'de> Deserialize<'de> + SpacetimeType + Debug + Send + Sync + 'static {
@@ -25,8 +25,9 @@ pub trait Row: for<'de> Deserialize<'de> + SpacetimeType + Debug + Send + Sync +
     const TABLE: &'static str;
     /// The primary key's type.
     type Key: Eq + Hash + Clone + Debug + Send + Sync + 'static;
-    /// This row's primary key.
-    fn primary_key(&self) -> Self::Key;
+    /// This row's primary key, borrowed from the row: the cache looks keys up without copying
+    /// them.
+    fn primary_key(&self) -> &Self::Key;
 }
 
 /// Decodes rows of one type; checks lengths first only when the type has arrays whose

@@ -1,8 +1,8 @@
 //! The core against hand-built server frames (encoded with the official message types).
 
 use crate::{
-    Cause, Change, ClientCore, ClientError, Event, FrameError, ReducerOutcome, Row, SubscriptionId,
-    SubscriptionState,
+    Cause, Change, ClientCore, ClientError, Credentials, Event, FrameError, ReducerOutcome, Row,
+    SubscriptionId, SubscriptionState,
 };
 use bytes::Bytes;
 use proptest::prelude::*;
@@ -29,8 +29,8 @@ struct Player {
 impl Row for Player {
     const TABLE: &'static str = "player";
     type Key = u32;
-    fn primary_key(&self) -> u32 {
-        self.id
+    fn primary_key(&self) -> &u32 {
+        &self.id
     }
 }
 
@@ -135,7 +135,7 @@ fn transaction(
 }
 
 fn connected_core() -> ClientCore {
-    let mut core = ClientCore::new(true);
+    let mut core = ClientCore::new(Credentials::Anonymous);
     core.register_table::<Player>();
     core.handle_frame(&identity_frame());
     drain(&mut core);
@@ -178,9 +178,9 @@ fn names(changes: &[Change<Arc<Player>>]) -> Vec<String> {
 
 #[test]
 fn identity_token_surfaces_the_token_only_for_anonymous_connects() {
-    let mut anonymous = ClientCore::new(true);
+    let mut anonymous = ClientCore::new(Credentials::Anonymous);
     anonymous.handle_frame(&identity_frame());
-    let mut known = ClientCore::new(false);
+    let mut known = ClientCore::new(Credentials::Token);
     known.handle_frame(&identity_frame());
     match (drain(&mut anonymous).pop(), drain(&mut known).pop()) {
         (
@@ -779,7 +779,7 @@ mod reconnect {
 
 #[test]
 fn subscriptions_made_before_the_identity_are_sent_when_it_arrives() {
-    let mut core = ClientCore::new(true);
+    let mut core = ClientCore::new(Credentials::Anonymous);
     core.register_table::<Player>();
     let early = core.subscribe(["SELECT * FROM player"]).unwrap();
     assert!(
@@ -800,4 +800,103 @@ fn subscriptions_made_before_the_identity_are_sent_when_it_arrives() {
             .iter()
             .any(|e| matches!(e, Event::SubscriptionApplied(id) if *id == early))
     );
+}
+
+mod cache_model {
+    use super::*;
+    use crate::TableCache;
+    use std::collections::BTreeMap;
+
+    fn bytes_of(row: &Player) -> Bytes {
+        Bytes::from(bsatn::to_vec(row).unwrap())
+    }
+
+    /// What the changes say happened, as (id, old score, new score), sorted.
+    fn summary(changes: &[Change<Arc<Player>>]) -> Vec<(u32, Option<i32>, Option<i32>)> {
+        let mut summary: Vec<_> = changes
+            .iter()
+            .map(|c| match c {
+                Change::Insert(r) => (r.id, None, Some(r.score)),
+                Change::Delete(r) => (r.id, Some(r.score), None),
+                Change::Update { old, new } => {
+                    assert_eq!(old.id, new.id, "an update keeps its key");
+                    (new.id, Some(old.score), Some(new.score))
+                }
+            })
+            .collect();
+        summary.sort();
+        summary
+    }
+
+    /// What should be reported going from `before` to `after`.
+    fn diff(
+        before: &BTreeMap<u32, i32>,
+        after: &BTreeMap<u32, i32>,
+    ) -> Vec<(u32, Option<i32>, Option<i32>)> {
+        let mut ids: Vec<u32> = before.keys().chain(after.keys()).copied().collect();
+        ids.sort();
+        ids.dedup();
+        ids.into_iter()
+            .map(|id| (id, before.get(&id).copied(), after.get(&id).copied()))
+            .filter(|(_, old, new)| old != new)
+            .collect()
+    }
+
+    fn assert_matches(cache: &TableCache<Player>, model: &BTreeMap<u32, i32>) {
+        assert_eq!(cache.len(), model.len());
+        for (id, score) in model {
+            let row = cache
+                .get(id)
+                .expect("every key of the model is in the cache");
+            assert_eq!((row.id, row.score), (*id, *score));
+        }
+        for id in 0..8 {
+            assert_eq!(
+                cache.get(&id).is_some(),
+                model.contains_key(&id),
+                "key {id}"
+            );
+        }
+    }
+
+    proptest! {
+        /// Server-consistent updates (a changed row is deleted and inserted in one update) and
+        /// resyncs leave the cache equal to the server's rows, findable by key, and report each
+        /// key's change once, as an insert, update or delete.
+        #[test]
+        fn the_cache_follows_the_server(
+            steps in proptest::collection::vec(
+                (proptest::collection::btree_map(0u32..8, proptest::option::of(0i32..3), 0..5), any::<bool>()),
+                1..24,
+            ),
+        ) {
+            let mut cache = TableCache::<Player>::default();
+            let mut model: BTreeMap<u32, i32> = BTreeMap::new();
+            for (ops, resync) in steps {
+                let before = model.clone();
+                let (mut deletes, mut inserts) = (Vec::new(), Vec::new());
+                for (id, score) in ops {
+                    if let Some(old) = model.remove(&id) {
+                        deletes.push(bytes_of(&player(id, "p", old)));
+                    }
+                    if let Some(score) = score {
+                        model.insert(id, score);
+                        inserts.push(bytes_of(&player(id, "p", score)));
+                    }
+                }
+                let changes = if resync {
+                    // The socket closed meanwhile: the re-applied subscription delivers it all.
+                    cache.begin_resync();
+                    let all = model.iter().map(|(id, score)| bytes_of(&player(*id, "p", *score)));
+                    let mut changes = cache.apply_rows(Vec::new(), all.collect()).unwrap();
+                    changes.extend(cache.finish_resync());
+                    changes
+                } else {
+                    cache.apply_rows(deletes, inserts).unwrap()
+                };
+                prop_assert_eq!(summary(&changes), diff(&before, &model));
+                assert_matches(&cache, &model);
+            }
+        }
+    }
 }

@@ -2,8 +2,8 @@
 //! one-off query's answer. Shared by the transports.
 
 use crate::{
-    ClientCore, ClientError, Event, OneOffQueryId, OneOffResult, ReducerOutcome, RequestId,
-    SubscriptionId,
+    ClientCore, ClientError, ConnectionError, Event, OneOffQueryId, OneOffResult, ReducerOutcome,
+    RequestId, Row, SubscriptionId,
 };
 use futures_channel::oneshot;
 use spacetimedb_lib::ser::Serialize;
@@ -13,7 +13,7 @@ use std::collections::HashMap;
 #[derive(Default)]
 pub(crate) struct Waiters {
     reducers: HashMap<RequestId, oneshot::Sender<ReducerOutcome>>,
-    subscriptions: HashMap<SubscriptionId, oneshot::Sender<Result<(), String>>>,
+    subscriptions: HashMap<SubscriptionId, oneshot::Sender<Result<(), ConnectionError>>>,
     queries: HashMap<OneOffQueryId, oneshot::Sender<OneOffResult>>,
 }
 
@@ -36,7 +36,13 @@ impl Waiters {
         &mut self,
         core: &mut ClientCore,
         queries: impl IntoIterator<Item = Q>,
-    ) -> Result<(SubscriptionId, oneshot::Receiver<Result<(), String>>), ClientError> {
+    ) -> Result<
+        (
+            SubscriptionId,
+            oneshot::Receiver<Result<(), ConnectionError>>,
+        ),
+        ClientError,
+    > {
         let (tx, rx) = oneshot::channel();
         let id = core.subscribe(queries)?;
         self.subscriptions.insert(id, tx);
@@ -75,7 +81,7 @@ impl Waiters {
             }
             Event::SubscriptionFailed { id, error } => {
                 if let Some(waiter) = self.subscriptions.remove(id) {
-                    let _ = waiter.send(Err(error.clone()));
+                    let _ = waiter.send(Err(ConnectionError::Subscription(error.clone())));
                 }
             }
             Event::OneOffDone { id, result } => {
@@ -86,4 +92,14 @@ impl Waiters {
             _ => {}
         }
     }
+}
+
+/// The rows of `T`'s table in a one-off query's answer.
+pub(crate) fn one_off_rows<T: Row>(answer: OneOffResult) -> Result<Vec<T>, ConnectionError> {
+    let tables = answer.map_err(ConnectionError::Query)?;
+    let mut rows = Vec::new();
+    for table in tables.iter().filter(|t| t.table == T::TABLE) {
+        rows.extend(table.decode::<T>()?);
+    }
+    Ok(rows)
 }

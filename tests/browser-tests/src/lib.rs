@@ -8,6 +8,7 @@ use onepulse_gm_stats::GmStatsRow;
 use std::time::Duration;
 use stdb_client::ClientCore;
 use stdb_client::browser::{BrowserConnection, BrowserOptions};
+pub use test_kit::{today, unique_address};
 
 /// Options for the test database.
 pub fn options() -> BrowserOptions {
@@ -71,19 +72,6 @@ pub fn restart_fallback_url() -> &'static str {
 /// Registers the GM table.
 pub fn register(core: &mut ClientCore) {
     core.register_table::<GmStatsRow>();
-}
-
-/// A wallet address no other test uses.
-pub fn unique_address() -> Address {
-    let hex: String = (0..40)
-        .map(|_| char::from_digit((js_sys::Math::random() * 16.0) as u32 % 16, 16).unwrap_or('0'))
-        .collect();
-    Address::parse(&format!("0x{hex}")).expect("40 hex digits")
-}
-
-/// Today's GM day by the browser's clock.
-pub fn today() -> i32 {
-    onepulse_domain::GmDay::from_unix_millis(js_sys::Date::now()).number()
 }
 
 /// Waits (up to 20 s) until `done` holds, checking every 20 ms.
@@ -184,7 +172,7 @@ pub async fn report(
     chain: onepulse_domain::Chain,
     day: i32,
 ) {
-    let args = onepulse_gm_stats::ReportGm::new(
+    let args = onepulse_domain::GmReport::new(
         address.clone(),
         chain,
         onepulse_domain::GmDay::from_number(day),

@@ -6,13 +6,13 @@ use browser_tests::{
     connected, control, eventually, make_reporter, register, restartable_options, today,
     unique_address,
 };
-use onepulse_domain::{Chain, GmDay};
-use onepulse_gm_stats::{GmStatsRow, REPORT_GM, ReportGm, stats_query};
+use onepulse_domain::{Chain, GmDay, GmReport};
+use onepulse_gm_stats::{GmStatsRow, REPORT_GM, stats_query};
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::rc::Rc;
 use stdb_client::browser::{BrowserConnection, BrowserOptions};
-use stdb_client::{ClientCore, Compression, ConnectionStatus, Event, SUBPROTOCOL};
+use stdb_client::{ClientCore, Compression, ConnectionStatus, Credentials, Event, SUBPROTOCOL};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen_test::{console_log, wasm_bindgen_test, wasm_bindgen_test_configure};
@@ -63,7 +63,7 @@ async fn capture(query: &str) -> (Vec<u8>, f64) {
     });
     ws.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
     // No table registered: the capture only needs to see the subscription applied.
-    let mut core = ClientCore::new(true);
+    let mut core = ClientCore::new(Credentials::Anonymous);
     core.subscribe([query]).unwrap();
     eventually("the identity", || !frames.borrow().is_empty()).await;
     let identity = frames.borrow_mut().pop_front().unwrap();
@@ -96,7 +96,7 @@ async fn initial(rows: usize, day: i32, label: &str) {
     let mut retained = 0;
     let mut peak = 0;
     for _ in 0..5 {
-        let mut core = ClientCore::new(true);
+        let mut core = ClientCore::new(Credentials::Anonymous);
         register(&mut core);
         let before = heap_meter::live();
         heap_meter::reset_peak();
@@ -167,7 +167,7 @@ async fn bench_update_latency_and_reconnect() {
     let mut latencies = Vec::with_capacity(LATENCY_CALLS);
     for i in 0..LATENCY_CALLS {
         let day = GmDay::from_number(today() - LATENCY_CALLS as i32 + 1 + i as i32);
-        let args = ReportGm::new(address.clone(), Chain::Base, day).args();
+        let args = GmReport::new(address.clone(), Chain::Base, day).args();
         let started = now();
         reporter.call_reducer(REPORT_GM, &args).await.unwrap();
         eventually("the update", || last_change.get() >= started).await;

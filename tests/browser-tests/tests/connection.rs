@@ -1,10 +1,10 @@
 //! The browser runtime in headless Chromium against the real server.
 #![cfg(target_arch = "wasm32")]
 
-use gloo_storage::{LocalStorage, Storage};
 use browser_tests::{connected, make_reporter, options, register, today, unique_address};
-use onepulse_domain::{Chain, GmDay};
-use onepulse_gm_stats::{GmStatsRow, REPORT_GM, ReportGm, stats_query};
+use gloo_storage::{LocalStorage, Storage};
+use onepulse_domain::{Chain, GmDay, GmReport};
+use onepulse_gm_stats::{GmStatsRow, REPORT_GM, stats_query};
 use std::cell::RefCell;
 use std::rc::Rc;
 use stdb_client::browser::{BrowserConnection, token_key};
@@ -63,7 +63,7 @@ async fn subscribe_see_rows_and_reducer_outcomes() {
     let address = unique_address();
     let day = GmDay::from_number(today() - 3);
     for chain in [Chain::Base, Chain::Optimism] {
-        let args = ReportGm::new(address.clone(), chain, day).args();
+        let args = GmReport::new(address.clone(), chain, day).args();
         assert_eq!(
             connection.call_reducer(REPORT_GM, &args).await.unwrap(),
             ReducerOutcome::Committed
@@ -105,7 +105,7 @@ async fn subscribe_see_rows_and_reducer_outcomes() {
     assert_eq!(keys, [format!("{address}:10"), format!("{address}:8453")]);
     assert_eq!(updates.borrow().len(), 2, "two inserts");
 
-    let next = ReportGm::new(address.clone(), Chain::Base, day.next()).args();
+    let next = GmReport::new(address.clone(), Chain::Base, day.next()).args();
     assert_eq!(
         connection.call_reducer(REPORT_GM, &next).await.unwrap(),
         ReducerOutcome::Committed

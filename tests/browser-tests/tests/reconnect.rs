@@ -5,8 +5,8 @@ use browser_tests::{
     connected, control, eventually, make_reporter, register, restartable_options, today,
     unique_address,
 };
-use onepulse_domain::{Chain, GmDay};
-use onepulse_gm_stats::{GmStatsRow, REPORT_GM, ReportGm, stats_query};
+use onepulse_domain::{Chain, GmDay, GmReport};
+use onepulse_gm_stats::{GmStatsRow, REPORT_GM, stats_query};
 use std::cell::RefCell;
 use std::rc::Rc;
 use stdb_client::browser::BrowserConnection;
@@ -31,7 +31,7 @@ async fn reconnects_after_a_restart_resubscribes_and_resyncs_quietly() {
     let address = unique_address();
     let day = GmDay::from_number(today() - 4);
     for chain in [Chain::Base, Chain::Celo] {
-        let args = ReportGm::new(address.clone(), chain, day).args();
+        let args = GmReport::new(address.clone(), chain, day).args();
         assert_eq!(
             connection.call_reducer(REPORT_GM, &args).await.unwrap(),
             ReducerOutcome::Committed
@@ -85,7 +85,7 @@ async fn reconnects_after_a_restart_resubscribes_and_resyncs_quietly() {
         "the UI was told about the outage"
     );
 
-    let args = ReportGm::new(address.clone(), Chain::Base, day.next()).args();
+    let args = GmReport::new(address.clone(), Chain::Base, day.next()).args();
     assert_eq!(
         connection.call_reducer(REPORT_GM, &args).await.unwrap(),
         ReducerOutcome::Committed

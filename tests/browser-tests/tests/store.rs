@@ -1,15 +1,16 @@
 //! The app's store and page against the real server and fallback service, in headless Chromium.
 #![cfg(target_arch = "wasm32")]
 
-use leptos::prelude::*;
-use onepulse::Page;
-use onepulse::model::DataSource;
-use onepulse::store::{GmStore, StoreConfig};
 use browser_tests::{
     control, eventually, fallback_url, options, other_device, report, restart_fallback_url,
     restartable_options, today, unique_address,
 };
+use leptos::prelude::*;
+use onepulse::Page;
+use onepulse::model::DataSource;
+use onepulse::store::{GmStore, StoreConfig};
 use onepulse_domain::Chain;
+use onepulse_gm_stats::fallback_api::Health;
 use std::time::Duration;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
@@ -162,18 +163,34 @@ async fn fallback_data_while_the_database_is_unreachable_then_live_replaces_it()
             .map(|s| s.current),
         Some(1)
     );
-    let requests = store.fallback_requests.get_untracked();
+    let requests = stats_requests(restart_fallback_url()).await;
     gloo_timers::future::sleep(Duration::from_secs(3)).await;
     assert_eq!(
-        store.fallback_requests.get_untracked(),
+        stats_requests(restart_fallback_url()).await,
         requests,
-        "fallback fetching stopped"
+        "fallback fetching stopped (the store asks every 2 s while not live)"
     );
     assert_eq!(
         store.source.get_untracked(),
         DataSource::Live,
         "fallback never replaces live data"
     );
+}
+
+/// The `/api/gm/stats` requests the fallback service at `base` has seen (its `/healthz`).
+async fn stats_requests(base: &str) -> u64 {
+    let url = format!("{base}/healthz");
+    let text = gloo_net::http::Request::get(&url)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"))
+        .text()
+        .await
+        .unwrap_or_else(|e| panic!("reading GET {url}: {e}"));
+    // browser-tests has no JSON decoder of its own; Leptos re-exports serde_json.
+    let health: Health =
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("GET {url} answered {text:?}: {e}"));
+    health.stats_requests
 }
 
 fn text_of(selector: &str) -> Option<String> {

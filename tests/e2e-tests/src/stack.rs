@@ -6,9 +6,11 @@ use crate::Gate;
 use local_spacetimedb::{CallOutcome, HttpApi};
 use onepulse_domain::Address;
 use onepulse_fallback::Config;
-use server_tests::{PrivateServer, sql_option};
-use serde_json::{Value, json};
+use onepulse_gm_stats::GmStatsRow;
+use onepulse_gm_stats::fallback_api::Health;
+use serde::de::DeserializeOwned;
 use std::path::PathBuf;
+use test_kit::PrivateServer;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::task::{JoinHandle, block_in_place};
 
@@ -89,7 +91,7 @@ impl Stack {
     }
 
     /// Calls `report_gm` over HTTP, as a reporter would; fails the test if it is refused.
-    pub fn report(&self, address: &Address, chain_id: i32, day: i64) {
+    pub fn report(&self, address: &Address, chain_id: i32, day: i32) {
         block_in_place(|| self.reporter.report(address, chain_id, day));
     }
 
@@ -100,53 +102,34 @@ impl Stack {
 
     /// The row's `updated_at` (the committing reducer's timestamp), in Unix milliseconds.
     pub fn updated_at_millis(&self, address: &Address, chain_id: i32) -> f64 {
-        let value = self
-            .row("updated_at", address, chain_id)
-            .into_iter()
-            .next()
-            .unwrap_or(Value::Null);
-        // A timestamp prints as a one-field product: `[micros]`.
-        let micros = value
-            .as_i64()
-            .or_else(|| value.get(0).and_then(Value::as_i64))
-            .unwrap_or_else(|| panic!("no updated_at in {value}"));
+        let micros = self
+            .row(address, chain_id)
+            .updated_at
+            .to_micros_since_unix_epoch();
         micros as f64 / 1000.0
     }
 
     /// The Farcaster fid and username stored with a row.
     pub fn profile(&self, address: &Address, chain_id: i32) -> (Option<i64>, Option<String>) {
-        let row = self.row("fid, username", address, chain_id);
-        let some = |i: usize| row.get(i).and_then(sql_option);
-        (
-            some(0).and_then(|v| v.as_i64()),
-            some(1).and_then(|v| v.as_str().map(str::to_owned)),
-        )
+        let row = self.row(address, chain_id);
+        (row.fid, row.username)
     }
 
-    /// `columns` of the row of `address` on `chain_id`, as `/sql` prints them.
-    fn row(&self, columns: &str, address: &Address, chain_id: i32) -> Vec<Value> {
-        let query = format!(
-            "SELECT {columns} FROM gm_stats_by_address WHERE address_chain = '{}:{chain_id}'",
-            address.as_str()
-        );
-        let results = block_in_place(|| self.reporter.api.sql(&self.database, &query, None))
-            .unwrap_or_else(|e| panic!("{query}: {e}"));
-        results
+    /// The row of `address` on `chain_id`, read over SQL.
+    fn row(&self, address: &Address, chain_id: i32) -> GmStatsRow {
+        block_in_place(|| self.server.rows_of(address))
             .into_iter()
-            .next()
-            .and_then(|r| r.rows.into_iter().next())
-            .unwrap_or_else(|| panic!("no row for {query}"))
+            .find(|row| row.chain_id == chain_id)
+            .unwrap_or_else(|| panic!("no row of {address} on chain {chain_id}"))
     }
 
     /// `/api/gm/stats` requests the fallback service has seen (its `/healthz`).
     pub async fn fallback_requests(&self) -> u64 {
-        let health = self.get("/healthz").await;
-        health["statsRequests"]
-            .as_u64()
-            .unwrap_or_else(|| panic!("no statsRequests in {health}"))
+        let health: Health = self.get("/healthz").await;
+        health.stats_requests
     }
 
-    async fn get(&self, path: &str) -> Value {
+    async fn get<T: DeserializeOwned>(&self, path: &str) -> T {
         let host = self.fallback.trim_start_matches("http://");
         let mut stream = tokio::net::TcpStream::connect(host)
             .await
@@ -193,8 +176,8 @@ pub struct Reporter {
 
 impl Reporter {
     /// Reports a GM; fails the test if it is refused. Blocking.
-    pub fn report(&self, address: &Address, chain_id: i32, day: i64) {
-        let args = json!([address.as_str(), chain_id, day, null, null, null, null]);
+    pub fn report(&self, address: &Address, chain_id: i32, day: i32) {
+        let args = test_kit::report_args(address.as_str(), chain_id, day);
         match self
             .api
             .call_reducer(&self.database, "report_gm", &args, Some(&self.token))

@@ -1,10 +1,10 @@
 //! The app as a user meets it, in headless Chromium, against real servers (see the crate docs).
 
-use onepulse_domain::Address;
 use e2e_tests::{Chromedriver, Page, Stack};
-use server_tests::{today, unique_address};
+use onepulse_domain::Address;
 use serde_json::Value;
 use std::time::Duration;
+use test_kit::{today, unique_address};
 
 const BASE: i32 = 8453;
 const CELO: i32 = 42220;

@@ -3,9 +3,9 @@
 //! `BENCH {json}` line per figure.
 
 use e2e_tests::{Chromedriver, Page, Stack};
-use server_tests::{today, unique_address};
 use serde_json::json;
 use std::io::Write as _;
+use test_kit::{today, unique_address};
 
 const BASE: i32 = 8453;
 const LOADS: usize = 10;

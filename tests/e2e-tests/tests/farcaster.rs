@@ -1,12 +1,10 @@
 //! OnePulse inside a Farcaster host: the test host (`@farcaster/miniapp-host`, another origin)
 //! embeds the app in a 424 × 695 frame and provides a user context and a wallet.
 
+use e2e_tests::{Chromedriver, FarcasterHost, HOST_FID, HOST_USERNAME, HOST_WALLET, Page, Stack};
 use onepulse_domain::Address;
-use e2e_tests::{
-    Chromedriver, FarcasterHost, HOST_FID, HOST_USERNAME, HOST_WALLET, Page, Stack,
-};
-use server_tests::today;
 use serde_json::Value;
+use test_kit::today;
 
 const BASE: i32 = 8453;
 const CELO: i32 = 42220;

@@ -4,11 +4,11 @@
 
 use local_spacetimedb::{CallOutcome, NewIdentity};
 use onepulse_domain::{Address, GmDay, link_message};
-use server_tests::{TestDb, TestWallet, identity_arg, today, unique_address};
 use serde_json::json;
+use test_kit::{TestDb, TestWallet, identity_arg, today, unique_address};
 
-const BASE: i64 = 8453;
-const CELO: i64 = 42220;
+const BASE: i32 = 8453;
+const CELO: i32 = 42220;
 
 /// The private key of web3.js's documented `accounts.sign` example; its address is
 /// 0x2c7536e3605d9c16a7a3d7b1898e529396a65c23.
@@ -21,12 +21,12 @@ fn report_as(
     db: &TestDb,
     who: &NewIdentity,
     address: &Address,
-    chain: i64,
-    day: i64,
+    chain: i32,
+    day: i32,
 ) -> CallOutcome {
     db.call(
         "report_gm",
-        json!([address.as_str(), chain, day, null, null, null, null]),
+        test_kit::report_args(address.as_str(), chain, day),
         Some(&who.token),
     )
 }
@@ -35,7 +35,7 @@ fn bind(
     db: &TestDb,
     who: &NewIdentity,
     address: &Address,
-    day: i64,
+    day: i32,
     signature: &str,
 ) -> CallOutcome {
     db.call(
@@ -65,7 +65,7 @@ fn failed(outcome: CallOutcome, expected: &str) -> String {
 
 /// The refusal of a report by `who` for `address`, with the table left as it was.
 #[track_caller]
-fn refused_report(db: &TestDb, who: &NewIdentity, address: &Address, day: i64) {
+fn refused_report(db: &TestDb, who: &NewIdentity, address: &Address, day: i32) {
     let before = db.rows_of(address);
     let message = failed(report_as(db, who, address, BASE, day), "not authorized");
     assert_eq!(
@@ -193,7 +193,7 @@ fn an_unbound_identity_cannot_report_and_changes_nothing() {
     // An anonymous call (a fresh identity per request) is refused too.
     let anonymous = db.call(
         "report_gm",
-        json!([address.as_str(), BASE, 1001, null, null, null, null]),
+        test_kit::report_args(address.as_str(), BASE, 1001),
         None,
     );
     failed(anonymous, "not authorized");
@@ -206,7 +206,7 @@ fn invalid_arguments_are_reported_before_authorization() {
     let stranger = db.new_identity();
     let outcome = db.call(
         "report_gm",
-        json!([unique_address().as_str(), 1, 1000, null, null, null, null]),
+        test_kit::report_args(unique_address().as_str(), 1, 1000),
         Some(&stranger.token),
     );
     failed(outcome, "invalid chain");
@@ -221,13 +221,13 @@ fn bad_bindings_are_refused_and_record_nothing() {
     let me = db.new_identity();
     let someone_else = db.new_identity();
     let today = today();
-    let day = |d: i64| GmDay::from_number(d as i32);
+    let day = GmDay::from_number;
 
     let by_other_key = TestWallet::unique().sign_link(&me.identity, today);
     let tampered = wallet
         .personal_sign(&link_message(&address, &me.identity, day(today)).replace("link", "1ink"));
     let for_other_identity = wallet.sign_link(&someone_else.identity, today);
-    let cases: Vec<(i64, String, &str)> = vec![
+    let cases: Vec<(i32, String, &str)> = vec![
         (today, by_other_key, "signed by 0x"),
         (today, tampered, "signed by 0x"),
         (today, for_other_identity, "signed by 0x"),

@@ -1,12 +1,12 @@
 //! Automatic reconnection against a real server that is killed and started again on the same
 //! data directory while clients are subscribed.
 
-use onepulse_domain::{Chain, GmDay};
-use onepulse_gm_stats::{GmStatsRow, REPORT_GM, ReportGm, stats_query};
-use server_tests::{PrivateServer, today, unique_address};
+use onepulse_domain::{Chain, GmDay, GmReport};
+use onepulse_gm_stats::{GmStatsRow, REPORT_GM, stats_query};
 use std::time::Duration;
 use stdb_client::native::NativeConnection;
 use stdb_client::{Cause, Change, ConnectOptions, ConnectionStatus, Event, ReducerOutcome};
+use test_kit::{PrivateServer, today, unique_address};
 use tokio::time::timeout;
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -33,7 +33,7 @@ async fn clients_reconnect_after_a_server_restart_and_resync_without_flicker() {
     let address = unique_address();
     let day = today() - 5;
     for chain in [Chain::Base, Chain::Celo] {
-        let args = ReportGm::new(address.clone(), chain, GmDay::from_number(day as i32)).args();
+        let args = GmReport::new(address.clone(), chain, GmDay::from_number(day as i32)).args();
         assert_eq!(
             reporter.call_reducer(REPORT_GM, &args).await.unwrap(),
             ReducerOutcome::Committed
@@ -81,7 +81,7 @@ async fn clients_reconnect_after_a_server_restart_and_resync_without_flicker() {
 
     // A report made after the restart reaches the watcher.
     wait_for_status(&reporter, |s| matches!(s, ConnectionStatus::Connected(_))).await;
-    let args = ReportGm::new(
+    let args = GmReport::new(
         address.clone(),
         Chain::Base,
         GmDay::from_number(day as i32 + 1),

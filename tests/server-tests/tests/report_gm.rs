@@ -2,20 +2,21 @@
 
 use local_spacetimedb::CallOutcome;
 use onepulse_domain::Address;
-use server_tests::{StatsRow, TestDb, today, unique_address};
+use onepulse_gm_stats::GmStatsRow;
 use serde_json::{Value, json};
+use test_kit::{TestDb, today, unique_address};
 
-const BASE: i64 = 8453;
-const CELO: i64 = 42220;
-const OPTIMISM: i64 = 10;
+const BASE: i32 = 8453;
+const CELO: i32 = 42220;
+const OPTIMISM: i32 = 10;
 const HASH: &str = "0xabcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789";
 
 /// A report with only the required arguments.
-fn report(db: &TestDb, address: &str, chain: i64, day: i64) -> CallOutcome {
-    db.report_gm(json!([address, chain, day, null, null, null, null]))
+fn report(db: &TestDb, address: &str, chain: i32, day: i32) -> CallOutcome {
+    db.report_gm(test_kit::report_args(address, chain, day))
 }
 
-fn committed(db: &TestDb, address: &Address, chain: i64, day: i64) {
+fn committed(db: &TestDb, address: &Address, chain: i32, day: i32) {
     assert_eq!(
         report(db, address.as_str(), chain, day),
         CallOutcome::Committed,
@@ -23,7 +24,7 @@ fn committed(db: &TestDb, address: &Address, chain: i64, day: i64) {
     );
 }
 
-fn streak(row: &StatsRow) -> (i64, i64, i64, i64) {
+fn streak(row: &GmStatsRow) -> (i32, i32, i32, i32) {
     (
         row.current_streak,
         row.highest_streak,
@@ -32,7 +33,7 @@ fn streak(row: &StatsRow) -> (i64, i64, i64, i64) {
     )
 }
 
-fn only_row(db: &TestDb, address: &Address) -> StatsRow {
+fn only_row(db: &TestDb, address: &Address) -> GmStatsRow {
     let rows = db.rows_of(address);
     assert_eq!(rows.len(), 1, "rows of {address}: {rows:?}");
     rows.into_iter().next().expect("one row")

@@ -1,11 +1,13 @@
 //! The runtime (`stdb-client`, native transport) against a real SpacetimeDB with the module.
 
-use onepulse_domain::{Address, Chain, GmDay};
-use onepulse_gm_stats::{GmStatsRow, REPORT_GM, ReportGm, stats_query, stats_query_on};
-use server_tests::{TestDb, today, unique_address};
+use onepulse_domain::{Address, Chain, GmDay, GmReport};
+use onepulse_gm_stats::{GmStatsRow, REPORT_GM, stats_query, stats_query_on};
 use std::time::Duration;
-use stdb_client::native::{NativeConnection, NativeError};
-use stdb_client::{Cause, Change, Compression, ConnectOptions, Event, ReducerOutcome};
+use stdb_client::native::NativeConnection;
+use stdb_client::{
+    Cause, Change, Compression, ConnectOptions, ConnectionError, Event, ReducerOutcome,
+};
+use test_kit::{TestDb, today, unique_address};
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::time::timeout;
 
@@ -43,9 +45,9 @@ async fn report(
     connection: &NativeConnection,
     address: &Address,
     chain: Chain,
-    day: i64,
+    day: i32,
 ) -> ReducerOutcome {
-    let report = ReportGm::new(address.clone(), chain, GmDay::from_number(day as i32));
+    let report = GmReport::new(address.clone(), chain, GmDay::from_number(day));
     within(connection.call_reducer(REPORT_GM, &report.args()))
         .await
         .expect("call report_gm")
@@ -111,7 +113,10 @@ async fn a_rejected_token_is_reported_as_such() {
     let mut bad = options(&db);
     bad.token = Some("not-a-jwt".into());
     let error = NativeConnection::connect(&bad, |_| {}).await.unwrap_err();
-    assert!(matches!(error, NativeError::TokenRejected(_)), "{error}");
+    assert!(
+        matches!(error, ConnectionError::TokenRejected(_)),
+        "{error}"
+    );
 }
 
 #[tokio::test]
@@ -253,17 +258,13 @@ async fn one_off_query_returns_the_same_rows_as_sql_over_http() {
     rows.sort_by_key(|r| r.chain_id);
     let http = db.rows_of(&address);
     assert_eq!(rows.len(), 3);
-    for (one_off, sql) in rows.iter().zip(&http) {
-        assert_eq!(one_off.address_chain, sql.address_chain);
-        assert_eq!(i64::from(one_off.current_streak), sql.current_streak);
-        assert_eq!(i64::from(one_off.last_gm_day), sql.last_gm_day);
-        assert_eq!(i64::from(one_off.all_time_gm_count), sql.all_time_gm_count);
-    }
+    // The same row type over the WebSocket and over SQL: every field agrees.
+    assert_eq!(rows, http);
     let error = connection
         .one_off_query::<GmStatsRow>("SELECT * FROM no_such_table")
         .await
         .unwrap_err();
-    assert!(matches!(error, NativeError::Query(_)), "{error}");
+    assert!(matches!(error, ConnectionError::Query(_)), "{error}");
 }
 
 #[tokio::test]
@@ -277,7 +278,7 @@ async fn gzip_compressed_subscription_of_thousands_of_rows_decodes() {
     for _ in 0..ROWS {
         let address = unique_address();
         let args =
-            ReportGm::new(address.clone(), Chain::Base, GmDay::from_number(DAY as i32)).args();
+            GmReport::new(address.clone(), Chain::Base, GmDay::from_number(DAY as i32)).args();
         pending.push(reporter.call_reducer_later(REPORT_GM, &args).unwrap());
         addresses.push(address);
     }
@@ -331,7 +332,7 @@ async fn a_bad_query_fails_the_subscription_with_the_servers_message() {
         .await
         .unwrap_err();
     match error {
-        NativeError::Subscription(message) => assert!(!message.is_empty()),
+        ConnectionError::Subscription(message) => assert!(!message.is_empty()),
         other => panic!("{other}"),
     }
     connection.close();
@@ -344,8 +345,11 @@ async fn a_bad_query_fails_the_subscription_with_the_servers_message() {
     let closed = connection
         .call_reducer(
             REPORT_GM,
-            &ReportGm::new(unique_address(), Chain::Base, GmDay::from_number(1)).args(),
+            &GmReport::new(unique_address(), Chain::Base, GmDay::from_number(1)).args(),
         )
         .await;
-    assert!(matches!(closed, Err(NativeError::Closed(_))), "{closed:?}");
+    assert!(
+        matches!(closed, Err(ConnectionError::Closed(_))),
+        "{closed:?}"
+    );
 }

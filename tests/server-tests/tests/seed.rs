@@ -2,8 +2,8 @@
 
 use local_spacetimedb::CallOutcome;
 use onepulse_domain::Address;
-use server_tests::TestDb;
 use serde_json::json;
+use test_kit::TestDb;
 
 #[test]
 fn only_the_owner_may_seed_and_rows_appear() {

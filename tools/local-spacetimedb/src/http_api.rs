@@ -133,6 +133,26 @@ impl HttpApi {
         }
     }
 
+    /// Has the module owner (`owner_token`) make `identity_hex` (64 hex digits, `0x` optional)
+    /// a reporter of the OnePulse module published as `database` (reducer `add_reporter`,
+    /// idempotent). A refusal is an error with the module's message.
+    pub fn add_reporter(
+        &self,
+        database: &str,
+        owner_token: &str,
+        identity_hex: &str,
+    ) -> Result<(), Error> {
+        let args = Value::Array(vec![identity_arg(identity_hex)]);
+        match self.call_reducer(database, "add_reporter", &args, Some(owner_token))? {
+            CallOutcome::Committed => Ok(()),
+            CallOutcome::Failed(body) => Err(Error::Status {
+                what: format!("making {identity_hex} a reporter"),
+                status: 530,
+                body,
+            }),
+        }
+    }
+
     /// `POST /v1/database/NAME/sql`: runs SQL and returns one result per statement.
     pub fn sql(
         &self,
@@ -182,6 +202,16 @@ impl HttpApi {
                 rows: s.rows,
             })
             .collect())
+    }
+
+    /// `GET /v1/database/NAME/schema?version=9`: the module's definition (`RawModuleDefV9` in
+    /// SATS' JSON: typespace, tables, reducers…).
+    pub fn schema(&self, database: &str) -> Result<Value, Error> {
+        let what = format!("reading the schema of {database}");
+        let url = format!("{}/v1/database/{database}/schema?version=9", self.base_url);
+        let (status, body) = read(&what, self.agent.get(url).call())?;
+        expect_status(&what, status, &body, 200)?;
+        parse_json(&what, &body)
     }
 }
 

@@ -8,7 +8,7 @@ use heap_meter as alloc;
 use onepulse_gm_stats::GmStatsRow;
 use std::time::{Duration, Instant};
 use stdb_client::native::open_socket;
-use stdb_client::{ClientCore, Compression, ConnectOptions, Event};
+use stdb_client::{ClientCore, Compression, ConnectOptions, Credentials, Event};
 use tokio_tungstenite::tungstenite::Message;
 
 /// Timed repetitions of decode + apply per size.
@@ -24,7 +24,7 @@ async fn capture(
     let mut options = ConnectOptions::new(&target.url, &target.database);
     options.compression = compression;
     let mut socket = open_socket(&options, None).await?;
-    let mut core = ClientCore::new(true);
+    let mut core = ClientCore::new(Credentials::Anonymous);
     core.register_table::<GmStatsRow>();
     core.subscribe([query])?;
     let mut started = Instant::now();
@@ -72,7 +72,7 @@ async fn measure(
     let mut peak = 0;
     let mut retained = 0;
     for _ in 0..REPEAT {
-        let mut core = ClientCore::new(true);
+        let mut core = ClientCore::new(Credentials::Anonymous);
         core.register_table::<GmStatsRow>();
         let before = alloc::live();
         alloc::reset_peak();

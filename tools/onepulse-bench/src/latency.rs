@@ -3,8 +3,8 @@
 use crate::Target;
 use crate::report::Figure;
 use anyhow::{Context, Result, bail};
-use onepulse_domain::{Address, Chain, GmDay};
-use onepulse_gm_stats::{GmStatsRow, REPORT_GM, ReportGm, stats_query};
+use onepulse_domain::{Address, Chain, GmDay, GmReport};
+use onepulse_gm_stats::{GmStatsRow, REPORT_GM, stats_query};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use stdb_client::native::NativeConnection;
 use stdb_client::{ConnectOptions, Event, ReducerOutcome};
@@ -46,7 +46,7 @@ pub async fn run(target: &Target) -> Result<Vec<Figure>> {
     let mut latencies = Vec::with_capacity(CALLS);
     for i in 0..CALLS {
         let day = GmDay::from_number(today - CALLS as i32 + 1 + i as i32);
-        let args = ReportGm::new(address.clone(), Chain::Base, day).args();
+        let args = GmReport::new(address.clone(), Chain::Base, day).args();
         let started = Instant::now();
         let outcome = reporter.call_reducer_later(REPORT_GM, &args)?;
         loop {

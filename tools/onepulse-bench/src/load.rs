@@ -4,8 +4,8 @@
 use crate::Target;
 use crate::report::Figure;
 use anyhow::Result;
-use onepulse_domain::{Address, Chain, GmDay};
-use onepulse_gm_stats::{GmStatsRow, REPORT_GM, ReportGm, stats_query};
+use onepulse_domain::{Address, Chain, GmDay, GmReport};
+use onepulse_gm_stats::{GmStatsRow, REPORT_GM, stats_query};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use stdb_client::native::NativeConnection;
@@ -107,7 +107,7 @@ pub async fn run(target: &Target, load: &Load) -> Result<Vec<Figure>> {
         ticker.tick().await;
         let (i, _) = &connected[k % connected.len()];
         let day = GmDay::from_number(first_day + (k / connected.len()) as i32);
-        let args = ReportGm::new(address(*i)?, Chain::Base, day).args();
+        let args = GmReport::new(address(*i)?, Chain::Base, day).args();
         sent.lock().unwrap_or_else(|e| e.into_inner())[*i] = Some(Instant::now());
         drop(reporter.call_reducer_later(REPORT_GM, &args)?);
         while let Ok((j, at)) = arrivals.try_recv() {

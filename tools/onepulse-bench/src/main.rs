@@ -48,17 +48,9 @@ impl Target {
     /// Lets `identity` call `report_gm` (the module refuses callers that are not reporters):
     /// `add_reporter` with the owner's token. Idempotent.
     pub fn add_reporter(&self, identity: stdb_client::Identity) -> Result<()> {
-        let api = HttpApi::new(&self.url);
         let hex = identity.to_hex().to_ascii_lowercase();
-        match api.call_reducer(
-            &self.database,
-            "add_reporter",
-            &json!([local_spacetimedb::identity_arg(&hex)]),
-            Some(&self.owner_token),
-        )? {
-            CallOutcome::Committed => Ok(()),
-            CallOutcome::Failed(message) => bail!("add_reporter {hex} failed: {message}"),
-        }
+        HttpApi::new(&self.url).add_reporter(&self.database, &self.owner_token, &hex)?;
+        Ok(())
     }
 }
 

@@ -1,8 +1,8 @@
 //! The local development database: `cargo xtask db`, and the first half of `cargo xtask dev`.
 
-use crate::{flag_value, module, paths, tools};
+use crate::{module, paths, tools};
 use anyhow::{Context, Result, bail};
-use local_spacetimedb::{CallOutcome, LocalServer, ServerConfig};
+use local_spacetimedb::{LocalServer, ServerConfig};
 use std::path::PathBuf;
 use std::sync::mpsc;
 use std::time::Duration;
@@ -12,32 +12,21 @@ pub const DATABASE: &str = "onepulse";
 /// The default port of the development database.
 pub const DEFAULT_PORT: u16 = 3000;
 
-/// Options shared by `db` and `dev`.
-#[derive(Debug, Clone, Copy)]
+/// Options shared by `db` and `dev`: `[--port N] [--clear]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::Args)]
 pub struct Options {
     /// Loopback port of SpacetimeDB.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = DEFAULT_PORT,
+        value_parser = clap::value_parser!(u16).range(1..)
+    )]
     pub port: u16,
-    /// Wipe the data before publishing.
+    /// Wipe the local database's data before publishing (needed when the table layout changed
+    /// in a way SpacetimeDB cannot migrate).
+    #[arg(long)]
     pub clear: bool,
-}
-
-impl Options {
-    /// Parses `[--port N] [--clear]`.
-    pub fn parse(args: &[String]) -> Result<Self> {
-        let mut options = Self {
-            port: DEFAULT_PORT,
-            clear: false,
-        };
-        let mut args = args.iter();
-        while let Some(arg) = args.next() {
-            match arg.as_str() {
-                "--port" => options.port = flag_value("--port", args.next())?,
-                "--clear" => options.clear = true,
-                other => bail!("unexpected argument {other:?} (expected --port N or --clear)"),
-            }
-        }
-        Ok(options)
-    }
 }
 
 /// `target/spacetimedb`: data, keys, owner token and log of the development database.
@@ -76,16 +65,10 @@ pub fn start(options: Options) -> Result<LocalServer> {
 pub fn dev_reporter_token(server: &LocalServer) -> Result<String> {
     let (identity, token) = saved_identity(server, "dev-reporter-token")?;
     let owner = owner_token(server)?;
-    let args = serde_json::json!([local_spacetimedb::identity_arg(&identity)]);
-    match server
+    server
         .api()
-        .call_reducer(DATABASE, "add_reporter", &args, Some(&owner))?
-    {
-        CallOutcome::Committed => {}
-        CallOutcome::Failed(message) => {
-            bail!("making the development identity a reporter: {message}")
-        }
-    }
+        .add_reporter(DATABASE, &owner, &identity)
+        .context("making the development identity a reporter")?;
     println!(
         "xtask: the development app runs as identity {identity}, a reporter: Report GM works \
          without a wallet (development builds only)"

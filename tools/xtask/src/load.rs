@@ -2,23 +2,46 @@
 //! throw-away SpacetimeDB on loopback; bounded in count and time.
 
 use crate::throwaway::Throwaway;
-use crate::{flag_value, module, paths, process, tools};
-use anyhow::{Result, bail};
+use crate::{module, paths, process, tools};
+use anyhow::Result;
+
+/// `cargo xtask load`'s flags. The bounds are the ones `onepulse-bench load` enforces, checked
+/// here too so a bad value is refused before anything is built.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::Args)]
+pub struct Options {
+    /// Native clients, each subscribed to its own address (1 to 5000).
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 1000,
+        value_parser = clap::value_parser!(u32).range(1..=5000)
+    )]
+    pub clients: u32,
+    /// Reports per second made by the reporter (1 to 2000).
+    #[arg(
+        long,
+        value_name = "R",
+        default_value_t = 50,
+        value_parser = clap::value_parser!(u32).range(1..=2000)
+    )]
+    pub rate: u32,
+    /// How long the reporter runs, in seconds (1 to 600).
+    #[arg(
+        long,
+        value_name = "S",
+        default_value_t = 20,
+        value_parser = clap::value_parser!(u32).range(1..=600)
+    )]
+    pub seconds: u32,
+}
 
 /// Runs the load test and writes `docs/bench-load.md`.
-pub fn run(args: &[String]) -> Result<()> {
-    let (mut clients, mut rate, mut seconds) = (1000u32, 50u32, 20u32);
-    let mut args = args.iter();
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--clients" => clients = flag_value("--clients", args.next())?,
-            "--rate" => rate = flag_value("--rate", args.next())?,
-            "--seconds" => seconds = flag_value("--seconds", args.next())?,
-            other => {
-                bail!("unexpected argument {other:?} (expected --clients N, --rate R, --seconds S)")
-            }
-        }
-    }
+pub fn run(options: Options) -> Result<()> {
+    let Options {
+        clients,
+        rate,
+        seconds,
+    } = options;
     tools::ensure_wasm_target()?;
     let wasm = module::build()?;
     let root = paths::root();
