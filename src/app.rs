@@ -24,7 +24,7 @@ pub fn App() -> impl IntoView {
         .unwrap_or_default();
     let config = AppConfig::from_build_and_query(&query);
     let mut options = BrowserOptions::new(&config.spacetimedb, &config.module);
-    options.connect.token = dev_reporter_token();
+    options.connect.token = dev_reporter_token(&config);
     let store = GmStore::new(StoreConfig::new(options, &config.api));
     match store {
         Ok(store) => {
@@ -109,9 +109,11 @@ fn mark_first_live_data(store: GmStore) {
 
 /// In a development build by `cargo xtask dev` (`ONEPULSE_DEV_TOKEN` at build time) the app
 /// connects as the development reporter, so Report GM works without a wallet. Never in release
-/// builds.
-fn dev_reporter_token() -> Option<String> {
-    let token = option_env!("ONEPULSE_DEV_TOKEN").filter(|_| cfg!(debug_assertions))?;
+/// builds, and only to a SpacetimeDB on this machine ([`AppConfig::dev_reporter_token`]): a
+/// `?spacetimedb=` link naming another server never gets the token.
+fn dev_reporter_token(config: &AppConfig) -> Option<String> {
+    let token = option_env!("ONEPULSE_DEV_TOKEN").filter(|_| cfg!(debug_assertions));
+    let token = config.dev_reporter_token(token)?;
     log::info!("development build: connecting as the development reporter");
-    Some(token.to_owned())
+    Some(token)
 }

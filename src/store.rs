@@ -206,6 +206,9 @@ impl GmStore {
             Ok(ReducerOutcome::ConnectionLost) => {
                 Err("not connected: try again when the pill says Live".into())
             }
+            Ok(ReducerOutcome::TimedOut) => {
+                Err("no answer from the database in time: it may or may not have been saved".into())
+            }
             Err(e) => Err(e.to_string()),
         }
     }

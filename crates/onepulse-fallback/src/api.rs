@@ -36,10 +36,11 @@ fn error(status: StatusCode, message: impl Into<String>) -> Response {
 
 async fn rate_limited(State(state): State<AppState>, request: Request, next: Next) -> Response {
     state.stats_requests.fetch_add(1, Ordering::Relaxed);
-    let client = request
+    let peer = request
         .extensions()
         .get::<ConnectInfo<ClientAddr>>()
         .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.0.ip());
+    let client = state.trusted_proxies.client(peer, request.headers());
     match state.limiter.check(client, Instant::now()) {
         Ok(()) => next.run(request).await,
         Err(wait) => {

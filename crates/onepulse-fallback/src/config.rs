@@ -5,8 +5,9 @@
 
 use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::{CommandFactory, Parser};
+use ipnet::IpNet;
 use std::ffi::OsString;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use stdb_client::ConnectOptions;
 
@@ -83,6 +84,28 @@ pub struct Config {
     )]
     pub per_second: f64,
 
+    /// A reverse proxy in front of the service (an IP address, or a CIDR range such as
+    /// 10.0.0.0/8 or fd00::/8); repeat the flag for several. A request whose TCP peer is one
+    /// is rate limited as the right-most X-Forwarded-For address that is not a trusted proxy
+    /// (the proxy must append the address it was connected from); from any other peer the
+    /// header is ignored. Without it every request counts as its TCP peer's.
+    #[arg(
+        long = "trusted-proxy",
+        value_name = "CIDR",
+        value_parser = parse_trusted_proxy
+    )]
+    pub trusted_proxies: Vec<IpNet>,
+
+    /// Clients the rate limiter remembers at once, about 65 bytes each (at least 1); when
+    /// full, idle clients are forgotten first, then the least recently seen half.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = Config::default().max_tracked_clients,
+        value_parser = parse_count
+    )]
+    pub max_tracked_clients: usize,
+
     /// Requests handled at once; more are answered 503 (at least 1).
     #[arg(
         long,
@@ -129,6 +152,8 @@ impl Default for Config {
             ],
             burst: 30.0,
             per_second: 5.0,
+            trusted_proxies: Vec::new(),
+            max_tracked_clients: crate::rate_limit::DEFAULT_MAX_CLIENTS,
             max_in_flight: 512,
             max_connections: 1024,
             public_url: None,
@@ -255,6 +280,52 @@ fn parse_per_second(text: &str) -> Result<f64, String> {
     Ok(n)
 }
 
+/// `--trusted-proxy`: an IP address (one machine) or a CIDR range with nothing set after the
+/// prefix, not everything (`/0` would let any client name its own address).
+fn parse_trusted_proxy(text: &str) -> Result<IpNet, String> {
+    let text = text.trim();
+    let (address, prefix) = match text.split_once('/') {
+        Some((address, prefix)) => (address, Some(prefix)),
+        None => (text, None),
+    };
+    let address: IpAddr = address.parse().map_err(|_| {
+        format!("{address:?} is not an IP address: expected an address or a CIDR range such as 10.0.0.0/8 or fd00::/8")
+    })?;
+    if let IpAddr::V6(v6) = address
+        && let Some(v4) = v6.to_ipv4_mapped()
+    {
+        return Err(format!(
+            "write the IPv4-mapped address {address} as IPv4 ({v4}): IPv4 peers are compared as IPv4"
+        ));
+    }
+    let max = if address.is_ipv4() { 32 } else { 128 };
+    let prefix = match prefix {
+        None => max,
+        Some(p) => match p.parse::<u8>() {
+            Ok(n) if n <= max => n,
+            _ => {
+                return Err(format!(
+                    "the prefix length {p:?} must be a number from 1 to {max}"
+                ));
+            }
+        },
+    };
+    if prefix == 0 {
+        return Err(
+            "a /0 range trusts every address, so any client could choose its own rate limit bucket"
+                .into(),
+        );
+    }
+    let net = IpNet::new(address, prefix).map_err(|e| format!("not a CIDR range: {e}"))?;
+    if net.trunc() != net {
+        return Err(format!(
+            "{net} has address bits set after the /{prefix} prefix: write {} (or the address alone for one machine)",
+            net.trunc()
+        ));
+    }
+    Ok(net)
+}
+
 /// `--public-url`: see [`crate::mini_app::parse_public_url`].
 fn parse_public_url(text: &str) -> Result<String, String> {
     crate::mini_app::parse_public_url(text)
@@ -310,6 +381,8 @@ mod tests {
             "--listen 0.0.0.0:9000 --spacetimedb wss://db.example/ --database other \
              --dist dist --allow-origin https://a.example --allow-origin http://b.example:81 \
              --burst 2 --per-second 0.5 --max-in-flight 7 --max-connections 8 \
+             --trusted-proxy 10.0.0.0/8 --trusted-proxy 2001:db8::/32 --trusted-proxy 192.0.2.7 \
+             --max-tracked-clients 9 \
              --public-url https://onepulse.example/ --farcaster-account-association {}",
             association.display()
         ))
@@ -325,6 +398,12 @@ mod tests {
                 allow_origins: vec!["https://a.example".into(), "http://b.example:81".into()],
                 burst: 2.0,
                 per_second: 0.5,
+                trusted_proxies: vec![
+                    "10.0.0.0/8".parse().unwrap(),
+                    "2001:db8::/32".parse().unwrap(),
+                    "192.0.2.7/32".parse().unwrap(),
+                ],
+                max_tracked_clients: 9,
                 max_in_flight: 7,
                 max_connections: 8,
                 public_url: Some("https://onepulse.example".into()),
@@ -349,6 +428,8 @@ mod tests {
             "--allow-origin",
             "--burst",
             "--per-second",
+            "--trusted-proxy",
+            "--max-tracked-clients",
             "--max-in-flight",
             "--max-connections",
             "--public-url",
@@ -393,6 +474,51 @@ mod tests {
             ("--per-second 0", "--per-second", "must be above 0"),
             ("--per-second=-1", "--per-second", "must be above 0"),
             ("--per-second inf", "--per-second", "not a number"),
+            (
+                "--trusted-proxy proxy.example",
+                "--trusted-proxy",
+                "is not an IP address",
+            ),
+            (
+                "--trusted-proxy 10.0.0.0/33",
+                "--trusted-proxy",
+                "from 1 to 32",
+            ),
+            (
+                "--trusted-proxy 10.0.0.0/x",
+                "--trusted-proxy",
+                "from 1 to 32",
+            ),
+            (
+                "--trusted-proxy fd00::/129",
+                "--trusted-proxy",
+                "from 1 to 128",
+            ),
+            (
+                "--trusted-proxy 0.0.0.0/0",
+                "--trusted-proxy",
+                "trusts every address",
+            ),
+            (
+                "--trusted-proxy ::/0",
+                "--trusted-proxy",
+                "trusts every address",
+            ),
+            (
+                "--trusted-proxy ::ffff:10.0.0.1",
+                "--trusted-proxy",
+                "as IPv4 (10.0.0.1)",
+            ),
+            (
+                "--trusted-proxy 10.0.0.1/8",
+                "--trusted-proxy",
+                "write 10.0.0.0/8",
+            ),
+            (
+                "--max-tracked-clients 0",
+                "--max-tracked-clients",
+                "must be at least 1",
+            ),
             ("--max-in-flight 0", "--max-in-flight", "must be at least 1"),
             (
                 "--max-in-flight 1.5",

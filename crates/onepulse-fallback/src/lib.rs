@@ -17,7 +17,7 @@ mod static_files;
 pub use config::Config;
 pub use connection_limit::{ClientAddr, LimitedListener};
 pub use live_stats::LiveStats;
-pub use rate_limit::RateLimiter;
+pub use rate_limit::{RateLimiter, TrustedProxies, bucket_key};
 
 use axum::Router;
 use axum::error_handling::HandleErrorLayer;
@@ -35,6 +35,8 @@ pub struct AppState {
     pub stats: LiveStats,
     /// Per-client request budget.
     pub limiter: Arc<RateLimiter>,
+    /// The proxies whose `X-Forwarded-For` names the client (`--trusted-proxy`).
+    pub trusted_proxies: Arc<TrustedProxies>,
     /// `/api/gm/stats` requests received (answered or refused), reported by `/healthz`.
     pub stats_requests: Arc<AtomicU64>,
 }
@@ -43,7 +45,12 @@ pub struct AppState {
 pub fn router(config: &Config, stats: LiveStats) -> Router {
     let state = AppState {
         stats,
-        limiter: Arc::new(RateLimiter::new(config.burst, config.per_second)),
+        limiter: Arc::new(RateLimiter::with_max_clients(
+            config.burst,
+            config.per_second,
+            config.max_tracked_clients,
+        )),
+        trusted_proxies: Arc::new(TrustedProxies::new(&config.trusted_proxies)),
         stats_requests: Arc::default(),
     };
     let origins: Vec<HeaderValue> = config

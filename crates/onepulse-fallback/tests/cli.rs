@@ -37,6 +37,9 @@ fn help_is_printed_on_stdout_and_exits_0() {
             "--allow-origin <ORIGIN>",
             "--burst <N>",
             "--per-second <R>",
+            "--trusted-proxy <CIDR>",
+            "--max-tracked-clients <N>",
+            "[default: 100000]",
             "--max-in-flight <N>",
             "--max-connections <N>",
             "--public-url <URL>",
@@ -95,6 +98,9 @@ fn a_bad_value_is_one_line_naming_the_flag_and_the_usage() {
     assert_refused(&["--burst", "0"], "--burst");
     assert_refused(&["--listen", "nowhere"], "--listen");
     assert_refused(&["--max-connections", "0"], "--max-connections");
+    assert_refused(&["--trusted-proxy", "10.0.0.1/8"], "--trusted-proxy");
+    assert_refused(&["--trusted-proxy", "0.0.0.0/0"], "--trusted-proxy");
+    assert_refused(&["--trusted-proxy", "proxy.example"], "--trusted-proxy");
     assert_refused(&["--public-url", "http://x.example"], "https://");
     assert_refused(
         &[

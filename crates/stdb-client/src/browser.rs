@@ -4,17 +4,39 @@
 //!   first use: a second socket to the same database cannot be built.
 //! - The long-lived token lives in `localStorage` under [`token_key`] (server + database). It is
 //!   saved after an anonymous connect, exchanged for a 60-second token before every connect,
-//!   and removed (then the connection goes on anonymously) when the server rejects it.
+//!   and removed (then the connection goes on anonymously) only when SpacetimeDB itself says it
+//!   is not valid there; any other refusal (a proxy's or firewall's 403, a server error, no
+//!   answer) keeps it and the attempt is retried.
 //! - When the socket closes, the connection retries on the [`Backoff`] schedule, at once when the
 //!   browser comes back `online` or the tab becomes visible, resubscribes and resyncs the cache.
 //! - Listeners see every [`ConnectionStatus`] change and every [`Event`]; status changes are
-//!   logged to the console.
+//!   logged to the console. A listener that panics is removed; the others keep being called.
+//! - Calls that get no answer end as [`ReducerOutcome::TimedOut`] after
+//!   [`ConnectOptions::request_timeout`]: a timer wakes the core at its next deadline
+//!   (`performance.now()` is its clock).
+//!
+//! # Panics while handling a frame
+//!
+//! On `wasm32-unknown-unknown` a panic aborts the call that panicked: the stack is abandoned and
+//! no destructor runs, so a `RefCell` borrowed at that moment would stay borrowed for good (every
+//! later call would panic with "already borrowed" and the page would be dead). So no borrow is
+//! held while a frame is handled: the core is *taken out* of the connection's state, handed the
+//! frame, and put back. If handling it panics (a bug, e.g. in a row type's decoding), the core
+//! is simply missing afterwards. The next access — at the latest a check queued before the frame
+//! was handed over, which runs once the browser's message callback has ended either way —
+//! notices and rebuilds it: a blank core with the same tables and settings, every live
+//! subscription restored with its handle (and sent again), calls and queries in flight ended as
+//! [`ReducerOutcome::ConnectionLost`], an [`Event::FrameError`] with
+//! [`FrameError::Panicked`] for the listeners. The socket is
+//! closed and a new one opened on the usual schedule. The lost core's memory is not freed (its
+//! destructor never ran), and nor is the stack space the panicking call used.
 
 use crate::connect::{TokenRefusal, read_websocket_token};
+use crate::frame::MESSAGE_SLACK;
 use crate::waiters::{Waiters, one_off_rows};
 use crate::{
     Backoff, ClientCore, ConnectOptions, ConnectionError, ConnectionStatus, Credentials, Event,
-    Identity, ReducerOutcome, Row, SUBPROTOCOL, SubscriptionId, TableCache,
+    FrameError, Identity, ReducerOutcome, Row, SUBPROTOCOL, SubscriptionId, TableCache,
 };
 use gloo_storage::{LocalStorage, Storage};
 use gloo_timers::callback::Timeout;
@@ -75,11 +97,46 @@ pub struct ListenerId(u32);
 type StatusListener = Box<dyn FnMut(&ConnectionStatus)>;
 type EventListener = Box<dyn FnMut(&Event)>;
 
+/// Listeners, each in a slot that is empty while it runs: a listener that panics (on wasm the
+/// call is abandoned, so it is never put back) leaves its slot empty and is not called again.
 #[derive(Default)]
 struct Listeners {
     next: u32,
-    status: Vec<(ListenerId, StatusListener)>,
-    events: Vec<(ListenerId, EventListener)>,
+    status: Vec<(ListenerId, Option<StatusListener>)>,
+    events: Vec<(ListenerId, Option<EventListener>)>,
+}
+
+/// Calls every listener of one kind (`slots` picks it) with `call`, each taken out of its slot
+/// while it runs so that it may add or remove listeners; no borrow is held meanwhile.
+fn call_listeners<L>(
+    listeners: &RefCell<Listeners>,
+    slots: impl Fn(&mut Listeners) -> &mut Vec<(ListenerId, Option<L>)>,
+    mut call: impl FnMut(&mut L),
+) {
+    // A slot is empty while its listener runs (a listener may cause events itself) and for good
+    // once it panicked: either way it is skipped.
+    let ids: Vec<ListenerId> = slots(&mut listeners.borrow_mut())
+        .iter()
+        .filter(|(_, slot)| slot.is_some())
+        .map(|(id, _)| *id)
+        .collect();
+    for id in ids {
+        let taken = slots(&mut listeners.borrow_mut())
+            .iter_mut()
+            .find(|(i, _)| *i == id)
+            .and_then(|(_, slot)| slot.take());
+        let Some(mut listener) = taken else {
+            continue;
+        };
+        call(&mut listener);
+        // Removed meanwhile: dropped here.
+        if let Some((_, slot)) = slots(&mut listeners.borrow_mut())
+            .iter_mut()
+            .find(|(i, _)| *i == id)
+        {
+            *slot = Some(listener);
+        }
+    }
 }
 
 /// An open socket and the callbacks that must live as long as it.
@@ -98,7 +155,13 @@ impl Socket {
 
 struct Inner {
     options: BrowserOptions,
-    core: ClientCore,
+    /// The core. `None` while a frame is being handled, or for good if handling it panicked:
+    /// see the module docs and [`Inner::core`].
+    core: Option<ClientCore>,
+    /// A blank core with the tables registered, to rebuild from.
+    template: ClientCore,
+    /// Set when the core was rebuilt; the next [`BrowserConnection::flush`] replaces the socket.
+    rebuilt: bool,
     waiters: Waiters,
     status: ConnectionStatus,
     socket: Option<Socket>,
@@ -110,6 +173,45 @@ struct Inner {
     connecting: bool,
     closed: bool,
     page_listeners: Vec<PageListener>,
+    /// Wakes the core at its next deadline (the deadline, in ms, and the timer).
+    deadline: Option<(f64, Timeout)>,
+}
+
+impl Inner {
+    /// The core, rebuilt first if handling a frame panicked and lost it.
+    fn core(&mut self) -> &mut ClientCore {
+        if self.core.is_none() {
+            log::error!(
+                "handling a server frame panicked; rebuilding the connection state and reconnecting"
+            );
+            let rebuilt = self.waiters.rebuild(
+                self.template.blank(),
+                FrameError::Panicked("see the panic logged before this".into()),
+            );
+            self.core = Some(rebuilt);
+            self.rebuilt = true;
+            // The server's state for this socket (subscriptions, calls) is the lost core's.
+            if let Some(socket) = self.socket.take() {
+                socket.detach();
+                // Closing an already closing socket only fails harmlessly.
+                let _ = socket.ws.close();
+                self.retired = Some(socket);
+            }
+        }
+        self.core.get_or_insert_with(|| self.template.blank())
+    }
+
+    /// The core after telling it the time.
+    fn core_now(&mut self) -> &mut ClientCore {
+        let core = self.core();
+        core.handle_timeout(core_time(now_ms()));
+        core
+    }
+}
+
+/// The core's clock: `performance.now()` as a duration.
+fn core_time(now_ms: f64) -> Duration {
+    Duration::from_secs_f64((now_ms / 1000.0).max(0.0))
 }
 
 /// A listener on the window or document (`online`, `visibilitychange`), removed on close.
@@ -160,12 +262,15 @@ impl BrowserConnection {
         {
             log::warn!("could not keep the given token in localStorage: {e}");
         }
-        let mut core = ClientCore::new(Credentials::Anonymous);
-        register(&mut core);
+        let mut template = ClientCore::new(Credentials::Anonymous);
+        template.configure(&options.connect);
+        register(&mut template);
         let connection = Self {
             inner: Rc::new(RefCell::new(Inner {
                 options,
-                core,
+                core: Some(template.blank()),
+                template,
+                rebuilt: false,
                 waiters: Waiters::default(),
                 status: ConnectionStatus::Connecting,
                 socket: None,
@@ -176,6 +281,7 @@ impl BrowserConnection {
                 connecting: false,
                 closed: false,
                 page_listeners: Vec::new(),
+                deadline: None,
             })),
             listeners: Rc::default(),
         };
@@ -193,11 +299,14 @@ impl BrowserConnection {
 
     /// Our identity, once connected.
     pub fn identity(&self) -> Option<Identity> {
-        self.inner
-            .borrow()
-            .core
-            .identity()
-            .map(|(identity, _)| identity)
+        let (identity, rebuilt) = {
+            let mut inner = self.inner.borrow_mut();
+            (inner.core().identity(), inner.rebuilt)
+        };
+        if rebuilt {
+            self.flush();
+        }
+        identity.map(|(identity, _)| identity)
     }
 
     /// Calls `listener` on every status change.
@@ -205,7 +314,7 @@ impl BrowserConnection {
         let mut listeners = self.listeners.borrow_mut();
         let id = ListenerId(listeners.next);
         listeners.next += 1;
-        listeners.status.push((id, Box::new(listener)));
+        listeners.status.push((id, Some(Box::new(listener))));
         id
     }
 
@@ -214,7 +323,7 @@ impl BrowserConnection {
         let mut listeners = self.listeners.borrow_mut();
         let id = ListenerId(listeners.next);
         listeners.next += 1;
-        listeners.events.push((id, Box::new(listener)));
+        listeners.events.push((id, Some(Box::new(listener))));
         id
     }
 
@@ -231,20 +340,24 @@ impl BrowserConnection {
         &self,
         queries: impl IntoIterator<Item = Q>,
     ) -> Result<SubscriptionId, ConnectionError> {
-        let id = self.inner.borrow_mut().core.subscribe(queries)?;
+        let id = {
+            let inner = &mut *self.inner.borrow_mut();
+            inner.core();
+            let Inner { core, waiters, .. } = inner;
+            core.as_mut()
+                .map(|core| waiters.subscribe_only(core, queries))
+        };
         self.flush();
-        Ok(id)
+        Ok(id.ok_or_else(closed)??)
     }
 
-    /// Subscribes and waits until the rows are in the cache.
+    /// Subscribes and waits until the rows are in the cache (an error if the server refuses it,
+    /// it is ended first, or the connection is closed).
     pub async fn subscribe_applied<Q: Into<String>>(
         &self,
         queries: impl IntoIterator<Item = Q>,
     ) -> Result<SubscriptionId, ConnectionError> {
-        let (id, applied) = {
-            let inner = &mut *self.inner.borrow_mut();
-            inner.waiters.subscribe(&mut inner.core, queries)?
-        };
+        let (id, applied) = self.with_core(|core, waiters| waiters.subscribe(core, queries))??;
         self.flush();
         applied.await.map_err(|_| closed())??;
         Ok(id)
@@ -252,8 +365,9 @@ impl BrowserConnection {
 
     /// Ends a subscription.
     pub fn unsubscribe(&self, id: SubscriptionId) -> Result<(), ConnectionError> {
-        self.inner.borrow_mut().core.unsubscribe(id)?;
+        let result = self.with_core(|core, _| core.unsubscribe(id));
         self.flush();
+        result??;
         Ok(())
     }
 
@@ -263,27 +377,48 @@ impl BrowserConnection {
         reducer: &str,
         args: &A,
     ) -> Result<ReducerOutcome, ConnectionError> {
-        let outcome = {
-            let inner = &mut *self.inner.borrow_mut();
-            inner.waiters.call_reducer(&mut inner.core, reducer, args)?
-        };
+        let outcome =
+            self.with_core(|core, waiters| waiters.call_reducer(core, reducer, args))??;
         self.flush();
         outcome.await.map_err(|_| closed())
     }
 
     /// Runs a SQL `SELECT` once and decodes the rows of `T`'s table.
     pub async fn one_off_query<T: Row>(&self, sql: &str) -> Result<Vec<T>, ConnectionError> {
-        let answer = {
-            let inner = &mut *self.inner.borrow_mut();
-            inner.waiters.one_off_query(&mut inner.core, sql)
-        };
+        let answer = self.with_core(|core, waiters| waiters.one_off_query(core, sql))?;
         self.flush();
         one_off_rows(answer.await.map_err(|_| closed())?)
     }
 
-    /// Reads `T`'s cached rows (`None` if the table was not registered).
+    /// Reads `T`'s cached rows (`None` if the table was not registered). `f` runs while the
+    /// connection's state is borrowed: it must not call the connection, nor panic.
     pub fn with_table<T: Row, R>(&self, f: impl FnOnce(&TableCache<T>) -> R) -> Option<R> {
-        self.inner.borrow().core.table::<T>().map(f)
+        let rebuilt = {
+            let mut inner = self.inner.borrow_mut();
+            inner.core();
+            inner.rebuilt
+        };
+        if rebuilt {
+            self.flush();
+        }
+        self.inner.borrow().core.as_ref()?.table::<T>().map(f)
+    }
+
+    /// Runs `f` with the core (told the time first) and the waiters; a closed error if the
+    /// connection was closed.
+    fn with_core<R>(
+        &self,
+        f: impl FnOnce(&mut ClientCore, &mut Waiters) -> R,
+    ) -> Result<R, ConnectionError> {
+        let inner = &mut *self.inner.borrow_mut();
+        if inner.closed {
+            return Err(closed());
+        }
+        inner.core_now();
+        let Inner { core, waiters, .. } = inner;
+        core.as_mut()
+            .map(|core| f(core, waiters))
+            .ok_or_else(closed)
     }
 
     /// Closes the socket for good and forgets this connection: the next
@@ -299,7 +434,9 @@ impl BrowserConnection {
                 let _ = socket.ws.close();
                 inner.retired = Some(socket);
             }
-            inner.core.connection_lost();
+            inner.core().connection_lost();
+            inner.rebuilt = false;
+            inner.deadline = None;
             inner
                 .page_listeners
                 .iter()
@@ -313,6 +450,8 @@ impl BrowserConnection {
         };
         CONNECTIONS.with(|c| c.borrow_mut().remove(&key));
         self.flush();
+        // Subscriptions still waiting to apply never will.
+        self.inner.borrow_mut().waiters.close();
         self.set_status(ConnectionStatus::Disconnected(CLOSED_BY_APPLICATION.into()));
     }
 
@@ -401,7 +540,7 @@ impl BrowserConnection {
             },
             None => (None, Credentials::Anonymous),
         };
-        self.inner.borrow_mut().core.set_credentials(credentials);
+        self.inner.borrow_mut().core().set_credentials(credentials);
         if self.inner.borrow().closed {
             return;
         }
@@ -413,8 +552,13 @@ impl BrowserConnection {
         ws.set_binary_type(BinaryType::Arraybuffer);
         let on_message = {
             let this = self.clone();
+            // A message this large would be refused anyway: not even copied into wasm memory.
+            let limit = options.max_frame_bytes.saturating_add(MESSAGE_SLACK);
             Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
                 match event.data().dyn_into::<js_sys::ArrayBuffer>() {
+                    Ok(buffer) if buffer.byte_length() as usize > limit => {
+                        this.oversized_frame(buffer.byte_length() as usize, limit)
+                    }
                     Ok(buffer) => this.handle_frame(&js_sys::Uint8Array::new(&buffer).to_vec()),
                     Err(_) => log::warn!("ignoring a text frame"),
                 }
@@ -437,17 +581,65 @@ impl BrowserConnection {
         });
     }
 
+    /// Hands a frame to the core, taken out of the connection's state meanwhile (see the module
+    /// docs: a panic then leaves no borrow behind, only a missing core that is rebuilt).
     fn handle_frame(&self, frame: &[u8]) {
-        self.inner.borrow_mut().core.handle_frame(frame);
+        let core = {
+            let mut inner = self.inner.borrow_mut();
+            inner.core_now();
+            inner.core.take()
+        };
+        let Some(mut core) = core else {
+            return;
+        };
+        // Runs once this message callback has ended, whether or not handling the frame panicked:
+        // a lost core is then rebuilt (and the socket replaced) without waiting for another call.
+        let this = self.clone();
+        wasm_bindgen_futures::spawn_local(async move { this.flush() });
+        core.handle_frame(frame);
+        self.inner.borrow_mut().core = Some(core);
         self.flush();
     }
 
-    /// Sends what the core queued and hands its events to waiters and listeners.
+    /// A message larger than the frame limit allows: refused without copying it.
+    fn oversized_frame(&self, len: usize, limit: usize) {
+        self.inner
+            .borrow_mut()
+            .core()
+            .report_frame_error(FrameError::Limit {
+                what: "frame",
+                message: format!(
+                    "{len} bytes received, more than the {limit} that max_frame_bytes allows"
+                ),
+            });
+        self.flush();
+    }
+
+    /// Sends what the core queued and hands its events to waiters and listeners; replaces the
+    /// socket after the core was rebuilt; sets the timer for the core's next deadline.
     fn flush(&self) {
-        let (events, connected) = {
+        let (events, connected, rebuilt) = {
             let inner = &mut *self.inner.borrow_mut();
-            while let Some(frame) = inner.core.poll_transmit() {
-                if let Some(socket) = &inner.socket
+            inner.core();
+            let rebuilt = std::mem::take(&mut inner.rebuilt);
+            let Inner {
+                core: Some(core),
+                socket,
+                waiters,
+                options,
+                attempt,
+                outage_started_ms,
+                ..
+            } = inner
+            else {
+                return;
+            };
+            if rebuilt {
+                // The old socket is closed: calls fail at once until the new one is up.
+                core.connection_lost();
+            }
+            while let Some(frame) = core.poll_transmit() {
+                if let Some(socket) = socket
                     && let Err(e) = socket.ws.send_with_u8_array(&frame)
                 {
                     log::warn!("could not send a frame: {e:?}");
@@ -455,8 +647,8 @@ impl BrowserConnection {
             }
             let mut events = Vec::new();
             let mut connected = None;
-            while let Some(event) = inner.core.poll_event() {
-                inner.waiters.dispatch(&event);
+            while let Some(event) = core.poll_event() {
+                waiters.dispatch(&event);
                 if let Event::Connected {
                     identity,
                     new_token,
@@ -464,33 +656,58 @@ impl BrowserConnection {
                 } = &event
                 {
                     if let Some(token) = new_token
-                        && let Err(e) = LocalStorage::set(token_key(&inner.options.connect), token)
+                        && let Err(e) = LocalStorage::set(token_key(&options.connect), token)
                     {
                         log::warn!("could not keep the token in localStorage: {e}");
                     }
-                    inner.attempt = 0;
-                    inner.outage_started_ms = None;
+                    *attempt = 0;
+                    *outage_started_ms = None;
                     connected = Some(*identity);
                 }
                 events.push(event);
             }
-            (events, connected)
+            (events, connected, rebuilt)
         };
+        self.set_deadline();
         if let Some(identity) = connected {
             self.set_status(ConnectionStatus::Connected(identity));
         }
-        if events.is_empty() {
+        for event in &events {
+            call_listeners(
+                &self.listeners,
+                |l| &mut l.events,
+                |listener| listener(event),
+            );
+        }
+        if rebuilt {
+            self.schedule_retry();
+        }
+    }
+
+    /// Sets (or clears) the timer that wakes the core at its next deadline.
+    fn set_deadline(&self) {
+        let mut inner = self.inner.borrow_mut();
+        let next = match inner.core.as_ref().and_then(ClientCore::poll_timeout) {
+            Some(at) => at.as_secs_f64() * 1000.0,
+            None => {
+                inner.deadline = None;
+                return;
+            }
+        };
+        if inner.deadline.as_ref().is_some_and(|(at, _)| *at == next) {
             return;
         }
-        let mut taken = std::mem::take(&mut self.listeners.borrow_mut().events);
-        for event in &events {
-            for (_, listener) in &mut taken {
-                listener(event);
+        let this = self.clone();
+        let delay = (next - now_ms()).clamp(0.0, f64::from(u32::MAX));
+        let timer = Timeout::new(delay.ceil() as u32, move || {
+            {
+                let mut inner = this.inner.borrow_mut();
+                inner.deadline = None;
+                inner.core_now();
             }
-        }
-        let mut listeners = self.listeners.borrow_mut();
-        taken.append(&mut listeners.events);
-        listeners.events = taken;
+            this.flush();
+        });
+        inner.deadline = Some((next, timer));
     }
 
     fn set_status(&self, status: ConnectionStatus) {
@@ -502,13 +719,11 @@ impl BrowserConnection {
             inner.status = status.clone();
         }
         log::info!("connection status: {status}");
-        let mut taken = std::mem::take(&mut self.listeners.borrow_mut().status);
-        for (_, listener) in &mut taken {
-            listener(&status);
-        }
-        let mut listeners = self.listeners.borrow_mut();
-        taken.append(&mut listeners.status);
-        listeners.status = taken;
+        call_listeners(
+            &self.listeners,
+            |l| &mut l.status,
+            |listener| listener(&status),
+        );
     }
 
     fn socket_closed(&self, reason: &str) {
@@ -519,7 +734,7 @@ impl BrowserConnection {
                 socket.detach();
                 inner.retired = Some(socket);
             }
-            inner.core.connection_lost();
+            inner.core().connection_lost();
         }
         log::warn!("socket closed: {reason}");
         self.flush();

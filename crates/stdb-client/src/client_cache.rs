@@ -12,11 +12,11 @@
 
 use crate::event::{AnyRow, Change};
 use crate::row::RowDecoder;
+use crate::row_list::RowRanges;
 use crate::{FrameError, Row};
 use bytes::Bytes;
 use rustc_hash::FxHashMap;
 use std::any::Any;
-use std::collections::hash_map;
 use std::sync::Arc;
 
 #[derive(Debug)]
@@ -99,34 +99,45 @@ impl<T: Row> TableCache<T> {
         self.iter().filter(|r| filter(r)).cloned().collect()
     }
 
-    /// Applies one update: `deletes` then `inserts`, each a row's bytes. Either the whole update
-    /// applies or, when a row does not decode, nothing does.
+    /// Applies one update: the rows of `deletes` then those of `inserts`. Either the whole update
+    /// applies or, when a row list cannot hold rows of `T` or a row does not decode, nothing does.
+    ///
+    /// Memory: each distinct row not yet cached is decoded once (a list repeating one row a
+    /// million times costs one row), and a new row's bytes are copied out of the frame, so the
+    /// cache never keeps a frame's buffer alive for the sake of a few rows.
     pub(crate) fn apply_rows(
         &mut self,
-        deletes: Vec<Bytes>,
-        inserts: Vec<Bytes>,
+        deletes: &[RowRanges],
+        inserts: &[RowRanges],
     ) -> Result<Vec<Change<Arc<T>>>, FrameError> {
-        // Decode first, so a bad row leaves the cache untouched.
-        let decoded: Vec<Option<Arc<T>>> = inserts
-            .iter()
-            .map(|bytes| match self.rows.contains_key(bytes) {
-                true => Ok(None),
-                false => self
-                    .decoder
-                    .decode::<T>(bytes)
-                    .map(|row| Some(Arc::new(row))),
-            })
-            .collect::<Result<_, _>>()?;
+        let size = self.decoder.row_size();
+        for list in deletes.iter().chain(inserts) {
+            list.check_row_size(size, T::TABLE)?;
+        }
+        // Decode first, so a bad row leaves the cache untouched. Rows already cached keep their
+        // `Arc` (they may be deleted to zero below and inserted again).
+        let mut incoming: FxHashMap<&[u8], Arc<T>> = FxHashMap::default();
+        for bytes in inserts.iter().flat_map(RowRanges::slices) {
+            if incoming.contains_key(bytes) {
+                continue;
+            }
+            let row = match self.rows.get(bytes) {
+                Some(entry) => Arc::clone(&entry.row),
+                None => Arc::new(self.decoder.decode::<T>(bytes)?),
+            };
+            incoming.insert(bytes, row);
+        }
 
         let mut removed: FxHashMap<T::Key, (Bytes, Arc<T>)> = FxHashMap::default();
-        for bytes in deletes {
-            let Some(entry) = self.rows.get_mut(&bytes) else {
-                log::debug!("{}: delete of a row not in the cache", T::TABLE);
+        let mut unknown_deletes = 0usize;
+        for bytes in deletes.iter().flat_map(RowRanges::slices) {
+            let Some(entry) = self.rows.get_mut(bytes) else {
+                unknown_deletes += 1;
                 continue;
             };
             entry.count -= 1;
             if entry.count == 0
-                && let Some((bytes, entry)) = self.rows.remove_entry(&bytes)
+                && let Some((bytes, entry)) = self.rows.remove_entry(bytes)
             {
                 let key = entry.row.primary_key();
                 let key = match self.by_key.get(key) == Some(&bytes) {
@@ -138,25 +149,21 @@ impl<T: Row> TableCache<T> {
                 removed.insert(key, (bytes, entry.row));
             }
         }
+        if unknown_deletes > 0 {
+            log::debug!(
+                "{}: {unknown_deletes} deletes of rows not in the cache",
+                T::TABLE
+            );
+        }
 
-        let mut changes = Vec::with_capacity(inserts.len() + removed.len());
-        self.rows.reserve(inserts.len());
-        self.by_key.reserve(inserts.len());
-        for (bytes, fresh) in inserts.into_iter().zip(decoded) {
-            let slot = match self.rows.entry(bytes) {
-                hash_map::Entry::Occupied(mut entry) => {
-                    entry.get_mut().count += 1;
-                    continue;
-                }
-                hash_map::Entry::Vacant(slot) => slot,
-            };
-            let row = match fresh {
-                Some(row) => row,
-                // In the cache before this update and deleted to zero by it.
-                None => match removed.values().find(|(b, _)| b == slot.key()) {
-                    Some((_, row)) => Arc::clone(row),
-                    None => Arc::new(self.decoder.decode::<T>(slot.key())?),
-                },
+        let mut changes = Vec::with_capacity(incoming.len() + removed.len());
+        for bytes in inserts.iter().flat_map(RowRanges::slices) {
+            if let Some(entry) = self.rows.get_mut(bytes) {
+                entry.count += 1;
+                continue;
+            }
+            let Some(row) = incoming.get(bytes).map(Arc::clone) else {
+                continue;
             };
             let key = row.primary_key();
             let previous = match removed.remove_entry(key) {
@@ -169,12 +176,12 @@ impl<T: Row> TableCache<T> {
                 Some((key, previous)) => (key, Some(previous)),
                 None => (key.clone(), None),
             };
-            self.by_key.insert(key, slot.key().clone());
             let change = match previous {
                 // The same row again (delete + insert of equal bytes, or a stale row delivered
-                // again after a reconnect): keep the old `Arc`, say nothing.
-                Some((old_bytes, old)) if old_bytes == *slot.key() => {
-                    slot.insert(Entry { row: old, count: 1 });
+                // again after a reconnect): keep the old `Arc` and bytes, say nothing.
+                Some((old_bytes, old)) if *old_bytes == *bytes => {
+                    self.by_key.insert(key, old_bytes.clone());
+                    self.rows.insert(old_bytes, Entry { row: old, count: 1 });
                     continue;
                 }
                 Some((_, old)) => Change::Update {
@@ -183,7 +190,9 @@ impl<T: Row> TableCache<T> {
                 },
                 None => Change::Insert(Arc::clone(&row)),
             };
-            slot.insert(Entry { row, count: 1 });
+            let bytes = Bytes::copy_from_slice(bytes);
+            self.by_key.insert(key, bytes.clone());
+            self.rows.insert(bytes, Entry { row, count: 1 });
             changes.push(change);
         }
         changes.extend(removed.into_values().map(|(_, row)| Change::Delete(row)));
@@ -210,9 +219,11 @@ pub(crate) trait AnyTable: Send {
     fn finish_resync(&mut self) -> Vec<Change<AnyRow>>;
     fn apply(
         &mut self,
-        deletes: Vec<Bytes>,
-        inserts: Vec<Bytes>,
+        deletes: &[RowRanges],
+        inserts: &[RowRanges],
     ) -> Result<Vec<Change<AnyRow>>, FrameError>;
+    /// An empty cache of the same row type.
+    fn empty(&self) -> Box<dyn AnyTable>;
     fn clear(&mut self) -> Vec<Change<AnyRow>>;
     fn as_any(&self) -> &dyn Any;
 }
@@ -232,14 +243,18 @@ impl<T: Row> AnyTable for TableCache<T> {
 
     fn apply(
         &mut self,
-        deletes: Vec<Bytes>,
-        inserts: Vec<Bytes>,
+        deletes: &[RowRanges],
+        inserts: &[RowRanges],
     ) -> Result<Vec<Change<AnyRow>>, FrameError> {
         Ok(self
             .apply_rows(deletes, inserts)?
             .into_iter()
             .map(erase)
             .collect())
+    }
+
+    fn empty(&self) -> Box<dyn AnyTable> {
+        Box::new(Self::default())
     }
 
     fn clear(&mut self) -> Vec<Change<AnyRow>> {

@@ -2,10 +2,10 @@
 
 use crate::client_cache::{AnyTable, TableCache};
 use crate::event::{Cause, ReducerEvent, RowChanges};
-use crate::frame::{self, FrameCompression, FrameDecoder};
+use crate::frame::{self, Budget, FrameCompression, FrameDecoder};
 use crate::one_off::PendingQueries;
-use crate::reducer::PendingCalls;
-use crate::row_list::split_rows;
+use crate::reducer::{DEFAULT_REQUEST_TIMEOUT, PendingCalls};
+use crate::row_list::RowRanges;
 use crate::subscription::{Send, Subscriptions};
 use crate::{
     ClientError, Credentials, Event, FrameError, OneOffQueryId, OneOffTable, ReducerOutcome,
@@ -21,6 +21,7 @@ use spacetimedb_lib::{ConnectionId, Identity};
 use spacetimedb_sats::bsatn;
 use std::collections::VecDeque;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Counters of what the core has seen.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -38,6 +39,12 @@ pub struct Stats {
 /// Feed it every binary frame with [`handle_frame`](Self::handle_frame), send whatever
 /// [`poll_transmit`](Self::poll_transmit) returns, and act on [`poll_event`](Self::poll_event).
 /// Tell it when the socket closes with [`connection_lost`](Self::connection_lost).
+///
+/// Time is an input too: the core has no clock. Tell it the time with
+/// [`handle_timeout`](Self::handle_timeout) before making calls and whenever
+/// [`poll_timeout`](Self::poll_timeout)'s deadline passes; calls without an answer by then end
+/// as [`ReducerOutcome::TimedOut`]. Times are [`Duration`]s since any origin the transport
+/// picks, as long as it keeps the same one.
 pub struct ClientCore {
     credentials: Credentials,
     decoder: FrameDecoder,
@@ -55,6 +62,10 @@ pub struct ClientCore {
     outgoing: VecDeque<Vec<u8>>,
     events: VecDeque<Event>,
     stats: Stats,
+    /// The latest time [`Self::handle_timeout`] was given.
+    now: Duration,
+    /// How long a call or query waits for its answer.
+    request_timeout: Duration,
 }
 
 impl ClientCore {
@@ -75,6 +86,78 @@ impl ClientCore {
             outgoing: VecDeque::new(),
             events: VecDeque::new(),
             stats: Stats::default(),
+            now: Duration::ZERO,
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
+        }
+    }
+
+    /// A core with the same registered tables, settings and credentials as this one, and
+    /// nothing else: no rows, subscriptions, calls or time. A transport rebuilds from it when
+    /// handling a frame panicked (see [`FrameError::Panicked`]).
+    pub fn blank(&self) -> ClientCore {
+        let mut core = ClientCore::new(self.credentials);
+        core.tables = self
+            .tables
+            .iter()
+            .map(|(&name, table)| (name, table.empty()))
+            .collect();
+        core.decoder = self.decoder.clone();
+        core.request_timeout = self.request_timeout;
+        core
+    }
+
+    /// Applies the settings of `options` that concern the protocol:
+    /// [`max_frame_bytes`](crate::ConnectOptions::max_frame_bytes) and
+    /// [`request_timeout`](crate::ConnectOptions::request_timeout).
+    pub fn configure(&mut self, options: &crate::ConnectOptions) {
+        self.set_max_frame_bytes(options.max_frame_bytes);
+        self.set_request_timeout(options.request_timeout);
+    }
+
+    /// The most bytes one server frame may take once inflated, the frame and every query update
+    /// compressed in it together (default [`crate::DEFAULT_MAX_FRAME_BYTES`]). A frame beyond
+    /// it becomes an [`Event::FrameError`] and is dropped.
+    pub fn set_max_frame_bytes(&mut self, bytes: usize) {
+        self.decoder.set_max_frame_bytes(bytes);
+    }
+
+    /// How long a reducer call or one-off query made from now on waits for its answer (default
+    /// [`crate::DEFAULT_REQUEST_TIMEOUT`]).
+    pub fn set_request_timeout(&mut self, timeout: Duration) {
+        self.request_timeout = timeout;
+    }
+
+    /// Tells the core the time: calls and queries whose deadline is `now` or earlier end, as
+    /// [`ReducerOutcome::TimedOut`] and an `Err` answer. Later calls' deadlines count from the
+    /// latest `now` given (time never goes back: an earlier `now` is ignored).
+    pub fn handle_timeout(&mut self, now: Duration) {
+        self.now = self.now.max(now);
+        for (request_id, reducer) in self.calls.expire(self.now) {
+            log::warn!(
+                "reducer call {} ({reducer}) got no answer within {:?}",
+                request_id.0,
+                self.request_timeout
+            );
+            self.events.push_back(Event::ReducerDone {
+                request_id,
+                reducer,
+                outcome: ReducerOutcome::TimedOut,
+            });
+        }
+        for id in self.queries.expire(self.now) {
+            self.events.push_back(Event::OneOffDone {
+                id,
+                result: Err(format!("no answer within {:?}", self.request_timeout)),
+            });
+        }
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) should be called next: the earliest
+    /// deadline of a call or query in flight, if any.
+    pub fn poll_timeout(&self) -> Option<Duration> {
+        match (self.calls.next_deadline(), self.queries.next_deadline()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         }
     }
 
@@ -150,6 +233,30 @@ impl ClientCore {
         Ok(())
     }
 
+    /// Gives a subscription handle of a lost core back to this (blank) one; see
+    /// [`crate::waiters::Waiters::rebuild`]. It is sent with the next socket.
+    #[cfg_attr(
+        not(any(feature = "native", all(feature = "browser", target_arch = "wasm32"))),
+        allow(dead_code)
+    )]
+    pub(crate) fn restore_subscription(
+        &mut self,
+        id: SubscriptionId,
+        queries: Vec<String>,
+    ) -> Result<(), ClientError> {
+        self.subscriptions.restore(id, queries)
+    }
+
+    /// Reports a frame that could not be used (or whose handling failed outside the core).
+    #[cfg_attr(
+        not(any(feature = "native", all(feature = "browser", target_arch = "wasm32"))),
+        allow(dead_code)
+    )]
+    pub(crate) fn report_frame_error(&mut self, error: FrameError) {
+        self.stats.frames += 1;
+        self.frame_error(error);
+    }
+
     /// Number of distinct query sets live on the server (at most [`crate::MAX_SUBSCRIPTIONS`]).
     pub fn live_subscriptions(&self) -> usize {
         self.subscriptions.live_sets()
@@ -208,7 +315,8 @@ impl ClientCore {
             });
             return Ok(request_id);
         }
-        self.calls.insert(request_id, reducer);
+        self.calls
+            .insert(request_id, reducer, self.now + self.request_timeout);
         self.outgoing
             .push_back(frame::encode(&ClientMessage::CallReducer(CallReducer {
                 reducer: reducer.into(),
@@ -229,7 +337,7 @@ impl ClientCore {
             });
             return id;
         }
-        self.queries.insert(id);
+        self.queries.insert(id, self.now + self.request_timeout);
         self.outgoing
             .push_back(frame::encode(&ClientMessage::OneOffQuery(OneOffQuery {
                 message_id: id.0.to_le_bytes().into(),
@@ -268,11 +376,11 @@ impl ClientCore {
     pub fn handle_frame(&mut self, frame: &[u8]) {
         self.stats.frames += 1;
         match self.decoder.decode(frame) {
-            Ok((message, compression)) => {
+            Ok((message, compression, mut budget)) => {
                 if compression == FrameCompression::Gzip {
                     self.stats.gzip_frames += 1;
                 }
-                self.handle_message(message);
+                self.handle_message(message, &mut budget);
             }
             Err(error) => self.frame_error(error),
         }
@@ -284,7 +392,7 @@ impl ClientCore {
         self.events.push_back(Event::FrameError(error));
     }
 
-    fn handle_message(&mut self, message: ServerMessage<BsatnFormat>) {
+    fn handle_message(&mut self, message: ServerMessage<BsatnFormat>, budget: &mut Budget) {
         match message {
             ServerMessage::IdentityToken(token) => {
                 self.connection = Some((token.identity, token.connection_id));
@@ -304,7 +412,7 @@ impl ClientCore {
             }
             ServerMessage::SubscribeMultiApplied(applied) => {
                 let query_id = applied.query_id.id;
-                match self.apply(applied.update, Cause::SubscriptionApplied) {
+                match self.apply(applied.update, Cause::SubscriptionApplied, budget) {
                     Ok(()) => {
                         for handle in self.subscriptions.applied(query_id) {
                             self.events.push_back(Event::SubscriptionApplied(handle));
@@ -319,7 +427,7 @@ impl ClientCore {
                 self.resync_progress(query_id);
             }
             ServerMessage::UnsubscribeMultiApplied(applied) => {
-                if let Err(error) = self.apply(applied.update, Cause::SubscriptionEnded) {
+                if let Err(error) = self.apply(applied.update, Cause::SubscriptionEnded, budget) {
                     self.frame_error(error);
                 }
                 self.subscriptions.ended(applied.query_id.id);
@@ -341,9 +449,9 @@ impl ClientCore {
                     (None, None) => self.drop_all_subscriptions(&error.error),
                 }
             }
-            ServerMessage::TransactionUpdate(update) => self.handle_transaction(update),
+            ServerMessage::TransactionUpdate(update) => self.handle_transaction(update, budget),
             ServerMessage::TransactionUpdateLight(light) => {
-                if let Err(error) = self.apply(light.update, Cause::LightUpdate) {
+                if let Err(error) = self.apply(light.update, Cause::LightUpdate, budget) {
                     self.frame_error(error);
                 }
             }
@@ -360,7 +468,7 @@ impl ClientCore {
                         .into_iter()
                         .map(|t| {
                             let rows =
-                                split_rows(t.rows, &t.table_name).map_err(|e| e.to_string())?;
+                                RowRanges::new(t.rows, &t.table_name).map_err(|e| e.to_string())?;
                             Ok(OneOffTable {
                                 table: t.table_name.into(),
                                 rows,
@@ -382,6 +490,7 @@ impl ClientCore {
     fn handle_transaction(
         &mut self,
         update: spacetimedb_client_api_messages::websocket::TransactionUpdate<BsatnFormat>,
+        budget: &mut Budget,
     ) {
         let request = update.reducer_call.request_id;
         let ours = self.connection.map(|(_, c)| c) == Some(update.caller_connection_id);
@@ -392,9 +501,22 @@ impl ClientCore {
         };
         let pending_reducer = match (ours, request) {
             (false, _) => None,
-            (true, 0) => self
-                .calls
-                .finish_unnumbered(&update.reducer_call.reducer_name),
+            (true, 0) => {
+                let call = self
+                    .calls
+                    .finish_unnumbered(&update.reducer_call.reducer_name);
+                if call.is_none() {
+                    log::warn!(
+                        "a failure for no one call ({}: {outcome:?})",
+                        update.reducer_call.reducer_name
+                    );
+                    self.events.push_back(Event::UnattributedFailure {
+                        reducer: update.reducer_call.reducer_name.to_string(),
+                        outcome: outcome.clone(),
+                    });
+                }
+                call
+            }
             (true, id) => self.calls.finish(id).map(|name| (RequestId(id), name)),
         };
         let reducer: String = update.reducer_call.reducer_name.into();
@@ -407,12 +529,11 @@ impl ClientCore {
                 request_id: pending_reducer.as_ref().map(|(id, _)| *id),
                 outcome: outcome.clone(),
             };
-            if let Err(error) = self.apply(rows, Cause::Reducer(event)) {
+            if let Err(error) = self.apply(rows, Cause::Reducer(event), budget) {
                 self.frame_error(error);
             }
         }
         if let Some((request_id, called)) = pending_reducer {
-            // Errors that are not a reducer's come back named "<none>": report the name we called.
             self.events.push_back(Event::ReducerDone {
                 request_id,
                 reducer: called,
@@ -501,11 +622,14 @@ impl ClientCore {
         }
     }
 
-    /// Applies a database update to the cache, one event per changed table.
+    /// Applies a database update to the cache, one event per changed table. Query updates of
+    /// registered tables are inflated against the frame's `budget`; those of other tables are
+    /// not even looked at.
     fn apply(
         &mut self,
         update: DatabaseUpdate<BsatnFormat>,
         cause: Cause,
+        budget: &mut Budget,
     ) -> Result<(), FrameError> {
         let cause = Arc::new(cause);
         let mut first_error = None;
@@ -518,13 +642,13 @@ impl ClientCore {
             let rows = table_update.updates.into_iter().try_fold(
                 (Vec::new(), Vec::new()),
                 |(mut deletes, mut inserts), update| {
-                    let update = self.decoder.query_update(update)?;
-                    deletes.extend(split_rows(update.deletes, table)?);
-                    inserts.extend(split_rows(update.inserts, table)?);
+                    let update = self.decoder.query_update(update, budget)?;
+                    deletes.push(RowRanges::new(update.deletes, table)?);
+                    inserts.push(RowRanges::new(update.inserts, table)?);
                     Ok::<_, FrameError>((deletes, inserts))
                 },
             );
-            match rows.and_then(|(deletes, inserts)| cache.apply(deletes, inserts)) {
+            match rows.and_then(|(deletes, inserts)| cache.apply(&deletes, &inserts)) {
                 Ok(changes) if changes.is_empty() => {}
                 Ok(changes) => self.events.push_back(Event::RowsChanged(RowChanges {
                     table,

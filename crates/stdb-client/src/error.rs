@@ -48,6 +48,21 @@ pub enum FrameError {
         /// What was wrong.
         message: String,
     },
+    /// A frame over one of this client's memory limits (see
+    /// [`ConnectOptions::max_frame_bytes`](crate::ConnectOptions::max_frame_bytes)).
+    #[error("{what} refused: {message}")]
+    Limit {
+        /// The message or part being read.
+        what: &'static str,
+        /// Which limit, and by how much.
+        message: String,
+    },
+    /// Handling a frame panicked (a bug, e.g. in a row type's decoding). The transport rebuilt
+    /// the connection's state (cache emptied, subscriptions kept and sent again, calls in flight
+    /// ended as [`ReducerOutcome::ConnectionLost`](crate::ReducerOutcome::ConnectionLost)) and
+    /// opened a new socket.
+    #[error("handling a server frame panicked ({0}); the connection state was rebuilt")]
+    Panicked(String),
     /// A row that does not decode as the registered row type.
     #[error("bad row in table {table}: {message}")]
     Row {
@@ -97,6 +112,9 @@ pub enum ConnectionError {
     /// The server refused a subscription.
     #[error("subscription failed: {0}")]
     Subscription(String),
+    /// The subscription was ended (unsubscribed) before it applied.
+    #[error("subscription {0} was ended before it applied")]
+    Unsubscribed(u32),
     /// The server refused a one-off query.
     #[error("query failed: {0}")]
     Query(String),
@@ -106,8 +124,9 @@ pub enum ConnectionError {
     /// The connection is closed for good.
     #[error("connection closed: {0}")]
     Closed(String),
-    /// Native only: the stored token was refused by the server (HTTP 400/401 from the token
-    /// exchange).
+    /// Native only: SpacetimeDB said the stored token is not valid on this server (its own
+    /// answer to the token exchange, e.g. a token signed by another server; a proxy's refusal or
+    /// a server error is a [`ConnectionError::Connect`] instead).
     #[error("the server rejected the stored token: {0}")]
     TokenRejected(String),
     /// Native only: the connection could not be made.

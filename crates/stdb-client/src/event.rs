@@ -144,11 +144,24 @@ pub enum Event {
         /// How it ended.
         outcome: ReducerOutcome,
     },
-    /// A one-off query was answered.
+    /// A failure sent to this connection that cannot be pinned on one of its calls.
+    ///
+    /// SpacetimeDB 1.2 answers a failed reducer call with request id 0, named after the reducer;
+    /// it is that call's only when exactly one call of that reducer is pending. Failures that are
+    /// not a reducer's (a failed subscription or one-off query, an unknown reducer) are named
+    /// `"<none>"` and never belong to a call. Calls such a failure may belong to end by their
+    /// timeout ([`ReducerOutcome::TimedOut`]).
+    UnattributedFailure {
+        /// The reducer name the server gave (`"<none>"` for failures that are not a reducer's).
+        reducer: String,
+        /// What the server said.
+        outcome: ReducerOutcome,
+    },
+    /// A one-off query was answered (or timed out).
     OneOffDone {
         /// The query.
         id: OneOffQueryId,
-        /// Its tables, or the server's error.
+        /// Its tables, or the server's error (or why there is no answer).
         result: OneOffResult,
     },
     /// A server frame could not be used; it was dropped and the connection goes on.

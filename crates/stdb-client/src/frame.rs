@@ -14,14 +14,95 @@ use spacetimedb_sats::bsatn;
 use std::borrow::Cow;
 use std::io::Read;
 
-/// Largest inflated size accepted for one gzip payload, against decompression bombs.
-pub const MAX_INFLATED_BYTES: u64 = 1 << 30;
+/// The default of [`crate::ConnectOptions::max_frame_bytes`]: 32 MiB.
+///
+/// One server frame may take at most this many bytes once inflated — the frame itself and
+/// every query update compressed inside it, together (one budget per frame). Sized for a
+/// browser tab, whose memory never shrinks: an initial subscription of 100 000 rows of this app
+/// is about 20 MB. A frame beyond it is refused with a [`FrameError::Limit`] as soon as it
+/// passes the budget (not after inflating it all), and the connection goes on.
+///
+/// # Memory a frame may use
+///
+/// Nothing is preallocated from a size the server states (neither from the compressed size nor
+/// from a length prefix). Handling a frame that inflates to `n` bytes allocates at most about
+/// `6 n` bytes at once, plus 64 KiB: an inflate buffer grows by doubling (up to `2 n`, never past
+/// the budget); the decoded message copies byte strings and row offsets (`2 n`, offsets being
+/// converted once); and its table and query updates, far larger decoded than encoded, are
+/// weighed first and refused beyond another `2 n` (plus 64 KiB, about 400 of them). Row lists
+/// are checked against the registered row type (a size hint that cannot hold one of its rows is
+/// refused) and sliced without a per-row allocation; only rows new to the cache cost memory of
+/// their own (their bytes, the decoded row and two index entries), and a row repeated in a frame
+/// is decoded once.
+pub const DEFAULT_MAX_FRAME_BYTES: usize = 32 << 20;
 
-/// Decodes server frames; holds the resolved message types so they are built once.
+/// The most memory one array element of a server message takes once decoded (a table update is
+/// 144 bytes natively, a compressed query update 104, a one-off table 64); see
+/// [`ELEMENT_ALLOWANCE`].
+pub(crate) const ELEMENT_BYTES: usize = 160;
+
+/// How many bytes of decoded array elements (at [`ELEMENT_BYTES`] each) a message may hold per
+/// byte of its own, plus [`ELEMENT_SLACK`]. A table update takes at least 20 encoded bytes and a
+/// compressed query update as few as 5, so without this weighing a frame of nothing but empty
+/// updates would take twenty times its size in memory.
+pub(crate) const ELEMENT_ALLOWANCE: usize = 2;
+
+/// Decoded array elements any message may hold regardless of its size: 64 KiB, about 400 of them.
+pub(crate) const ELEMENT_SLACK: usize = 64 << 10;
+
+/// How much larger than `max_frame_bytes` a WebSocket message may be before a transport refuses
+/// it unread (gzip's header and incompressible data's overhead fit well within it): 64 KiB.
+/// Smaller messages over the limit are refused by the core, as a [`FrameError::Limit`] event.
+#[cfg_attr(
+    not(any(feature = "native", all(feature = "browser", target_arch = "wasm32"))),
+    allow(dead_code)
+)]
+pub(crate) const MESSAGE_SLACK: usize = 1 << 16;
+
+/// What is left of one frame's inflate budget ([`crate::ConnectOptions::max_frame_bytes`]),
+/// shared by the frame and every compressed query update inside it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Budget {
+    limit: usize,
+    used: usize,
+}
+
+impl Budget {
+    pub fn new(limit: usize) -> Self {
+        Self { limit, used: 0 }
+    }
+
+    fn left(&self) -> usize {
+        self.limit.saturating_sub(self.used)
+    }
+
+    fn spend(&mut self, bytes: usize, what: &'static str) -> Result<(), FrameError> {
+        if bytes > self.left() {
+            return Err(self.exceeded(what));
+        }
+        self.used += bytes;
+        Ok(())
+    }
+
+    fn exceeded(&self, what: &'static str) -> FrameError {
+        FrameError::Limit {
+            what,
+            message: format!(
+                "the frame takes more than {} bytes once inflated (the frame and its query \
+                 updates together); raise max_frame_bytes to accept it",
+                self.limit
+            ),
+        }
+    }
+}
+
+/// Decodes server frames; holds the resolved message types so they are built once. See
+/// [`DEFAULT_MAX_FRAME_BYTES`] for the memory a frame may use.
 #[derive(Debug, Clone)]
 pub struct FrameDecoder {
     message: Shape,
     query_update: Shape,
+    max_frame_bytes: usize,
 }
 
 impl Default for FrameDecoder {
@@ -29,6 +110,7 @@ impl Default for FrameDecoder {
         Self {
             message: Shape::of::<ServerMessage<BsatnFormat>>("server message"),
             query_update: Shape::of::<QueryUpdate<BsatnFormat>>("query update"),
+            max_frame_bytes: DEFAULT_MAX_FRAME_BYTES,
         }
     }
 }
@@ -43,37 +125,51 @@ pub enum FrameCompression {
 }
 
 impl FrameDecoder {
-    /// Decodes one binary frame.
+    /// Sets the per-frame inflate budget.
+    pub fn set_max_frame_bytes(&mut self, bytes: usize) {
+        self.max_frame_bytes = bytes;
+    }
+
+    /// Decodes one binary frame; the budget returned is what its query updates may still inflate.
     pub fn decode(
         &self,
         frame: &[u8],
-    ) -> Result<(ServerMessage<BsatnFormat>, FrameCompression), FrameError> {
+    ) -> Result<(ServerMessage<BsatnFormat>, FrameCompression, Budget), FrameError> {
+        let mut budget = Budget::new(self.max_frame_bytes);
         let (&tag, body) = frame.split_first().ok_or(FrameError::Empty)?;
         let (bytes, compression) = match tag {
-            SERVER_MSG_COMPRESSION_TAG_NONE => (Cow::Borrowed(body), FrameCompression::None),
-            SERVER_MSG_COMPRESSION_TAG_GZIP => {
-                (Cow::Owned(gunzip(body, "frame")?), FrameCompression::Gzip)
+            SERVER_MSG_COMPRESSION_TAG_NONE => {
+                budget.spend(body.len(), "frame")?;
+                (Cow::Borrowed(body), FrameCompression::None)
             }
+            SERVER_MSG_COMPRESSION_TAG_GZIP => (
+                Cow::Owned(gunzip(body, "frame", &mut budget)?),
+                FrameCompression::Gzip,
+            ),
             SERVER_MSG_COMPRESSION_TAG_BROTLI => return Err(FrameError::Brotli("frame")),
             other => return Err(FrameError::UnknownCompression(other)),
         };
-        self.message.check(&bytes)?;
+        let elements = self.message.check(&bytes)?;
+        weigh_elements(elements, bytes.len(), "server message")?;
         let message = bsatn::from_slice(&bytes).map_err(|e| FrameError::Decode {
             what: "server message",
             message: e.to_string(),
         })?;
-        Ok((message, compression))
+        Ok((message, compression, budget))
     }
 
-    /// The rows of a query update, inflating it when it was compressed on its own.
+    /// The rows of a query update, inflating it when it was compressed on its own (against the
+    /// frame's `budget`).
     pub fn query_update(
         &self,
         update: CompressableQueryUpdate<BsatnFormat>,
+        budget: &mut Budget,
     ) -> Result<QueryUpdate<BsatnFormat>, FrameError> {
         match update {
             CompressableQueryUpdate::Uncompressed(update) => Ok(update),
             CompressableQueryUpdate::Gzip(data) => {
-                let bytes = gunzip(&data, "query update")?;
+                let bytes = gunzip(&data, "query update", budget)?;
+                drop(data);
                 self.query_update.check(&bytes)?;
                 bsatn::from_slice(&bytes).map_err(|e| FrameError::Decode {
                     what: "query update",
@@ -85,25 +181,58 @@ impl FrameDecoder {
     }
 }
 
+/// Refuses a message whose array elements would take far more memory decoded than its size.
+fn weigh_elements(elements: usize, len: usize, what: &'static str) -> Result<(), FrameError> {
+    let allowed = len
+        .saturating_mul(ELEMENT_ALLOWANCE)
+        .saturating_add(ELEMENT_SLACK);
+    if elements.saturating_mul(ELEMENT_BYTES) > allowed {
+        return Err(FrameError::Limit {
+            what,
+            message: format!(
+                "{elements} table or query updates in {len} bytes would take about {} bytes \
+                 decoded (at most {allowed})",
+                elements.saturating_mul(ELEMENT_BYTES)
+            ),
+        });
+    }
+    Ok(())
+}
+
 /// Encodes a client message.
 pub fn encode(message: &ClientMessage<Box<[u8]>>) -> Vec<u8> {
     // Encoding into a Vec only fails for types that cannot be BSATN at all; client messages can.
     bsatn::to_vec(message).unwrap_or_default()
 }
 
-fn gunzip(data: &[u8], what: &'static str) -> Result<Vec<u8>, FrameError> {
-    let mut out = Vec::with_capacity(data.len().saturating_mul(4));
-    let mut reader = flate2::read::GzDecoder::new(data).take(MAX_INFLATED_BYTES + 1);
-    reader.read_to_end(&mut out).map_err(|e| FrameError::Gzip {
-        what,
-        message: e.to_string(),
-    })?;
-    if out.len() as u64 > MAX_INFLATED_BYTES {
-        return Err(FrameError::Gzip {
+/// Inflates `data` within what is left of `budget`, growing the buffer as the output arrives
+/// (never from a size the data claims): its capacity stays under twice its length and never
+/// passes the budget.
+fn gunzip(data: &[u8], what: &'static str, budget: &mut Budget) -> Result<Vec<u8>, FrameError> {
+    const FIRST: usize = 16 << 10;
+    let limit = budget.left();
+    let mut decoder = flate2::read::GzDecoder::new(data);
+    let mut out: Vec<u8> = Vec::new();
+    let mut chunk = [0u8; 8 << 10];
+    loop {
+        let n = decoder.read(&mut chunk).map_err(|e| FrameError::Gzip {
             what,
-            message: format!("inflates to more than {MAX_INFLATED_BYTES} bytes"),
-        });
+            message: e.to_string(),
+        })?;
+        if n == 0 {
+            break;
+        }
+        let len = out.len() + n;
+        if len > limit {
+            return Err(budget.exceeded(what));
+        }
+        if len > out.capacity() {
+            let grown = out.capacity().saturating_mul(2).max(FIRST).max(len);
+            out.reserve_exact(grown.min(limit) - out.len());
+        }
+        out.extend_from_slice(&chunk[..n]);
     }
+    budget.spend(out.len(), what)?;
     Ok(out)
 }
 
@@ -155,10 +284,10 @@ pub(crate) mod tests {
         plain.extend(&body);
         let mut zipped = vec![2];
         zipped.extend(gzip(&body));
-        let Ok((a, ca)) = decoder.decode(&plain) else {
+        let Ok((a, ca, _)) = decoder.decode(&plain) else {
             panic!("plain frame")
         };
-        let Ok((b, cb)) = decoder.decode(&zipped) else {
+        let Ok((b, cb, _)) = decoder.decode(&zipped) else {
             panic!("gzip frame")
         };
         assert_eq!((ca, cb), (FrameCompression::None, FrameCompression::Gzip));

@@ -38,9 +38,10 @@ pub use connect::{Compression, ConnectOptions, Credentials, SUBPROTOCOL};
 pub use core::ClientCore;
 pub use error::{ClientError, ConnectionError, FrameError};
 pub use event::{AnyRow, Cause, Change, Event, ReducerEvent, RowChanges};
+pub use frame::DEFAULT_MAX_FRAME_BYTES;
 pub use one_off::{OneOffQueryId, OneOffResult, OneOffTable};
 pub use reconnect::{Backoff, ConnectionStatus};
-pub use reducer::{ReducerOutcome, RequestId};
+pub use reducer::{DEFAULT_REQUEST_TIMEOUT, ReducerOutcome, RequestId};
 pub use row::{Row, decode_row};
 pub use subscription::{MAX_SUBSCRIPTIONS, SubscriptionId, SubscriptionState};
 

@@ -2,19 +2,33 @@
 //!
 //! For tests, tools and services. One task owns the socket; every call locks the core briefly,
 //! queues the frames it produced, and waits (when it returns a future) for the matching event.
+//!
+//! The core's clock is the time since the connection was made: calls tell it the time before
+//! they are made, and the socket task wakes at the core's next deadline
+//! ([`ClientCore::poll_timeout`]) so that unanswered calls end as
+//! [`ReducerOutcome::TimedOut`].
+//!
+//! A panic while handling a frame (a bug, e.g. in a row type) is caught: the core is rebuilt
+//! from a blank copy (same tables and settings; subscriptions restored with the same handles,
+//! calls in flight ended as [`ReducerOutcome::ConnectionLost`]), an
+//! [`Event::FrameError`] with [`FrameError::Panicked`] is sent,
+//! and the socket is replaced by a new one, where the subscriptions apply again.
 
 use crate::connect::{TokenRefusal, read_websocket_token};
+use crate::frame::MESSAGE_SLACK;
 use crate::waiters::{Waiters, one_off_rows};
 use crate::{
     Backoff, ClientCore, ConnectOptions, ConnectionError, ConnectionId, ConnectionStatus,
-    Credentials, Event, Identity, ReducerOutcome, Row, SUBPROTOCOL, SubscriptionId, TableCache,
+    Credentials, Event, FrameError, Identity, ReducerOutcome, Row, SUBPROTOCOL, SubscriptionId,
+    TableCache,
 };
 use futures_channel::oneshot;
 use futures_util::{SinkExt, StreamExt};
 use spacetimedb_lib::ser::Serialize;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{Notify, mpsc, watch};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
@@ -23,9 +37,6 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 /// Longest a connection attempt (token exchange + WebSocket handshake) may take.
 const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// Largest frame accepted (an initial subscription of 100 000 rows is about 20 MB raw).
-const MAX_FRAME_BYTES: usize = 1 << 30;
-
 struct Shared {
     core: ClientCore,
     waiters: Waiters,
@@ -33,9 +44,19 @@ struct Shared {
     outgoing: mpsc::UnboundedSender<Vec<u8>>,
     shutdown: Option<oneshot::Sender<()>>,
     closed: Option<String>,
+    /// The origin of the core's clock.
+    origin: Instant,
+    /// Wakes the socket task when a call may have brought the next deadline closer.
+    timer: Arc<Notify>,
 }
 
 impl Shared {
+    /// Tells the core the time.
+    fn tick(&mut self) {
+        let now = self.origin.elapsed();
+        self.core.handle_timeout(now);
+    }
+
     /// Queues the core's frames for the socket and hands its events out.
     fn flush(&mut self) {
         while let Some(frame) = self.core.poll_transmit() {
@@ -122,9 +143,12 @@ pub async fn open_socket(
         "Sec-WebSocket-Protocol",
         HeaderValue::from_static(SUBPROTOCOL),
     );
+    // Larger messages close the socket (which then reconnects); smaller ones over the limit
+    // are refused by the core with an event.
+    let limit = options.max_frame_bytes.saturating_add(MESSAGE_SLACK);
     let config = WebSocketConfig::default()
-        .max_message_size(Some(MAX_FRAME_BYTES))
-        .max_frame_size(Some(MAX_FRAME_BYTES));
+        .max_message_size(Some(limit))
+        .max_frame_size(Some(limit));
     let (socket, _) = tokio_tungstenite::connect_async_with_config(request, Some(config), true)
         .await
         .map_err(|e| ConnectionError::Connect(format!("{}: {e}", options.uri)))?;
@@ -147,6 +171,7 @@ impl NativeConnection {
             Some(_) => Credentials::Token,
             None => Credentials::Anonymous,
         });
+        core.configure(options);
         register(&mut core);
         let (identity, connection_id, new_token) = handshake(&mut socket, &mut core).await?;
 
@@ -159,6 +184,7 @@ impl NativeConnection {
             connection_id,
             new_token: new_token.clone(),
         });
+        let timer = Arc::new(Notify::new());
         let shared = Arc::new(Mutex::new(Shared {
             core,
             waiters: Waiters::default(),
@@ -166,6 +192,8 @@ impl NativeConnection {
             outgoing: out_tx,
             shutdown: Some(shutdown_tx),
             closed: None,
+            origin: Instant::now(),
+            timer: Arc::clone(&timer),
         }));
         // Reconnects use the long-lived token, so they come back as the same identity.
         let reconnect_options = ConnectOptions {
@@ -178,6 +206,7 @@ impl NativeConnection {
             shutdown: shutdown_rx,
             status: status_tx,
             options: reconnect_options,
+            timer,
         };
         tokio::spawn(pump.run(socket));
 
@@ -227,12 +256,16 @@ impl NativeConnection {
             return Err(ConnectionError::Closed(reason.clone()));
         }
         let shared = &mut *shared;
+        shared.tick();
         let result = f(&mut shared.core, &mut shared.waiters);
         shared.flush();
+        // The call may have set the earliest deadline.
+        shared.timer.notify_one();
         Ok(result)
     }
 
-    /// Subscribes and waits until the rows are in the cache (or the server refuses).
+    /// Subscribes and waits until the rows are in the cache (or the server refuses, or the
+    /// subscription is ended first).
     pub async fn subscribe<Q: Into<String>>(
         &self,
         queries: impl IntoIterator<Item = Q>,
@@ -350,7 +383,9 @@ async fn handshake(
             None => return Err(ConnectionError::Connect("closed before identity".into())),
         }
     };
-    core.handle_frame(&first);
+    handle_frame(core, &first).map_err(|panic| {
+        ConnectionError::Connect(format!("handling the identity frame panicked: {panic}"))
+    })?;
     match core.poll_event() {
         Some(Event::Connected {
             identity,
@@ -370,6 +405,19 @@ struct Pump {
     shutdown: oneshot::Receiver<()>,
     status: watch::Sender<ConnectionStatus>,
     options: ConnectOptions,
+    timer: Arc<Notify>,
+}
+
+/// Hands `frame` to `core`, catching a panic (whose message is returned). After a panic the
+/// core may be half-way through a change: rebuild it (see [`Waiters::rebuild`]).
+fn handle_frame(core: &mut ClientCore, frame: &[u8]) -> Result<(), String> {
+    catch_unwind(AssertUnwindSafe(|| core.handle_frame(frame))).map_err(|payload| {
+        payload
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a panic without a message".into())
+    })
 }
 
 /// Why a socket stopped.
@@ -392,6 +440,8 @@ impl Pump {
                 while self.outgoing.try_recv().is_ok() {}
                 if let Stop::ClosedByClient = stop {
                     shared.closed = Some("closed by the client".into());
+                    // Subscriptions still waiting to apply never will.
+                    shared.waiters.close();
                 }
             }
             let reason = match stop {
@@ -406,7 +456,10 @@ impl Pump {
             match self.reconnect(started).await {
                 Some(new_socket) => socket = new_socket,
                 None => {
-                    lock(&self.shared).closed = Some("closed by the client".into());
+                    let mut shared = lock(&self.shared);
+                    shared.closed = Some("closed by the client".into());
+                    shared.waiters.close();
+                    drop(shared);
                     return self.set_status(ConnectionStatus::Disconnected(
                         "closed by the client".into(),
                     ));
@@ -420,14 +473,38 @@ impl Pump {
         self.status.send_replace(status);
     }
 
-    /// Moves frames until the socket closes or the client closes it.
+    /// Moves frames until the socket closes or the client closes it; ends calls at their
+    /// deadline.
     async fn carry(&mut self, socket: &mut Socket) -> Stop {
         loop {
+            let deadline = {
+                let shared = lock(&self.shared);
+                shared
+                    .core
+                    .poll_timeout()
+                    .map(|at| tokio::time::Instant::from_std(shared.origin + at))
+            };
+            let timeout = async {
+                match deadline {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 message = socket.next() => match message {
                     Some(Ok(Message::Binary(frame))) => {
                         let mut shared = lock(&self.shared);
-                        shared.core.handle_frame(&frame);
+                        let shared_ref = &mut *shared;
+                        shared_ref.tick();
+                        if let Err(panic) = handle_frame(&mut shared_ref.core, &frame) {
+                            log::error!("handling a frame panicked: {panic}; rebuilding the connection state");
+                            let blank = shared_ref.core.blank();
+                            shared_ref.core = shared_ref
+                                .waiters
+                                .rebuild(blank, FrameError::Panicked(panic));
+                            shared_ref.flush();
+                            return Stop::Lost("handling a frame panicked".into());
+                        }
                         shared.flush();
                         if let Some((identity, _)) = shared.core.identity()
                             && !matches!(*self.status.borrow(), ConnectionStatus::Connected(_))
@@ -450,6 +527,13 @@ impl Pump {
                     None => return Stop::ClosedByClient,
                 },
                 _ = &mut self.shutdown => return Stop::ClosedByClient,
+                _ = timeout => {
+                    let mut shared = lock(&self.shared);
+                    shared.tick();
+                    shared.flush();
+                }
+                // A call was made: its deadline may come before the one slept on.
+                _ = self.timer.notified() => {}
             }
         }
     }

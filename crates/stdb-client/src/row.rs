@@ -1,6 +1,7 @@
 //! Application row types.
 
 use crate::FrameError;
+use crate::row_list::RowSize;
 use crate::shape::Shape;
 use spacetimedb_lib::de::Deserialize;
 use spacetimedb_sats::bsatn;
@@ -35,14 +36,22 @@ pub trait Row: for<'de> Deserialize<'de> + SpacetimeType + Debug + Send + Sync +
 #[derive(Debug, Clone)]
 pub(crate) struct RowDecoder {
     guard: Option<Shape>,
+    size: RowSize,
 }
 
 impl RowDecoder {
     pub fn new<T: Row>() -> Self {
         let shape = Shape::of::<T>(T::TABLE);
         Self {
+            size: shape.row_size(),
             guard: shape.has_preallocated_arrays().then_some(shape),
         }
+    }
+
+    /// The smallest BSATN size of a row (exact for types of one size only); row lists whose
+    /// boundaries cannot hold such rows are refused before anything is decoded.
+    pub fn row_size(&self) -> RowSize {
+        self.size
     }
 
     pub fn decode<T: Row>(&self, bytes: &[u8]) -> Result<T, FrameError> {

@@ -8,6 +8,7 @@
 //! blobs, so the walk is cheap.
 
 use crate::FrameError;
+use crate::row_list::RowSize;
 use spacetimedb_sats::typespace::{SpacetimeType, TypespaceBuilder};
 use spacetimedb_sats::{AlgebraicType, AlgebraicTypeRef, Typespace};
 use std::any::TypeId;
@@ -52,6 +53,8 @@ struct Reader<'a> {
     bytes: &'a [u8],
     offset: usize,
     what: &'static str,
+    /// Elements of arrays of variable-size values seen so far.
+    elements: usize,
 }
 
 impl Reader<'_> {
@@ -138,18 +141,67 @@ impl Shape {
         visit(self, &self.root, 0)
     }
 
+    /// The smallest BSATN size of a value of this shape, and whether every value has that size.
+    ///
+    /// A lower bound: a type nested deeper than the walk goes counts as empty there.
+    pub fn row_size(&self) -> RowSize {
+        match self.fixed_size(&self.root, 0) {
+            Some(size) => RowSize {
+                min: size,
+                fixed: true,
+            },
+            None => RowSize {
+                min: self.min_size(&self.root, 0),
+                fixed: false,
+            },
+        }
+    }
+
+    /// The smallest BSATN size of a value of `ty` (0 where the walk gives up: a lower bound).
+    fn min_size(&self, ty: &AlgebraicType, depth: usize) -> usize {
+        if depth > MAX_DEPTH {
+            return 0;
+        }
+        match ty {
+            AlgebraicType::Ref(r) => self
+                .typespace
+                .get(*r)
+                .map_or(0, |t| self.min_size(t, depth + 1)),
+            AlgebraicType::Product(p) => p
+                .elements
+                .iter()
+                .map(|e| self.min_size(&e.algebraic_type, depth + 1))
+                .fold(0, usize::saturating_add),
+            AlgebraicType::Sum(s) => s
+                .variants
+                .iter()
+                .map(|v| self.min_size(&v.algebraic_type, depth + 1))
+                .min()
+                .map_or(0, |smallest| smallest.saturating_add(1)),
+            // A length prefix.
+            AlgebraicType::Array(_) | AlgebraicType::String => 4,
+            other => self.fixed_size(other, depth).unwrap_or(0),
+        }
+    }
+
     /// Checks that `bytes` is exactly one value of this shape whose every length fits.
-    pub fn check(&self, bytes: &[u8]) -> Result<(), FrameError> {
+    ///
+    /// Returns how many elements of arrays of variable-size values (structs, enums, strings)
+    /// it holds: the official decoder allocates each of those in a `Vec` at its in-memory size,
+    /// which may be far larger than its few encoded bytes, so a caller that bounds memory
+    /// weighs them.
+    pub fn check(&self, bytes: &[u8]) -> Result<usize, FrameError> {
         let mut reader = Reader {
             bytes,
             offset: 0,
             what: self.what,
+            elements: 0,
         };
         self.walk(&self.root, &mut reader, 0)?;
         if reader.remaining() != 0 {
             return Err(reader.error(format!("{} trailing bytes", reader.remaining())));
         }
-        Ok(())
+        Ok(reader.elements)
     }
 
     fn resolve<'a>(
@@ -253,6 +305,7 @@ impl Shape {
                                 reader.remaining()
                             )));
                         }
+                        reader.elements = reader.elements.saturating_add(len);
                         (0..len).try_for_each(|_| self.walk(elem, reader, depth + 1))
                     }
                 }
@@ -286,6 +339,14 @@ mod tests {
 
     #[derive(SpacetimeType)]
     #[sats(crate = spacetimedb_lib)]
+    struct Fixed {
+        id: u64,
+        score: i32,
+        active: bool,
+    }
+
+    #[derive(SpacetimeType)]
+    #[sats(crate = spacetimedb_lib)]
     struct WithList {
         name: String,
         list: Option<Vec<u32>>,
@@ -300,7 +361,7 @@ mod tests {
         };
         let bytes = bsatn::to_vec(&value).unwrap();
         let shape = Shape::of::<Nested>("test value");
-        assert_eq!(shape.check(&bytes), Ok(()));
+        assert_eq!(shape.check(&bytes), Ok(4));
     }
 
     #[test]
@@ -342,7 +403,28 @@ mod tests {
                 .to_string()
                 .contains("1 trailing bytes")
         );
-        assert_eq!(shape.check(&[1]), Ok(()));
+        assert_eq!(shape.check(&[1]), Ok(0));
+    }
+
+    #[test]
+    fn knows_the_smallest_row_of_a_type() {
+        // String (4) + Option (1) + Vec<u8> (4).
+        assert_eq!(
+            Shape::of::<Flat>("t").row_size(),
+            RowSize {
+                min: 9,
+                fixed: false
+            }
+        );
+        assert_eq!(
+            Shape::of::<Fixed>("t").row_size(),
+            RowSize {
+                min: 13,
+                fixed: true
+            }
+        );
+        // Option<Vec<u32>>: the `None` tag alone.
+        assert_eq!(Shape::of::<WithList>("t").row_size().min, 5);
     }
 
     #[test]

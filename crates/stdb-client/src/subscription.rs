@@ -2,9 +2,15 @@
 
 use crate::{ClientError, RequestId};
 use rustc_hash::FxHashMap;
+use std::collections::VecDeque;
 
 /// Most live query sets on one connection.
 pub const MAX_SUBSCRIPTIONS: usize = 10;
+
+/// How many ended or failed handles keep their final state for
+/// [`crate::ClientCore::subscription_state`]; older ones are forgotten (their state is then
+/// `None`), so a page that changes its subscription all day keeps a bounded record.
+pub const FINISHED_KEPT: usize = 32;
 
 /// A handle to one subscription made with [`crate::ClientCore::subscribe`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -51,7 +57,10 @@ pub(crate) struct Subscriptions {
     next_handle: u32,
     next_query_id: u32,
     sets: FxHashMap<u32, QuerySet>,
+    /// Live handles (pending or applied) and their query set.
     handles: FxHashMap<SubscriptionId, (u32, SubscriptionState)>,
+    /// The last [`FINISHED_KEPT`] handles that ended or failed, newest last.
+    finished: VecDeque<(SubscriptionId, SubscriptionState)>,
 }
 
 impl Subscriptions {
@@ -61,6 +70,29 @@ impl Subscriptions {
         &mut self,
         queries: Vec<String>,
     ) -> Result<(SubscriptionId, Option<Send>), ClientError> {
+        let handle = SubscriptionId(self.next_handle);
+        let send = self.subscribe_as(handle, queries)?;
+        self.next_handle = self.next_handle.wrapping_add(1);
+        Ok((handle, send))
+    }
+
+    /// Gives a live handle back its subscription after the connection's state was rebuilt (the
+    /// same id, so the application's handle still works); it is pending until sent again.
+    pub fn restore(
+        &mut self,
+        handle: SubscriptionId,
+        queries: Vec<String>,
+    ) -> Result<(), ClientError> {
+        self.subscribe_as(handle, queries)?;
+        self.next_handle = self.next_handle.max(handle.0.wrapping_add(1));
+        Ok(())
+    }
+
+    fn subscribe_as(
+        &mut self,
+        handle: SubscriptionId,
+        queries: Vec<String>,
+    ) -> Result<Option<Send>, ClientError> {
         if queries.is_empty() {
             return Err(ClientError::NoQueries);
         }
@@ -104,28 +136,27 @@ impl Subscriptions {
                 )
             }
         };
-        let handle = SubscriptionId(self.next_handle);
-        self.next_handle = self.next_handle.wrapping_add(1);
         if let Some(set) = self.sets.get_mut(&query_id) {
             set.handles.push(handle);
         }
         self.handles.insert(handle, (query_id, state));
-        Ok((handle, send))
+        Ok(send)
+    }
+
+    fn finish(&mut self, handle: SubscriptionId, state: SubscriptionState) {
+        self.handles.remove(&handle);
+        if self.finished.len() == FINISHED_KEPT {
+            self.finished.pop_front();
+        }
+        self.finished.push_back((handle, state));
     }
 
     /// Ends a handle; returns the unsubscribe to send when it was the set's last handle.
     pub fn unsubscribe(&mut self, handle: SubscriptionId) -> Result<Option<Send>, ClientError> {
-        let Some((query_id, state)) = self.handles.get_mut(&handle) else {
+        let Some(&(query_id, _)) = self.handles.get(&handle) else {
             return Err(ClientError::UnknownSubscription(handle.0));
         };
-        if matches!(
-            state,
-            SubscriptionState::Ended | SubscriptionState::Failed(_)
-        ) {
-            return Err(ClientError::UnknownSubscription(handle.0));
-        }
-        *state = SubscriptionState::Ended;
-        let query_id = *query_id;
+        self.finish(handle, SubscriptionState::Ended);
         let Some(set) = self.sets.get_mut(&query_id) else {
             return Ok(None);
         };
@@ -190,9 +221,7 @@ impl Subscriptions {
             return Vec::new();
         };
         for handle in &set.handles {
-            if let Some((_, state)) = self.handles.get_mut(handle) {
-                *state = SubscriptionState::Failed(error.to_owned());
-            }
+            self.finish(*handle, SubscriptionState::Failed(error.to_owned()));
         }
         set.handles
     }
@@ -213,9 +242,17 @@ impl Subscriptions {
         self.sets.contains_key(&request.0).then_some(request.0)
     }
 
-    /// A handle's state.
+    /// A handle's state (`None` for one never issued, or finished long ago).
     pub fn state(&self, handle: SubscriptionId) -> Option<SubscriptionState> {
-        self.handles.get(&handle).map(|(_, s)| s.clone())
+        match self.handles.get(&handle) {
+            Some((_, state)) => Some(state.clone()),
+            None => self
+                .finished
+                .iter()
+                .rev()
+                .find(|(h, _)| *h == handle)
+                .map(|(_, state)| state.clone()),
+        }
     }
 
     /// Number of live query sets.
@@ -292,6 +329,46 @@ mod tests {
             }]
         );
         assert_eq!(subs.applied(0), vec![a]);
+    }
+
+    /// A page that changes its address all day subscribes and unsubscribes thousands of times.
+    #[test]
+    fn finished_handles_are_not_kept_forever() {
+        let mut subs = Subscriptions::default();
+        let mut last = None;
+        for i in 0..10_000 {
+            let (handle, _) = subs
+                .subscribe(q(&format!("SELECT * FROM t WHERE a = {i}")))
+                .unwrap();
+            if let Some(previous) = last.replace(handle) {
+                subs.unsubscribe(previous).unwrap();
+                subs.ended(previous.0);
+            }
+        }
+        assert_eq!(subs.handles.len(), 1);
+        assert_eq!(subs.sets.len(), 1);
+        assert!(subs.finished.len() <= FINISHED_KEPT);
+        // The most recent ones still say how they finished; the oldest are forgotten.
+        assert_eq!(
+            subs.state(SubscriptionId(9_998)),
+            Some(SubscriptionState::Ended)
+        );
+        assert_eq!(subs.state(SubscriptionId(0)), None);
+        assert_eq!(
+            subs.unsubscribe(SubscriptionId(0)),
+            Err(ClientError::UnknownSubscription(0))
+        );
+    }
+
+    #[test]
+    fn restored_handles_keep_their_ids() {
+        let mut subs = Subscriptions::default();
+        subs.restore(SubscriptionId(7), q("x")).unwrap();
+        subs.restore(SubscriptionId(9), q("x")).unwrap();
+        assert_eq!(subs.live_sets(), 1);
+        assert_eq!(subs.applied(0), vec![SubscriptionId(7), SubscriptionId(9)]);
+        let (next, _) = subs.subscribe(q("y")).unwrap();
+        assert_eq!(next, SubscriptionId(10));
     }
 
     #[test]

@@ -118,13 +118,22 @@ fn transaction(
     request_id: u32,
     status: UpdateStatus<BsatnFormat>,
 ) -> Vec<u8> {
+    transaction_of("set_score", caller, request_id, status)
+}
+
+fn transaction_of(
+    reducer: &str,
+    caller: ConnectionId,
+    request_id: u32,
+    status: UpdateStatus<BsatnFormat>,
+) -> Vec<u8> {
     frame(ServerMessage::TransactionUpdate(TransactionUpdate {
         status,
         timestamp: Timestamp::from_micros_since_unix_epoch(1_000_000),
         caller_identity: Identity::ZERO,
         caller_connection_id: caller,
         reducer_call: ReducerCallInfo {
-            reducer_name: "set_score".into(),
+            reducer_name: reducer.into(),
             reducer_id: 0,
             args: Box::new([]),
             request_id,
@@ -386,6 +395,124 @@ fn reducer_failures_reach_the_caller_and_only_the_caller() {
     ));
 }
 
+/// SpacetimeDB 1.2 answers a failed subscription or one-off query with a failed transaction
+/// named `<none>` and request id 0: it is no reducer's, and must not steal a call's result.
+#[test]
+fn a_failure_named_none_goes_to_no_call() {
+    let mut core = connected_core();
+    let link = core.call_reducer("link_wallet", &(1u32,)).unwrap();
+    let score = core.call_reducer("set_score", &(1u32, 2i32)).unwrap();
+    core.handle_frame(&transaction_of(
+        "<none>",
+        ME,
+        0,
+        UpdateStatus::Failed("invalid query".into()),
+    ));
+    match drain(&mut core).as_slice() {
+        [Event::UnattributedFailure { reducer, outcome }] => {
+            assert_eq!(reducer, "<none>");
+            assert_eq!(*outcome, ReducerOutcome::Failed("invalid query".into()));
+        }
+        other => panic!("{other:?}"),
+    }
+    // The calls' own answers still reach them.
+    core.handle_frame(&transaction_of(
+        "link_wallet",
+        ME,
+        link.0,
+        UpdateStatus::Committed(DatabaseUpdate { tables: vec![] }),
+    ));
+    core.handle_frame(&transaction(ME, 0, UpdateStatus::Failed("negative".into())));
+    let done: Vec<_> = drain(&mut core)
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::ReducerDone {
+                request_id,
+                outcome,
+                ..
+            } => Some((request_id, outcome)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        done,
+        [
+            (link, ReducerOutcome::Committed),
+            (score, ReducerOutcome::Failed("negative".into()))
+        ]
+    );
+}
+
+/// With two calls of one reducer pending, a failure with request id 0 could be either's.
+#[test]
+fn an_unnumbered_failure_with_two_candidates_is_not_guessed() {
+    let mut core = connected_core();
+    let first = core.call_reducer("set_score", &(1u32, 2i32)).unwrap();
+    let second = core.call_reducer("set_score", &(1u32, -2i32)).unwrap();
+    core.handle_frame(&transaction(ME, 0, UpdateStatus::Failed("negative".into())));
+    assert!(matches!(
+        drain(&mut core).as_slice(),
+        [Event::UnattributedFailure { reducer, .. }] if reducer == "set_score"
+    ));
+    core.handle_frame(&transaction(
+        ME,
+        first.0,
+        UpdateStatus::Committed(DatabaseUpdate { tables: vec![] }),
+    ));
+    assert!(matches!(
+        drain(&mut core).as_slice(),
+        [Event::ReducerDone { request_id, outcome: ReducerOutcome::Committed, .. }] if *request_id == first
+    ));
+    // The other one ends by its timeout.
+    core.handle_timeout(crate::DEFAULT_REQUEST_TIMEOUT);
+    assert!(matches!(
+        drain(&mut core).as_slice(),
+        [Event::ReducerDone { request_id, outcome: ReducerOutcome::TimedOut, .. }] if *request_id == second
+    ));
+}
+
+/// An out-of-energy call gets no answer at all: it ends at its deadline, on the core's clock.
+#[test]
+fn calls_and_queries_without_an_answer_time_out() {
+    use std::time::Duration;
+    let secs = Duration::from_secs;
+    let mut core = connected_core();
+    core.set_request_timeout(secs(10));
+    core.handle_timeout(secs(100));
+    assert_eq!(core.poll_timeout(), None);
+    let call = core.call_reducer("set_score", &(1u32, 2i32)).unwrap();
+    core.handle_timeout(secs(105));
+    let query = core.one_off_query("SELECT * FROM player");
+    assert_eq!(core.poll_timeout(), Some(secs(110)));
+    // Time never goes back.
+    core.handle_timeout(secs(1));
+    core.handle_timeout(secs(110) - Duration::from_millis(1));
+    assert!(drain(&mut core).is_empty());
+    core.handle_timeout(secs(110));
+    assert!(matches!(
+        drain(&mut core).as_slice(),
+        [Event::ReducerDone { request_id, outcome: ReducerOutcome::TimedOut, .. }] if *request_id == call
+    ));
+    assert_eq!(core.poll_timeout(), Some(secs(115)));
+    core.handle_timeout(secs(120));
+    match drain(&mut core).as_slice() {
+        [
+            Event::OneOffDone {
+                id,
+                result: Err(message),
+            },
+        ] => {
+            assert_eq!(*id, query);
+            assert!(message.contains("no answer within 10s"), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(core.poll_timeout(), None);
+    // A late answer belongs to no call any more.
+    core.handle_frame(&transaction(ME, call.0, UpdateStatus::OutOfEnergy));
+    assert!(drain(&mut core).is_empty());
+}
+
 #[test]
 fn reducer_arguments_are_bsatn_of_the_tuple() {
     let mut core = connected_core();
@@ -492,7 +619,11 @@ fn a_bad_row_is_an_error_and_changes_nothing() {
     core.subscribe(["SELECT * FROM player"]).unwrap();
     core.handle_frame(&applied(0, update(&[], &[player(1, "ann", 3)])));
     drain(&mut core);
-    let garbage = BsatnRowList::new(RowSizeHint::FixedSize(3), Bytes::from_static(&[1, 2, 3]));
+    // Twelve bytes (a `Player`'s smallest size) whose name claims four billion bytes.
+    let garbage = BsatnRowList::new(
+        RowSizeHint::FixedSize(12),
+        Bytes::from_static(&[1, 0, 0, 0, 255, 255, 255, 255, 0, 0, 0, 0]),
+    );
     let bad = DatabaseUpdate {
         tables: vec![TableUpdate {
             table_id: TableId(4096),
@@ -531,6 +662,118 @@ fn gzip_frames_and_gzip_query_updates_decode() {
     core.handle_frame(&whole);
     assert_eq!(names(&changes(&drain(&mut core))), ["+ann"]);
     assert_eq!(core.stats().gzip_frames, 1);
+}
+
+/// Every byte of a row list hinted `FixedSize(1)` would be a row; a `Player` takes at least 12.
+#[test]
+fn a_size_hint_too_small_for_the_row_type_is_refused() {
+    let mut core = connected_core();
+    core.subscribe(["SELECT * FROM player"]).unwrap();
+    let ones = BsatnRowList::new(RowSizeHint::FixedSize(1), Bytes::from(vec![0u8; 4096]));
+    core.handle_frame(&applied(
+        0,
+        table(CompressableQueryUpdate::Uncompressed(QueryUpdate {
+            deletes: rows(&[]),
+            inserts: ones,
+        })),
+    ));
+    match drain(&mut core).as_slice() {
+        [
+            Event::FrameError(FrameError::RowList { table, message }),
+            Event::SubscriptionFailed { .. },
+        ] => {
+            assert_eq!(table, "player");
+            assert!(message.contains("at least 12 bytes"), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(core.table::<Player>().unwrap().len(), 0);
+}
+
+#[test]
+fn a_one_off_answer_with_a_size_hint_too_small_does_not_decode() {
+    let mut core = connected_core();
+    let id = core.one_off_query("SELECT * FROM player");
+    core.handle_frame(&frame(ServerMessage::OneOffQueryResponse(
+        OneOffQueryResponse {
+            message_id: id.0.to_le_bytes().into(),
+            error: None,
+            tables: vec![OneOffTable {
+                table_name: "player".into(),
+                rows: BsatnRowList::new(RowSizeHint::FixedSize(1), Bytes::from(vec![0u8; 4096])),
+            }]
+            .into(),
+            total_host_execution_duration: TimeDuration::ZERO,
+        },
+    )));
+    match drain(&mut core).as_slice() {
+        [
+            Event::OneOffDone {
+                result: Ok(tables), ..
+            },
+        ] => {
+            assert_eq!(tables[0].len(), 4096);
+            let err = tables[0].decode::<Player>().unwrap_err();
+            assert!(err.to_string().contains("at least 12 bytes"), "{err}");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+fn gzip_of(bytes: &[u8]) -> Vec<u8> {
+    crate::frame::tests::gzip(bytes)
+}
+
+/// One budget per frame covers the frame and every compressed query update in it together.
+#[test]
+fn one_inflate_budget_covers_a_frame_and_its_query_updates() {
+    let mut core = connected_core();
+    core.set_max_frame_bytes(1 << 20);
+    core.subscribe(["SELECT * FROM player"]).unwrap();
+    // Each update alone fits (about 400 KiB), three together do not.
+    let inner = bsatn::to_vec(&QueryUpdate::<BsatnFormat> {
+        deletes: rows(&[]),
+        inserts: BsatnRowList::new(
+            RowSizeHint::FixedSize(12),
+            Bytes::from(vec![0u8; 12 * 34_000]),
+        ),
+    })
+    .unwrap();
+    let zipped = CompressableQueryUpdate::<BsatnFormat>::Gzip(gzip_of(&inner).into());
+    let nested = DatabaseUpdate {
+        tables: vec![TableUpdate {
+            table_id: TableId(4096),
+            table_name: "player".into(),
+            num_rows: 0,
+            updates: vec![zipped.clone(), zipped.clone(), zipped].into(),
+        }],
+    };
+    core.handle_frame(&applied(0, nested));
+    match drain(&mut core).as_slice() {
+        [Event::FrameError(FrameError::Limit { what, message }), ..] => {
+            assert_eq!(*what, "query update");
+            assert!(message.contains("more than 1048576 bytes"), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+    // A whole frame inflating past the budget, and a plain one larger than it.
+    let bomb_body = vec![0u8; 2 << 20];
+    let mut bomb = vec![2];
+    bomb.extend(gzip_of(&bomb_body));
+    let mut plain = vec![0];
+    plain.extend(&bomb_body);
+    for frame in [bomb, plain] {
+        core.handle_frame(&frame);
+        assert!(
+            matches!(
+                drain(&mut core).as_slice(),
+                [Event::FrameError(FrameError::Limit { what: "frame", .. })]
+            ),
+            "{} bytes",
+            frame.len()
+        );
+    }
+    assert_eq!(core.stats().frame_errors, 3);
 }
 
 #[test]
@@ -805,6 +1048,7 @@ fn subscriptions_made_before_the_identity_are_sent_when_it_arrives() {
 mod cache_model {
     use super::*;
     use crate::TableCache;
+    use crate::row_list::RowRanges;
     use std::collections::BTreeMap;
 
     fn bytes_of(row: &Player) -> Bytes {
@@ -888,11 +1132,14 @@ mod cache_model {
                     // The socket closed meanwhile: the re-applied subscription delivers it all.
                     cache.begin_resync();
                     let all = model.iter().map(|(id, score)| bytes_of(&player(*id, "p", *score)));
-                    let mut changes = cache.apply_rows(Vec::new(), all.collect()).unwrap();
+                    let all: Vec<Bytes> = all.collect();
+                    let mut changes = cache.apply_rows(&[], &[RowRanges::from_rows(&all)]).unwrap();
                     changes.extend(cache.finish_resync());
                     changes
                 } else {
-                    cache.apply_rows(deletes, inserts).unwrap()
+                    cache
+                        .apply_rows(&[RowRanges::from_rows(&deletes)], &[RowRanges::from_rows(&inserts)])
+                        .unwrap()
                 };
                 prop_assert_eq!(summary(&changes), diff(&before, &model));
                 assert_matches(&cache, &model);

@@ -1,7 +1,7 @@
 //! `cargo xtask test`: formatting, clippy, builds, and every test against a throw-away
 //! SpacetimeDB with the module published.
 
-use crate::throwaway::{FallbackService, Restartable, Throwaway};
+use crate::throwaway::{FallbackService, HostileServer, Restartable, Throwaway};
 use crate::{app, module, npm, paths, process, tools};
 use anyhow::{Context, Result, bail};
 use std::io::{BufRead, BufReader};
@@ -94,6 +94,17 @@ pub fn run() -> Result<()> {
         "--package",
         "onepulse-fallback",
     ]))?;
+    // The hostile SpacetimeDB stand-in the browser tests feed malicious frames from.
+    process::run(cargo(&[
+        "build",
+        "--locked",
+        "--package",
+        "stdb-client",
+        "--features",
+        "native",
+        "--example",
+        "hostile_server",
+    ]))?;
 
     let chromedriver = tools::ensure_chromium()?;
     let runner = tools::ensure_wasm_bindgen_test_runner()?;
@@ -102,6 +113,7 @@ pub fn run() -> Result<()> {
     let restartable = Restartable::start(RESTART_DATABASE, &wasm)?;
     let fallback = FallbackService::start(db.server.url(), TEST_DATABASE)?;
     let restart_fallback = FallbackService::start(&restartable.url, RESTART_DATABASE)?;
+    let hostile = HostileServer::start()?;
     let spacetimedb = tools::ensure_spacetimedb()?;
     let mut native = cargo(&[
         "test",
@@ -137,6 +149,7 @@ pub fn run() -> Result<()> {
         .env("ONEPULSE_CONTROL_URL", restartable.control.url())
         .env("ONEPULSE_FALLBACK_URL", &fallback.url)
         .env("ONEPULSE_RESTART_FALLBACK_URL", &restart_fallback.url)
+        .env("ONEPULSE_HOSTILE_URL", &hostile.url)
         .env("CHROMEDRIVER", &chromedriver)
         .env("CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER", &runner)
         .env("WASM_BINDGEN_TEST_TIMEOUT", "120");
@@ -155,7 +168,7 @@ pub fn run() -> Result<()> {
             })
         },
     );
-    drop((fallback, restart_fallback, restartable));
+    drop((fallback, restart_fallback, restartable, hostile));
     let log_file = db.log_file();
     let passed = outcome.as_ref().is_ok_and(|c| c.failed == 0 && c.success);
     db.stop(passed);

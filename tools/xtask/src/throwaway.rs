@@ -154,3 +154,37 @@ impl FallbackService {
         })
     }
 }
+
+/// The hostile SpacetimeDB stand-in (`stdb-client`'s `hostile_server` example) for the browser
+/// tests: it speaks just enough of the v1 protocol to feed malicious frames (decompression
+/// bombs, row lists of one-byte rows, a row that makes a row type panic). Killed when dropped.
+pub struct HostileServer {
+    _process: crate::process::KillOnDrop,
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+}
+
+impl HostileServer {
+    /// Starts the (already built) example and waits until it listens.
+    pub fn start() -> Result<Self> {
+        let port = free_loopback_port()?;
+        let mut command =
+            std::process::Command::new(paths::target().join("debug/examples/hostile_server"));
+        command
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .stdin(std::process::Stdio::null());
+        let process =
+            crate::process::KillOnDrop(command.spawn().context("starting hostile_server")?);
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if std::time::Instant::now() > deadline {
+                anyhow::bail!("hostile_server did not listen on port {port} within 30 s");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(Self {
+            _process: process,
+            url: format!("http://127.0.0.1:{port}"),
+        })
+    }
+}
