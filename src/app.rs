@@ -1,8 +1,7 @@
 //! The page.
 
 use crate::components::{
-    AddressForm, ChainCards, Clock, Countdown, Problems, ReportGm, StatusPill, TotalsView,
-    WalletLink,
+    AddressForm, ChainCards, Clock, Countdown, Problems, SayGm, StatusPill, TotalsView, WalletLink,
 };
 use crate::config::AppConfig;
 use crate::mini_app::MiniApp;
@@ -23,8 +22,7 @@ pub fn App() -> impl IntoView {
         .and_then(|w| w.location().search().ok())
         .unwrap_or_default();
     let config = AppConfig::from_build_and_query(&query);
-    let mut options = BrowserOptions::new(&config.spacetimedb, &config.module);
-    options.connect.token = dev_reporter_token(&config);
+    let options = BrowserOptions::new(&config.spacetimedb, &config.module);
     let store = GmStore::new(StoreConfig::new(options, &config.api));
     match store {
         Ok(store) => {
@@ -80,7 +78,7 @@ pub fn Page(store: GmStore) -> impl IntoView {
             <TotalsView />
             <ChainCards />
             <WalletLink />
-            <ReportGm />
+            <SayGm />
         </main>
     }
 }
@@ -105,15 +103,4 @@ fn mark_first_live_data(store: GmStore) {
         }
         live
     });
-}
-
-/// In a development build by `cargo xtask dev` (`ONEPULSE_DEV_TOKEN` at build time) the app
-/// connects as the development reporter, so Report GM works without a wallet. Never in release
-/// builds, and only to a SpacetimeDB on this machine ([`AppConfig::dev_reporter_token`]): a
-/// `?spacetimedb=` link naming another server never gets the token.
-fn dev_reporter_token(config: &AppConfig) -> Option<String> {
-    let token = option_env!("ONEPULSE_DEV_TOKEN").filter(|_| cfg!(debug_assertions));
-    let token = config.dev_reporter_token(token)?;
-    log::info!("development build: connecting as the development reporter");
-    Some(token)
 }

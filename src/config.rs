@@ -90,21 +90,6 @@ impl AppConfig {
         }
         self
     }
-
-    /// The development reporter's token (`ONEPULSE_DEV_TOKEN`, debug builds) to connect with:
-    /// only when the SpacetimeDB in use is this machine's, never to a server a link names.
-    pub fn dev_reporter_token(&self, token: Option<&str>) -> Option<String> {
-        let token = token?;
-        if is_loopback(&self.spacetimedb) {
-            Some(token.to_owned())
-        } else {
-            log::warn!(
-                "not sending the development reporter token to {}: not this machine",
-                self.spacetimedb
-            );
-            None
-        }
-    }
 }
 
 /// A URL's parts as a WHATWG URL parser gives them: what decides where a connection goes.
@@ -412,40 +397,6 @@ mod tests {
             );
         }
         assert_eq!(debug(&query("api", "ws://localhost:1")).api, defaults.api);
-    }
-
-    #[test]
-    fn the_dev_reporter_token_goes_only_to_loopback() {
-        let token = Some("dev-token");
-        let with = |spacetimedb: &str| AppConfig {
-            spacetimedb: spacetimedb.into(),
-            ..AppConfig::from_build()
-        };
-        assert_eq!(
-            with("ws://127.0.0.1:3000").dev_reporter_token(token),
-            Some("dev-token".into())
-        );
-        assert_eq!(
-            with("ws://[::1]:3000").dev_reporter_token(token),
-            Some("dev-token".into())
-        );
-        assert_eq!(with("ws://127.0.0.1:3000").dev_reporter_token(None), None);
-        for remote in [
-            "wss://db.example",
-            "ws://localhost:1@evil.example",
-            "ws://localhost.evil.example",
-            "wss://localhost.",
-            "not a url",
-        ] {
-            assert_eq!(with(remote).dev_reporter_token(token), None, "{remote:?}");
-        }
-        // Through the override: a link naming another server gets no token, in debug builds
-        // too (where such overrides are allowed).
-        let linked = debug(&query("spacetimedb", "wss://evil.example"));
-        assert_eq!(linked.spacetimedb, "wss://evil.example");
-        assert_eq!(linked.dev_reporter_token(token), None);
-        let local = debug(&query("spacetimedb", "ws://localhost:3001"));
-        assert_eq!(local.dev_reporter_token(token), Some("dev-token".into()));
     }
 
     #[test]

@@ -11,9 +11,12 @@
 mod bridge;
 
 #[cfg(target_arch = "wasm32")]
-pub use bridge::{eth_accounts, is_in_mini_app, personal_sign, ready, user};
+pub use bridge::{
+    eth_accounts, injected_wallets, is_in_mini_app, personal_sign, ready, user, wallet_request,
+};
 
 use serde::Deserialize;
+use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 /// The Farcaster user who opened the app (from the host's context).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -34,6 +37,8 @@ pub struct FarcasterError {
     pub code: Option<i64>,
     /// What went wrong.
     pub message: String,
+    /// The error's `data` when it is text, e.g. a contract's revert data (`0x08c379a0…`).
+    pub data: Option<String>,
 }
 
 impl FarcasterError {
@@ -42,6 +47,7 @@ impl FarcasterError {
         Self {
             code: None,
             message: message.into(),
+            data: None,
         }
     }
 
@@ -55,6 +61,7 @@ impl FarcasterError {
                     .message
                     .or(text)
                     .unwrap_or_else(|| "the Farcaster host failed without a message".into()),
+                data: error.data,
             },
             (Err(_), Some(text)) => Self::new(text),
             (Err(why), None) => Self::new(format!(
@@ -108,16 +115,88 @@ impl HostUser {
     }
 }
 
-/// A value the host rejected a call with: an EIP-1193 error `{code, message}` or an `Error`.
-/// Both fields are optional; unknown fields are tolerated.
+/// A value the host or a wallet rejected a call with: an EIP-1193 error `{code, message,
+/// data}` or an `Error`. Every field is optional; unknown fields are tolerated, and so is a
+/// `data` that is not text (it is then ignored, without being walked).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
 pub struct HostError {
-    /// EIP-1193 error code (4001: the user said no).
-    #[serde(default)]
+    /// EIP-1193 error code (4001: the user said no); a code that is not an integer (some
+    /// libraries use names such as `"ACTION_REJECTED"`) is dropped, keeping the message.
+    #[serde(default, deserialize_with = "kept_if_valid")]
     pub code: Option<i64>,
-    /// What went wrong.
-    #[serde(default)]
+    /// What went wrong (dropped when it is not text).
+    #[serde(default, deserialize_with = "kept_if_valid")]
     pub message: Option<String>,
+    /// The error's data when it is text (revert data); anything else is dropped.
+    #[serde(default, deserialize_with = "text_or_nothing")]
+    pub data: Option<String>,
+}
+
+/// A value that decodes as `T`, or anything else (then dropped).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Lenient<T> {
+    Kept(T),
+    Dropped(IgnoredAny),
+}
+
+/// A field kept when it decodes as `T` and dropped otherwise, so one odd field does not cost
+/// the rest of the error.
+fn kept_if_valid<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    deserializer: D,
+) -> Result<Option<T>, D::Error> {
+    Ok(match Option::<Lenient<T>>::deserialize(deserializer)? {
+        Some(Lenient::Kept(value)) => Some(value),
+        Some(Lenient::Dropped(_)) | None => None,
+    })
+}
+
+/// A value kept only when it is text: objects, lists and numbers become `None` without being
+/// read further (their entries are skipped, not decoded).
+fn text_or_nothing<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+    struct TextOrNothing;
+    impl<'de> Visitor<'de> for TextOrNothing {
+        type Value = Option<String>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("any value")
+        }
+        fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Self::Value, E> {
+            Ok(Some(text.to_owned()))
+        }
+        fn visit_string<E: serde::de::Error>(self, text: String) -> Result<Self::Value, E> {
+            Ok(Some(text))
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+            Ok(None)
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            while seq.next_element::<IgnoredAny>()?.is_some() {}
+            Ok(None)
+        }
+        fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_some<D2: Deserializer<'de>>(self, d: D2) -> Result<Self::Value, D2::Error> {
+            d.deserialize_any(TextOrNothing)
+        }
+    }
+    deserializer.deserialize_any(TextOrNothing)
 }
 
 #[cfg(test)]
@@ -196,12 +275,34 @@ mod tests {
     }
 
     #[test]
+    fn wallet_errors_keep_text_data_and_drop_the_rest() {
+        let with_data: HostError =
+            serde_json::from_str(r#"{"code":-32603,"message":"reverted","data":"0x08c379a0"}"#)
+                .unwrap();
+        let error = FarcasterError::from_host(Ok(with_data), None);
+        assert_eq!(error.data.as_deref(), Some("0x08c379a0"));
+        for data in [
+            r#"{"data":"0x08c379a0","message":"m"}"#,
+            "[1,2]",
+            "42",
+            "null",
+            "true",
+        ] {
+            let odd: HostError =
+                serde_json::from_str(&format!(r#"{{"code":3,"message":"m","data":{data}}}"#))
+                    .unwrap_or_else(|e| panic!("{data}: {e}"));
+            assert_eq!(odd.code, Some(3), "{data}");
+            assert_eq!(odd.data, None, "{data}");
+        }
+    }
+
+    #[test]
     fn unreadable_wallet_errors_say_so() {
         let thrown_text =
             FarcasterError::from_host(Err("not an object".into()), Some("nope".into()));
         assert_eq!(thrown_text, FarcasterError::new("nope"));
-        let odd: Result<HostError, _> = serde_json::from_str(r#"{"code":"E1","message":"m"}"#);
-        let why = odd.map_err(|e| e.to_string());
+        let not_an_object: Result<HostError, _> = serde_json::from_str(r#""nope""#);
+        let why = not_an_object.map_err(|e| e.to_string());
         let unreadable = FarcasterError::from_host(why, None);
         assert!(
             unreadable.message.contains("unreadable error")
@@ -209,5 +310,13 @@ mod tests {
             "{}",
             unreadable.message
         );
+        // A named code (as ethers gives) or a message that is not text costs only that field.
+        let named: HostError =
+            serde_json::from_str(r#"{"code":"ACTION_REJECTED","message":"m"}"#).unwrap();
+        assert_eq!(FarcasterError::from_host(Ok(named), None).message, "m");
+        let odd_message: HostError =
+            serde_json::from_str(r#"{"code":4001,"message":{"a":1}}"#).unwrap();
+        assert_eq!(odd_message.code, Some(4001));
+        assert_eq!(odd_message.message, None);
     }
 }

@@ -1,10 +1,12 @@
 //! OnePulse Live, the web app: a Leptos page over the browser runtime.
 //!
-//! [`model`], [`page_state`], [`config`] and the Farcaster value types in [`farcaster`] are pure
-//! (tested natively); the store and the components run in the browser.
+//! [`model`], [`page_state`], [`config`], the Farcaster value types in [`farcaster`] and the
+//! GM transaction in [`gm_tx`] are pure (tested natively); the store, the wallet calls and the
+//! components run in the browser.
 
 pub mod config;
 pub mod farcaster;
+pub mod gm_tx;
 pub mod model;
 pub mod page_state;
 
@@ -16,6 +18,8 @@ pub mod components;
 pub mod mini_app;
 #[cfg(target_arch = "wasm32")]
 pub mod store;
+#[cfg(target_arch = "wasm32")]
+pub mod wallet;
 
 #[cfg(target_arch = "wasm32")]
 pub use app::{App, Page};

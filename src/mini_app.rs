@@ -1,13 +1,15 @@
-//! OnePulse as a Farcaster mini app: inside a host, the host wallet's address is shown, the
-//! user's fid and names go with reports, the wallet can be linked to this browser's identity
-//! (so `report_gm` is authorized for it), and the host is told when the first screen is ready.
-//! Outside a host none of this shows and the page works as a plain web page.
+//! OnePulse as a Farcaster mini app: inside a host, the host wallet's address is shown (and
+//! its wallet says GM on chain, see [`crate::wallet`]), the wallet can be linked to this
+//! browser's identity, after which the user's fid and names are stored for it (`set_profile`),
+//! and the host is told when the first screen is ready. Outside a host none of this shows and
+//! the page works as a plain web page.
 
 use crate::farcaster::{self, FarcasterUser};
 use crate::store::GmStore;
 use gloo_storage::{LocalStorage, Storage};
 use leptos::prelude::*;
-use onepulse_domain::{Address, GmDay, link_message};
+use onepulse_domain::siwe::{MAX_LINK_LIFETIME_SECS, nonce_from_bytes};
+use onepulse_domain::{Address, Chain, IdentityHex, SiweMessage};
 use std::time::Duration;
 use stdb_client::ConnectionStatus;
 
@@ -21,7 +23,7 @@ pub enum LinkState {
     Unlinked,
     /// Waiting for the wallet's signature or the database.
     Linking,
-    /// Linked: reports for the wallet are authorized from this browser.
+    /// Linked: this browser's identity may set the wallet's Farcaster profile.
     Linked,
     /// The last attempt failed, and why.
     Failed(String),
@@ -33,6 +35,8 @@ pub enum LinkState {
 pub struct MiniApp {
     /// Whether the host check has finished (outside a host it finishes at once).
     pub checked: ReadSignal<bool>,
+    /// Whether the page runs inside a Farcaster host (known once `checked`).
+    pub in_host: ReadSignal<bool>,
     /// The Farcaster user, from the host's context.
     pub user: ReadSignal<Option<FarcasterUser>>,
     /// The host wallet's address.
@@ -40,6 +44,7 @@ pub struct MiniApp {
     /// The wallet's link to this browser's identity.
     pub link: ReadSignal<LinkState>,
     set_checked: WriteSignal<bool>,
+    set_in_host: WriteSignal<bool>,
     set_user: WriteSignal<Option<FarcasterUser>>,
     set_wallet: WriteSignal<Option<Address>>,
     set_link: WriteSignal<LinkState>,
@@ -50,15 +55,18 @@ impl MiniApp {
     /// tells the host once the first screen is ready.
     pub fn start(store: GmStore) -> Self {
         let (checked, set_checked) = signal(false);
+        let (in_host, set_in_host) = signal(false);
         let (user, set_user) = signal(None);
         let (wallet, set_wallet) = signal(None);
         let (link, set_link) = signal(LinkState::Unlinked);
         let mini_app = Self {
             checked,
+            in_host,
             user,
             wallet,
             link,
             set_checked,
+            set_in_host,
             set_user,
             set_wallet,
             set_link,
@@ -76,6 +84,7 @@ impl MiniApp {
         if !farcaster::is_in_mini_app().await {
             return;
         }
+        self.set_in_host.set(true);
         match farcaster::user().await {
             Ok(user) => self.set_user.set(user),
             Err(e) => log::warn!("no Farcaster context: {e}"),
@@ -93,9 +102,12 @@ impl MiniApp {
         }
     }
 
-    /// Links the host wallet to this browser's identity: the wallet signs the link message for
-    /// `today`, the module checks the signature (reducer `bind_wallet`).
-    pub async fn link_wallet(&self, store: GmStore, today: GmDay) -> Result<(), String> {
+    /// Links the host wallet to this browser's identity: the wallet signs a Sign-In with
+    /// Ethereum message for this page's domain naming the identity ([`sign_in_message`]), the
+    /// module checks it (reducer `bind_wallet`); then the Farcaster user's fid and names are
+    /// stored for the wallet (reducer `set_profile`, which the link authorizes). The link
+    /// lasts [`MAX_LINK_LIFETIME_SECS`] (30 days); linking again renews it.
+    pub async fn link_wallet(&self, store: GmStore) -> Result<(), String> {
         let wallet = self
             .wallet
             .get_untracked()
@@ -105,17 +117,65 @@ impl MiniApp {
             .ok_or("not connected yet: try again when the pill says Live")?;
         let identity = identity.to_hex().to_string();
         self.set_link.set(LinkState::Linking);
-        let message = link_message(&wallet, &identity, today);
-        let outcome = match farcaster::personal_sign(wallet.as_str(), &message).await {
-            Ok(signature) => store.bind_wallet(&wallet, today, signature).await,
-            Err(e) => Err(e.to_string()),
+        let outcome = match sign_in_message(&wallet, Some(&identity)) {
+            Ok(message) => {
+                let expires_at = message.expiration_time.unwrap_or(message.issued_at);
+                let text = message.to_string();
+                match farcaster::personal_sign(wallet.as_str(), &text).await {
+                    Ok(signature) => store
+                        .bind_wallet(text, signature)
+                        .await
+                        .map(|()| expires_at),
+                    Err(e) => Err(e.to_string()),
+                }
+            }
+            Err(e) => Err(e),
+        };
+        let outcome = match (outcome, self.user.get_untracked()) {
+            (Ok(expires_at), Some(user)) => store
+                .set_profile(&wallet, &user)
+                .await
+                .map(|()| expires_at)
+                .map_err(|e| format!("linked, but the Farcaster profile was not saved: {e}")),
+            (outcome, _) => outcome,
         };
         match &outcome {
-            Ok(()) => {
-                if let Err(e) = LocalStorage::set(link_key(&identity, &wallet), true) {
+            Ok(expires_at) => {
+                if let Err(e) = LocalStorage::set(link_key(&identity, &wallet), *expires_at) {
                     log::warn!("could not remember the link: {e}");
                 }
                 self.set_link.set(LinkState::Linked);
+            }
+            Err(message) => self.set_link.set(LinkState::Failed(message.clone())),
+        }
+        outcome.map(drop)
+    }
+
+    /// Ends every link of the host wallet, on every device (a lost phone): the wallet signs a
+    /// Sign-In with Ethereum message with the revocation statement (reducer
+    /// `revoke_wallet_links`).
+    pub async fn revoke_links(&self, store: GmStore) -> Result<(), String> {
+        let wallet = self
+            .wallet
+            .get_untracked()
+            .ok_or("no wallet: open OnePulse in a Farcaster client with a wallet")?;
+        self.set_link.set(LinkState::Linking);
+        let outcome = match sign_in_message(&wallet, None) {
+            Ok(message) => {
+                let text = message.to_string();
+                match farcaster::personal_sign(wallet.as_str(), &text).await {
+                    Ok(signature) => store.revoke_wallet_links(text, signature).await,
+                    Err(e) => Err(e.to_string()),
+                }
+            }
+            Err(e) => Err(e),
+        };
+        match &outcome {
+            Ok(()) => {
+                if let Some(identity) = store.identity() {
+                    LocalStorage::delete(link_key(identity.to_hex().as_ref(), &wallet));
+                }
+                self.set_link.set(LinkState::Unlinked);
             }
             Err(message) => self.set_link.set(LinkState::Failed(message.clone())),
         }
@@ -133,9 +193,10 @@ impl MiniApp {
                 return;
             };
             let key = link_key(identity.to_hex().as_ref(), &wallet);
-            if LocalStorage::get::<bool>(&key).unwrap_or(false)
-                && link.get_untracked() == LinkState::Unlinked
-            {
+            // The link's expiry (Unix seconds) is kept; an expired link is not shown.
+            let live =
+                LocalStorage::get::<i64>(&key).is_ok_and(|expires_at| expires_at > now_secs());
+            if live && link.get_untracked() == LinkState::Unlinked {
                 set_link.set(LinkState::Linked);
             }
         });
@@ -173,4 +234,50 @@ impl MiniApp {
 
 fn link_key(identity_hex: &str, wallet: &Address) -> String {
     format!("onepulse.linked:{identity_hex}:{}", wallet.as_str())
+}
+
+/// Now, in Unix seconds, by the browser's clock.
+fn now_secs() -> i64 {
+    // `as` saturates; the clock is never out of range in practice.
+    (js_sys::Date::now() / 1000.0).floor() as i64
+}
+
+/// The Sign-In with Ethereum message `wallet` signs here: linking it to `identity_hex` (for
+/// [`MAX_LINK_LIFETIME_SECS`]) or, with `None`, revoking every link it made. It names this
+/// page's domain (`location.host`) and origin, so a wallet can tell the user which site asks
+/// and the module accepts it only from its listed domains; the chain is Base, the nonce 16
+/// random letters and digits from `crypto.getRandomValues`, issued now.
+fn sign_in_message(wallet: &Address, identity_hex: Option<&str>) -> Result<SiweMessage, String> {
+    let window = web_sys::window().ok_or("no browser window")?;
+    let location = window.location();
+    let domain = location
+        .host()
+        .map_err(|e| format!("the page's host is unreadable: {e:?}"))?;
+    let origin = location
+        .origin()
+        .map_err(|e| format!("the page's origin is unreadable: {e:?}"))?;
+    let uri = format!("{origin}/");
+    let mut random = [0u8; 16];
+    window
+        .crypto()
+        .and_then(|crypto| crypto.get_random_values_with_u8_array(&mut random))
+        .map_err(|e| format!("no random numbers for the message's nonce: {e:?}"))?;
+    let nonce = nonce_from_bytes(&random);
+    Ok(match identity_hex {
+        Some(hex) => {
+            let identity =
+                IdentityHex::parse(hex).map_err(|e| format!("this browser's identity: {e}"))?;
+            SiweMessage::link(
+                &domain,
+                &uri,
+                wallet,
+                &identity,
+                Chain::Base,
+                &nonce,
+                now_secs(),
+                MAX_LINK_LIFETIME_SECS,
+            )
+        }
+        None => SiweMessage::revoke_all(&domain, &uri, wallet, Chain::Base, &nonce, now_secs()),
+    })
 }

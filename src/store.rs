@@ -22,8 +22,8 @@ use crate::farcaster::FarcasterUser;
 use crate::model::{ChainStreaks, DataSource, read_fallback_answer, streaks_from_rows};
 use crate::page_state::{AddressChange, PageState};
 use leptos::prelude::*;
-use onepulse_domain::{Address, Chain, GmDay, address_chain_key};
-use onepulse_gm_stats::{BIND_WALLET, GmStatsRow, REPORT_GM, stats_query};
+use onepulse_domain::{Address, Chain, address_chain_key};
+use onepulse_gm_stats::{BIND_WALLET, GmStatsRow, REVOKE_WALLET_LINKS, SET_PROFILE, stats_query};
 use std::sync::Arc;
 use std::time::Duration;
 use stdb_client::browser::{BrowserConnection, BrowserOptions};
@@ -93,8 +93,9 @@ pub struct GmStore {
     subscription: StoredValue<Option<SubscriptionId>>,
     /// Bumped on every address change: work started for an older address checks it and stops.
     generation: StoredValue<u64>,
-    /// The generation whose fallback polling runs, if any (at most one at a time).
-    polling: StoredValue<Option<u64>>,
+    /// The fallback polling that runs, if any, as (generation, task number): at most one at a
+    /// time; a newer task makes an older one stop.
+    polling: StoredValue<Option<(u64, u64)>>,
     outage: StoredValue<Outage>,
 }
 
@@ -159,37 +160,35 @@ impl GmStore {
         }
     }
 
-    /// Calls `report_gm` for the current address on `chain` with today's day, with the
-    /// Farcaster user's fid and names when the app runs in a Farcaster host.
-    pub async fn report_gm(
-        &self,
-        chain: Chain,
-        today: GmDay,
-        user: Option<FarcasterUser>,
-    ) -> Result<(), String> {
-        let address = self
-            .address
-            .get_untracked()
-            .ok_or("enter a wallet address first")?;
-        let mut report = onepulse_domain::GmReport::new(address, chain, today);
-        if let Some(user) = user {
-            report.fid = Some(user.fid);
-            report.username = user.username;
-            report.display_name = user.display_name;
-        }
-        self.call(REPORT_GM, &report.args()).await
+    /// Sets `wallet`'s Farcaster profile to `user`'s fid and names (reducer `set_profile`;
+    /// allowed for the wallet's bound identity, so after [`bind_wallet`](Self::bind_wallet)).
+    /// GMs themselves come from the chain: the app never reports one.
+    pub async fn set_profile(&self, wallet: &Address, user: &FarcasterUser) -> Result<(), String> {
+        let args = (
+            wallet.as_str().to_owned(),
+            Some(user.fid),
+            user.display_name.clone(),
+            user.username.clone(),
+        );
+        self.call(SET_PROFILE, &args).await
     }
 
-    /// Binds `wallet` to this connection's identity with the wallet's `personal_sign`
-    /// `signature` of [`onepulse_domain::link_message`] for `day` (reducer `bind_wallet`).
-    pub async fn bind_wallet(
+    /// Links the wallet that signed `message` (a Sign-In with Ethereum link message naming
+    /// this connection's identity, [`onepulse_domain::SiweMessage::link`]) to this identity;
+    /// `signature` is the wallet's `personal_sign` of it (reducer `bind_wallet`).
+    pub async fn bind_wallet(&self, message: String, signature: String) -> Result<(), String> {
+        self.call(BIND_WALLET, &(message, signature)).await
+    }
+
+    /// Ends every link of the wallet that signed `message` (a Sign-In with Ethereum revocation,
+    /// [`onepulse_domain::SiweMessage::revoke_all`]) with `signature`, its `personal_sign`
+    /// (reducer `revoke_wallet_links`).
+    pub async fn revoke_wallet_links(
         &self,
-        wallet: &Address,
-        day: GmDay,
+        message: String,
         signature: String,
     ) -> Result<(), String> {
-        let args = (wallet.as_str().to_owned(), day.number(), signature);
-        self.call(BIND_WALLET, &args).await
+        self.call(REVOKE_WALLET_LINKS, &(message, signature)).await
     }
 
     /// The identity of the tab's connection, once connected.
@@ -325,21 +324,27 @@ impl GmStore {
 
     /// Asks the fallback service for `address` after `delay`, then every `fallback_refresh`,
     /// while live data is not shown and the address is that of `generation`. Does nothing if
-    /// that polling already runs.
+    /// that polling already runs, unless `delay` is zero: then a new polling starts at once and
+    /// the older one (maybe still in its first delay) stops.
     fn poll_fallback(&self, generation: u64, address: Address, delay: Duration) {
-        if self.polling.get_value() == Some(generation) {
+        let running = self.polling.get_value();
+        if running.is_some_and(|(g, _)| g == generation) && !delay.is_zero() {
             return;
         }
-        self.polling.set_value(Some(generation));
+        let task = running.map_or(0, |(_, task)| task.wrapping_add(1));
+        self.polling.set_value(Some((generation, task)));
         let store = *self;
         let config = self.config.get_value();
         wasm_bindgen_futures::spawn_local(async move {
             gloo_timers::future::sleep(delay).await;
             while store.generation.get_value() == generation
+                && store.polling.get_value() == Some((generation, task))
                 && store.state.with_untracked(PageState::wants_fallback)
             {
                 let answer = fetch_stats(&config.api, &address).await;
-                if store.generation.get_value() != generation {
+                if store.generation.get_value() != generation
+                    || store.polling.get_value() != Some((generation, task))
+                {
                     break;
                 }
                 // A late answer (live data arrived meanwhile) changes nothing.
@@ -358,7 +363,7 @@ impl GmStore {
                 }
                 gloo_timers::future::sleep(config.fallback_refresh).await;
             }
-            if store.polling.get_value() == Some(generation) {
+            if store.polling.get_value() == Some((generation, task)) {
                 store.polling.set_value(None);
             }
         });

@@ -156,3 +156,95 @@ export async function ethRequest(method, params) {
   if (!provider) throw new Error('farcaster: no Ethereum wallet (not in a mini app host)');
   return provider.request(params === undefined || params === null ? { method } : { method, params });
 }
+
+// ---------------------------------------------------------------- wallets for saying GM on chain
+
+/**
+ * A wallet's refusal as a plain object the Rust side decodes: `{code, message, data}`, `code` a
+ * number or null, `message` text, `data` the first revert data found as text (`0x…`) or null.
+ * Wallets put the data in different places (`data`, `data.data`, `data.originalError.data`,
+ * `error.data`, `cause.data`); nothing else of the error is passed on.
+ * @param {unknown} e
+ */
+function walletError(e) {
+  const object = e !== null && typeof e === 'object' ? e : {};
+  const text = (v) => (typeof v === 'string' ? v : null);
+  const dataOf = (v) => {
+    if (typeof v === 'string') return v;
+    if (v !== null && typeof v === 'object') {
+      return text(v.data) ?? text(v.originalError?.data) ?? null;
+    }
+    return null;
+  };
+  const message =
+    text(object.message) ?? text(object.details) ?? (typeof e === 'string' ? e : 'the wallet failed without a message');
+  return {
+    code: typeof object.code === 'number' && Number.isInteger(object.code) ? object.code : null,
+    message: message.slice(0, 2000),
+    data:
+      dataOf(object.data) ?? dataOf(object.error?.data) ?? dataOf(object.cause?.data) ?? dataOf(object.info?.error?.data),
+  };
+}
+
+/** EIP-6963 announcements seen so far, by their uuid: `{info, provider}`. */
+const injected = new Map();
+let listeningForWallets = false;
+
+/**
+ * The browser wallets that announce themselves (EIP-6963): dispatches
+ * `eip6963:requestProvider`, waits `waitMs` for `eip6963:announceProvider` answers and returns
+ * every wallet seen so far as `{id, name, rdns}` (announcements without a uuid or a provider
+ * with `request` are ignored). Outside a browser window: [].
+ * @param {number} waitMs
+ * @returns {Promise<{id: string, name: string, rdns: string | null}[]>}
+ */
+export async function injectedWallets(waitMs) {
+  if (typeof window === 'undefined') return [];
+  if (!listeningForWallets) {
+    listeningForWallets = true;
+    window.addEventListener('eip6963:announceProvider', (event) => {
+      const detail = event && event.detail;
+      const info = detail && detail.info;
+      const provider = detail && detail.provider;
+      if (!info || typeof info.uuid !== 'string' || info.uuid === '') return;
+      if (!provider || typeof provider.request !== 'function') return;
+      injected.set(info.uuid, { info, provider });
+    });
+  }
+  window.dispatchEvent(new Event('eip6963:requestProvider'));
+  await new Promise((resolve) => setTimeout(resolve, waitMs));
+  return Array.from(injected.values(), ({ info }) => ({
+    id: info.uuid,
+    name: typeof info.name === 'string' && info.name.trim() !== '' ? info.name.slice(0, 64) : 'Browser wallet',
+    rdns: typeof info.rdns === 'string' ? info.rdns.slice(0, 128) : null,
+  }));
+}
+
+/**
+ * An EIP-1193 request to a wallet: the Farcaster host's when `wallet` is '', else the browser
+ * wallet announced (EIP-6963) with that uuid. `paramsJson` is the parameters as a JSON array
+ * ('' for none). Rejects with `{code, message, data}` (see walletError).
+ * @param {string} wallet
+ * @param {string} method
+ * @param {string} paramsJson
+ * @returns {Promise<unknown>}
+ */
+export async function walletRequest(wallet, method, paramsJson) {
+  let params;
+  try {
+    params = paramsJson === '' ? undefined : JSON.parse(paramsJson);
+  } catch (e) {
+    throw walletError(new Error(`bad parameters for ${method}: ${e}`));
+  }
+  const provider = wallet === '' ? await ethProvider().catch(() => undefined) : injected.get(wallet)?.provider;
+  if (!provider) {
+    throw walletError(
+      new Error(wallet === '' ? 'no wallet: not in a Farcaster host with a wallet' : 'the browser wallet is gone: reload the page'),
+    );
+  }
+  try {
+    return await provider.request(params === undefined ? { method } : { method, params });
+  } catch (e) {
+    throw walletError(e);
+  }
+}

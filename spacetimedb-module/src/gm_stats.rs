@@ -4,7 +4,12 @@ use crate::access::authorize_report;
 use onepulse_domain::{GmDay, GmReport, Streak, address_chain_key};
 use spacetimedb::{ReducerContext, Table, Timestamp, reducer, table};
 
-/// GM statistics of one wallet on one chain.
+/// GM statistics of one wallet on one chain. Public: anyone may read every row.
+///
+/// `fid`, `display_name` and `username` stay in the row type because clients decode rows by
+/// position (`GmStatsRow` in `onepulse-gm-stats`), but they are always `None`: a wallet's
+/// Farcaster profile is personal data and lives in the filtered `wallet_profile` table
+/// ([`crate::profile`]).
 #[table(
     name = gm_stats_by_address,
     public,
@@ -31,11 +36,11 @@ pub struct GmStatsByAddress {
     pub last_gm_day: i32,
     /// The last GM transaction hash seen.
     pub last_tx_hash: Option<String>,
-    /// Farcaster id.
+    /// Always `None` (kept for the row layout; see the type's documentation).
     pub fid: Option<i64>,
-    /// Farcaster display name.
+    /// Always `None` (kept for the row layout).
     pub display_name: Option<String>,
-    /// Farcaster username.
+    /// Always `None` (kept for the row layout).
     pub username: Option<String>,
     /// When the row last changed.
     pub updated_at: Timestamp,
@@ -43,13 +48,19 @@ pub struct GmStatsByAddress {
 
 /// Reports a GM said on chain on `last_gm_day_onchain` (a UTC day number).
 ///
-/// Only a reporter or an identity bound to `address` may report (see [`authorize_report`]);
-/// anyone else gets `Err("not authorized: …")` and nothing changes. Arguments are validated
-/// before that, so a malformed call is refused for its argument whoever makes it.
+/// Only a reporter may report (see [`authorize_report`]): GMs come from the chain, where the
+/// chain watcher reads them. Anyone else gets `Err("not authorized: …")` and nothing changes.
+/// Arguments are validated before that, so a malformed call is refused for its argument
+/// whoever makes it.
 ///
 /// The first report of a wallet on a chain creates its row (streak 1); the next day extends the
-/// streak; a later day restarts it at 1; the same or an older day changes nothing. `Some`
-/// optional fields replace the stored ones when the report counts.
+/// streak; a later day restarts it at 1; the same or an older day changes nothing. A `Some`
+/// `tx_hash` replaces the stored one when the report counts.
+///
+/// `fid`, `display_name` and `username` must be `None` (refused otherwise, before
+/// authorization): SpacetimeDB sends a reducer's arguments to every subscriber of the rows it
+/// changes, so personal data passed here would reach anonymous clients. A wallet's Farcaster
+/// profile is set with `set_profile`.
 #[reducer]
 #[allow(clippy::too_many_arguments)]
 pub fn report_gm(
@@ -62,7 +73,6 @@ pub fn report_gm(
     display_name: Option<String>,
     username: Option<String>,
 ) -> Result<(), String> {
-    let today = GmDay::from_unix_micros(ctx.timestamp.to_micros_since_unix_epoch());
     let report = GmReport::validate(
         &address,
         chain_id.into(),
@@ -71,11 +81,47 @@ pub fn report_gm(
         fid,
         display_name.as_deref(),
         username.as_deref(),
-        today,
+        today(ctx),
     )
     .map_err(|e| e.to_string())?;
-    authorize_report(ctx, &report.address)?;
+    refuse_personal_data(&report)?;
+    authorize_report(ctx)?;
+    apply_gm(ctx, report).map(drop)
+}
 
+/// `Err` naming the fields when a report carries Farcaster profile fields.
+fn refuse_personal_data(report: &GmReport) -> Result<(), String> {
+    let given: Vec<&str> = [
+        ("fid", report.fid.is_some()),
+        ("display_name", report.display_name.is_some()),
+        ("username", report.username.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(name, some)| some.then_some(name))
+    .collect();
+    if given.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "report_gm takes no Farcaster profile: {} must be None (a reducer's arguments reach \
+             every subscriber of the rows it changes); the wallet's bound identity sets the \
+             profile with set_profile",
+            given.join(", ")
+        ))
+    }
+}
+
+/// Today's UTC day number by the server's clock.
+pub fn today(ctx: &ReducerContext) -> GmDay {
+    GmDay::from_unix_micros(ctx.timestamp.to_micros_since_unix_epoch())
+}
+
+/// Applies a validated (and authorized) report to the wallet's row on its chain; `Ok(true)`
+/// when it counted, `Ok(false)` when its day was already counted (nothing changes then).
+///
+/// The row's `fid`, `display_name` and `username` are always written as `None`: the profile
+/// lives in `wallet_profile` only (see [`crate::profile`]).
+pub fn apply_gm(ctx: &ReducerContext, report: GmReport) -> Result<bool, String> {
     let key = address_chain_key(&report.address, report.chain);
     let table = ctx.db.gm_stats_by_address();
     let existing = table.address_chain().find(&key);
@@ -84,7 +130,7 @@ pub fn report_gm(
             "report_gm {key}: day {} already counted",
             report.day.number()
         );
-        return Ok(());
+        return Ok(false);
     };
 
     let previous = existing.unwrap_or_else(|| GmStatsByAddress {
@@ -110,9 +156,9 @@ pub fn report_gm(
             .tx_hash
             .map(|h| h.into_string())
             .or(previous.last_tx_hash),
-        fid: report.fid.or(previous.fid),
-        display_name: report.display_name.or(previous.display_name),
-        username: report.username.or(previous.username),
+        fid: None,
+        display_name: None,
+        username: None,
         updated_at: ctx.timestamp,
         ..previous
     };
@@ -127,7 +173,7 @@ pub fn report_gm(
     table.address_chain().delete(&key);
     table
         .try_insert(row)
-        .map(|_| ())
+        .map(|_| true)
         .map_err(|e| format!("could not store the stats for {key}: {e}"))
 }
 

@@ -12,7 +12,8 @@ pub struct ModuleOwner {
     pub identity: Identity,
 }
 
-/// Records the publisher as the owner.
+/// Records the publisher as the owner, and the development defaults of the domains accepted in
+/// wallet-link messages (see [`crate::link_domains`]).
 #[reducer(init)]
 pub fn init(ctx: &ReducerContext) -> Result<(), String> {
     ctx.db
@@ -22,7 +23,8 @@ pub fn init(ctx: &ReducerContext) -> Result<(), String> {
             identity: ctx.sender,
         })
         .map(|_| ())
-        .map_err(|e| format!("could not record the module owner: {e}"))
+        .map_err(|e| format!("could not record the module owner: {e}"))?;
+    crate::link_domains::seed_link_domains(ctx)
 }
 
 /// Succeeds only when the caller is the module owner.

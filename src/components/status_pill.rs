@@ -15,6 +15,10 @@ pub fn StatusPill() -> impl IntoView {
         (_, DataSource::Fallback) => ("fallback", "◐ Fallback"),
         (ConnectionStatus::Reconnecting { .. }, _) => ("reconnecting", "↻ Reconnecting…"),
         (ConnectionStatus::Disconnected(_), _) => ("offline", "✕ Offline"),
+        // Connected, but this address's subscription failed: it is being made again.
+        (ConnectionStatus::Connected(_), _) if store.live_error.get().is_some() => {
+            ("reconnecting", "↻ Reconnecting…")
+        }
         (ConnectionStatus::Connected(_), _) => ("live", "● Live"),
         (ConnectionStatus::Connecting, _) => ("connecting", "○ Connecting"),
     };

@@ -1,30 +1,38 @@
-//! Linking the Farcaster host's wallet to this browser, so Report GM is authorized for it.
-//! Shown only inside a Farcaster host with a wallet.
+//! Linking the Farcaster host's wallet to this browser, so the user's Farcaster fid and names
+//! are stored for it (GMs need no link: they come from the chain), and revoking every link of
+//! the wallet (a lost device). Shown only inside a Farcaster host with a wallet.
 
-use super::{clock, store};
+use super::store;
 use crate::mini_app::{LinkState, MiniApp};
 use leptos::prelude::*;
 
-/// The "Link wallet" section: the wallet, its link state, and the button that asks the wallet
-/// to sign the link message.
+/// The "Link wallet" section: the wallet, its link state, the button that asks the wallet to
+/// sign the Sign-In with Ethereum link message (then the profile is saved), and the one that
+/// asks it to sign the revocation of every link it made.
 #[component]
 pub fn WalletLink() -> impl IntoView {
     let store = store();
-    let clock = clock();
     let Some(mini_app) = use_context::<MiniApp>() else {
         return ().into_any();
     };
     let link = move |_| {
-        let today = clock.today();
         wasm_bindgen_futures::spawn_local(async move {
-            if let Err(e) = mini_app.link_wallet(store, today).await {
+            if let Err(e) = mini_app.link_wallet(store).await {
                 log::warn!("linking the wallet failed: {e}");
+            }
+        });
+    };
+    let revoke = move |_| {
+        wasm_bindgen_futures::spawn_local(async move {
+            if let Err(e) = mini_app.revoke_links(store).await {
+                log::warn!("revoking the wallet's links failed: {e}");
             }
         });
     };
     let body = move || {
         let wallet = mini_app.wallet.get()?;
         let state = mini_app.link.get();
+        let busy = state == LinkState::Linking;
         Some(view! {
             <section class="wallet-link" data-state=format!("{state:?}")>
                 {mini_app.user.get().map(|user| view! {
@@ -37,14 +45,14 @@ pub fn WalletLink() -> impl IntoView {
                 <p>"Wallet " <code id="host-wallet">{wallet.as_str().to_owned()}</code></p>
                 {match state {
                     LinkState::Linked => view! {
-                        <p id="link-state" class="ok" role="status">"✓ Linked: Report GM works for this wallet here"</p>
+                        <p id="link-state" class="ok" role="status">"✓ Linked: your Farcaster profile is saved for this wallet; only your linked devices can read it"</p>
                     }.into_any(),
                     LinkState::Linking => view! {
                         <p id="link-state" role="status">"Waiting for the wallet's signature…"</p>
                     }.into_any(),
                     LinkState::Unlinked | LinkState::Failed(_) => view! {
                         <button id="link-wallet" type="button" on:click=link>
-                            "Link wallet to report GMs"
+                            "Link wallet to show your Farcaster name"
                         </button>
                     }.into_any(),
                 }}
@@ -54,6 +62,11 @@ pub fn WalletLink() -> impl IntoView {
                     }),
                     _ => None,
                 }}
+                {(!busy).then(|| view! {
+                    <button id="revoke-links" type="button" class="secondary" on:click=revoke>
+                        "Unlink this wallet from every device"
+                    </button>
+                })}
             </section>
         })
     };

@@ -1,6 +1,7 @@
 //! The calls into the bundled bridge, and the decoding of what they answer.
 
 use super::{FarcasterError, FarcasterUser, HostError, HostUser};
+use crate::gm_tx::InjectedWallet;
 use serde::de::DeserializeOwned;
 use wasm_bindgen::prelude::*;
 
@@ -19,11 +20,19 @@ mod js {
         pub async fn eth_accounts() -> Result<JsValue, JsValue>;
         #[wasm_bindgen(catch, js_name = personalSign)]
         pub async fn personal_sign(address: &str, message: &str) -> Result<JsValue, JsValue>;
+        #[wasm_bindgen(catch, js_name = injectedWallets)]
+        pub async fn injected_wallets(wait_ms: u32) -> Result<JsValue, JsValue>;
+        #[wasm_bindgen(catch, js_name = walletRequest)]
+        pub async fn wallet_request(
+            wallet: &str,
+            method: &str,
+            params_json: &str,
+        ) -> Result<JsValue, JsValue>;
     }
 }
 
 /// `value` as a `T`; the error names the field's path (`fid: invalid type: …`).
-fn decode<T: DeserializeOwned>(value: JsValue) -> Result<T, String> {
+pub(crate) fn decode<T: DeserializeOwned>(value: JsValue) -> Result<T, String> {
     serde_path_to_error::deserialize(serde_wasm_bindgen::Deserializer::from(value))
         .map_err(|e| e.to_string())
 }
@@ -76,4 +85,30 @@ pub async fn personal_sign(address: &str, message: &str) -> Result<String, Farca
     let signature = js::personal_sign(address, message).await?;
     decode::<String>(signature)
         .map_err(|e| FarcasterError::new(format!("the wallet's signature is not text: {e}")))
+}
+
+/// The browser wallets that announce themselves within `wait_ms` of an EIP-6963
+/// `eip6963:requestProvider` (and any that announced earlier); malformed announcements are
+/// left out by the bridge.
+pub async fn injected_wallets(wait_ms: u32) -> Result<Vec<InjectedWallet>, FarcasterError> {
+    let wallets = js::injected_wallets(wait_ms).await?;
+    decode::<Vec<InjectedWallet>>(wallets).map_err(|e| {
+        FarcasterError::new(format!(
+            "the browser wallets' announcements are malformed: {e}"
+        ))
+    })
+}
+
+/// An EIP-1193 request (`params_json`: the parameters as a JSON array) to a wallet: the
+/// Farcaster host's when `wallet` is empty, else the browser wallet announced with that id.
+/// The answer is decoded as a `T`; a wallet's refusal keeps its code, message and text data.
+pub async fn wallet_request<T: DeserializeOwned>(
+    wallet: &str,
+    method: &str,
+    params_json: &str,
+) -> Result<T, FarcasterError> {
+    let answer = js::wallet_request(wallet, method, params_json).await?;
+    decode::<T>(answer).map_err(|e| {
+        FarcasterError::new(format!("the wallet's answer to {method} is malformed: {e}"))
+    })
 }

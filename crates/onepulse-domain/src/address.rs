@@ -1,5 +1,6 @@
 //! Wallet addresses.
 
+use sha3::{Digest, Keccak256};
 use std::fmt;
 
 /// Why a string is not a wallet address.
@@ -49,6 +50,26 @@ impl Address {
     /// The lowercase `0x…` form.
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// The EIP-55 mixed-case checksum form (`0x` + 40 hex digits, a letter upper case when
+    /// the matching nibble of the keccak256 of the lowercase hex digits is 8 or more): the form
+    /// a Sign-In with Ethereum message names its address in.
+    pub fn to_checksum(&self) -> String {
+        let digits = self.0.get(2..).unwrap_or_default();
+        let hash = Keccak256::digest(digits.as_bytes());
+        let mut out = String::with_capacity(42);
+        out.push_str("0x");
+        for (i, c) in digits.chars().enumerate() {
+            let byte = hash.get(i / 2).copied().unwrap_or_default();
+            let nibble = if i % 2 == 0 { byte >> 4 } else { byte & 0x0f };
+            out.push(if nibble >= 8 {
+                c.to_ascii_uppercase()
+            } else {
+                c
+            });
+        }
+        out
     }
 }
 
@@ -110,6 +131,24 @@ mod tests {
             Address::parse(""),
             Err(AddressError::MissingPrefix(String::new()))
         );
+    }
+
+    #[test]
+    fn checksum_form_is_eip55() {
+        // The test vectors of EIP-55 itself.
+        for expected in [
+            "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed",
+            "0xfB6916095ca1df60bB79Ce92cE3Ea74c37c5d359",
+            "0xdbF03B407c01E7cD3CBea99509d93f8DDDC8C6FB",
+            "0xD1220A0cf47c7B9Be7A2E6BA89F429762e7b9aDb",
+            "0x52908400098527886E0F7030069857D2E4169EE7",
+            "0x8617E340B3D01FA5F11F306F4090FD50E238070D",
+            "0xde709f2102306220921060314715629080e2fb77",
+            "0x27b1fdb04752bbc536007a920d24acb045561c26",
+        ] {
+            let address = Address::parse(expected).unwrap();
+            assert_eq!(address.to_checksum(), expected);
+        }
     }
 
     #[test]

@@ -2,14 +2,19 @@
 //!
 //! Everything here is pure: validated value types for untrusted input ([`Address`], [`Chain`],
 //! [`GmDay`], [`TxHash`]), the streak rule ([`Streak`]) and the GM report ([`GmReport`]: validated
-//! from `report_gm`'s arguments by the module, turned into them by clients), and the wallet link: the message a wallet signs to bind itself to a SpacetimeDB
-//! identity and its EIP-191 signature check ([`wallet_link`]). No I/O, no clock: callers pass
-//! "today" in.
+//! from `report_gm`'s arguments by the module, turned into them by clients), and wallet links:
+//! the Sign-In with Ethereum (EIP-4361) message a wallet signs to link itself to a SpacetimeDB
+//! identity or revoke its links ([`siwe`]), its EIP-191 signature check ([`wallet_link`]) and,
+//! with feature `verify`, the checks of a signed message ([`siwe_verify`]). No I/O, no clock:
+//! callers pass "now" in.
 
 mod address;
 mod chain;
 mod day;
 mod report;
+pub mod siwe;
+#[cfg(feature = "verify")]
+pub mod siwe_verify;
 mod streak;
 pub mod wallet_link;
 
@@ -17,10 +22,12 @@ pub use address::{Address, AddressError};
 pub use chain::{Chain, ChainError};
 pub use day::{DayError, GmDay};
 pub use report::{GmReport, GmReportArgs, MAX_NAME_CHARS, ReportError, TxHash};
+pub use siwe::{DomainRule, DomainRuleError, LinkPurpose, SiweMessage};
+#[cfg(feature = "verify")]
+pub use siwe_verify::{SiweError, VerifiedMessage, verify_signed_message};
 pub use streak::Streak;
 pub use wallet_link::{
-    IdentityHex, IdentityHexError, LinkDayError, LinkError, SignatureError, check_link_day,
-    link_message, personal_sign_hash, recover_personal_sign, verify_link,
+    IdentityHex, IdentityHexError, SignatureError, personal_sign_hash, recover_personal_sign,
 };
 
 /// The primary key of a `gm_stats_by_address` row: `"{lowercase address}:{chain id}"`.

@@ -1,15 +1,13 @@
-//! Linking a wallet to a SpacetimeDB identity: the message a wallet signs and the EIP-191
-//! (`personal_sign`) signature check.
+//! The EIP-191 (`personal_sign`) signature check of wallet links, and the identity they name.
 //!
-//! A wallet proves it wants to be linked to an identity by signing [`link_message`] with
-//! `personal_sign`. The verifier rebuilds the message for the identity that calls it and the day
-//! the client claims, recovers the signer with [`recover_personal_sign`] and compares it with the
-//! wallet ([`verify_link`]). A signature made for another identity or another day therefore fails
-//! on its own: the rebuilt message differs and so does the recovered signer.
+//! A wallet proves it wants to be linked to an identity (or to end its links) by signing a
+//! Sign-In with Ethereum message ([`crate::siwe`]) with `personal_sign`. The verifier recovers
+//! the signer with [`recover_personal_sign`] over the exact signed text and compares it with the
+//! wallet the message names ([`crate::siwe_verify`]).
 //!
 //! Everything here takes untrusted input and never panics.
 
-use crate::{Address, GmDay};
+use crate::Address;
 use k256::ecdsa::{RecoveryId, Signature, VerifyingKey};
 use sha3::{Digest, Keccak256};
 
@@ -34,7 +32,7 @@ pub enum IdentityHexError {
 }
 
 /// A SpacetimeDB identity as 64 lowercase hex digits, without `0x` (what `Identity::to_hex()`
-/// prints): the form [`link_message`] names the identity in.
+/// prints): the form a link message's statement names the identity in.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct IdentityHex(String);
 
@@ -65,56 +63,6 @@ impl IdentityHex {
 impl std::fmt::Display for IdentityHex {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.0)
-    }
-}
-
-/// The message a wallet signs to link itself to a SpacetimeDB identity on a given day:
-///
-/// `OnePulse: link wallet 0x…(40 hex) to SpacetimeDB identity …(64 hex) on day 20414`
-///
-/// `identity_hex` is the identity's 64 hex digits as `Identity::to_hex()` prints them (parse
-/// untrusted input with [`IdentityHex::parse`] first); it is written in lowercase. The address is
-/// already canonical (lowercase) and the day is the UTC day number.
-pub fn link_message(address: &Address, identity_hex: &str, day: GmDay) -> String {
-    format!(
-        "OnePulse: link wallet {} to SpacetimeDB identity {} on day {}",
-        address.as_str(),
-        identity_hex.to_ascii_lowercase(),
-        day.number()
-    )
-}
-
-/// Why a day is not accepted for a new wallet link.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum LinkDayError {
-    /// The signed day is neither today nor yesterday.
-    #[error(
-        "link day {day} is not recent: today is day {today}; sign a message for today or yesterday"
-    )]
-    NotRecent {
-        /// The day in the signed message.
-        day: i64,
-        /// Today by the verifier's clock.
-        today: i32,
-    },
-}
-
-/// Checks the day a link message names: today or yesterday by the verifier's clock (yesterday
-/// lets a signature made just before midnight UTC arrive just after it).
-pub fn check_link_day(day: i64, today: GmDay) -> Result<GmDay, LinkDayError> {
-    let today_number = i64::from(today.number());
-    if day == today_number || day == today_number - 1 {
-        Ok(GmDay::from_number(i32::try_from(day).map_err(|_| {
-            LinkDayError::NotRecent {
-                day,
-                today: today.number(),
-            }
-        })?))
-    } else {
-        Err(LinkDayError::NotRecent {
-            day,
-            today: today.number(),
-        })
     }
 }
 
@@ -195,43 +143,6 @@ pub fn address_of(key: &VerifyingKey) -> Address {
     Address::from_bytes(&bytes)
 }
 
-/// Why a wallet link was refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum LinkError {
-    /// The signature is malformed or recovers no key.
-    #[error("invalid signature: {0}")]
-    Signature(#[from] SignatureError),
-    /// The signature is valid but made by another wallet (or over another message: another
-    /// identity, another day, a changed text all recover some unrelated address).
-    #[error("the link message was signed by {signer}, not {expected}")]
-    WrongSigner {
-        /// The address the signature recovers to.
-        signer: Address,
-        /// The wallet being linked.
-        expected: Address,
-    },
-}
-
-/// Checks that `signature_hex` is `address`'s `personal_sign` of
-/// [`link_message`]`(address, identity_hex, day)`.
-pub fn verify_link(
-    address: &Address,
-    identity_hex: &str,
-    day: GmDay,
-    signature_hex: &str,
-) -> Result<(), LinkError> {
-    let message = link_message(address, identity_hex, day);
-    let signer = recover_personal_sign(&message, signature_hex)?;
-    if &signer == address {
-        Ok(())
-    } else {
-        Err(LinkError::WrongSigner {
-            signer,
-            expected: address.clone(),
-        })
-    }
-}
-
 /// `0x` + 130 hex digits → 65 bytes.
 fn decode_signature(input: &str) -> Result<[u8; 65], SignatureError> {
     let trimmed = input.trim();
@@ -280,7 +191,6 @@ mod tests {
     const WEB3_SOME_DATA_HASH: &str =
         "1da44b586eb0729ff70a73c326926f6ed5a25f5b056e7f47fbc6e58d86871655";
     const IDENTITY: &str = "c200aa5a3b1b6e6dd1c4e9b1a5c76d1a0d1ee5bfa0b5fbc7e5b7e7cc4aa2a1b0";
-    const DAY: GmDay = GmDay::from_number(20_414);
 
     fn hex(bytes: &[u8]) -> String {
         bytes.iter().map(|b| format!("{b:02x}")).collect()
@@ -318,18 +228,6 @@ mod tests {
     }
 
     #[test]
-    fn message_names_wallet_identity_and_day() {
-        let address = Address::parse("0xABCDEF0123456789abcdef0123456789ABCDEF01").unwrap();
-        assert_eq!(
-            link_message(&address, &IDENTITY.to_ascii_uppercase(), DAY),
-            format!(
-                "OnePulse: link wallet 0xabcdef0123456789abcdef0123456789abcdef01 to SpacetimeDB \
-                 identity {IDENTITY} on day 20414"
-            )
-        );
-    }
-
-    #[test]
     fn identity_hex_is_64_hex_digits() {
         assert_eq!(IdentityHex::parse(IDENTITY).unwrap().as_str(), IDENTITY);
         assert_eq!(
@@ -353,24 +251,6 @@ mod tests {
         assert_eq!(
             IdentityHex::parse(""),
             Err(IdentityHexError::WrongLength(0))
-        );
-    }
-
-    #[test]
-    fn link_day_is_today_or_yesterday() {
-        let today = GmDay::from_number(20_414);
-        assert_eq!(check_link_day(20_414, today), Ok(today));
-        assert_eq!(check_link_day(20_413, today), Ok(today.previous()));
-        for day in [20_412, 20_415, -1, i64::MAX, i64::MIN, 0] {
-            assert_eq!(
-                check_link_day(day, today),
-                Err(LinkDayError::NotRecent { day, today: 20_414 })
-            );
-        }
-        let message = check_link_day(20_412, today).unwrap_err().to_string();
-        assert!(
-            message.contains("20412") && message.contains("20414"),
-            "{message}"
         );
     }
 
@@ -420,60 +300,6 @@ mod tests {
         ));
         let expected: [u8; 32] = hasher.finalize().into();
         assert_eq!(personal_sign_hash(message), expected);
-    }
-
-    #[test]
-    fn a_signed_link_verifies_and_a_changed_one_does_not() {
-        let wallet = key(1);
-        let address = address_of_key(&wallet);
-        let message = link_message(&address, IDENTITY, DAY);
-        let signature = personal_sign(&wallet, &message);
-        assert_eq!(
-            recover_personal_sign(&message, &signature),
-            Ok(address.clone())
-        );
-        assert_eq!(verify_link(&address, IDENTITY, DAY, &signature), Ok(()));
-        assert_eq!(
-            verify_link(&address, &IDENTITY.to_ascii_uppercase(), DAY, &signature),
-            Ok(())
-        );
-
-        // Another day, another identity, a tampered text: some other signer comes out.
-        let other_identity = format!("{}1", &IDENTITY[..63]);
-        assert_ne!(other_identity, IDENTITY);
-        for (identity, day) in [(IDENTITY, DAY.next()), (other_identity.as_str(), DAY)] {
-            match verify_link(&address, identity, day, &signature) {
-                Err(LinkError::WrongSigner { signer, expected }) => {
-                    assert_ne!(signer, address);
-                    assert_eq!(expected, address);
-                }
-                other => panic!("{identity} day {day:?}: {other:?}"),
-            }
-        }
-        let tampered = message.replace("link", "lnik");
-        assert_ne!(
-            recover_personal_sign(&tampered, &signature),
-            Ok(address.clone())
-        );
-
-        // Another wallet's signature of the same message.
-        let other = key(2);
-        let by_other = personal_sign(&other, &message);
-        let error = verify_link(&address, IDENTITY, DAY, &by_other).unwrap_err();
-        assert_eq!(
-            error,
-            LinkError::WrongSigner {
-                signer: address_of_key(&other),
-                expected: address.clone()
-            }
-        );
-        assert_eq!(
-            error.to_string(),
-            format!(
-                "the link message was signed by {}, not {address}",
-                address_of_key(&other)
-            )
-        );
     }
 
     #[test]

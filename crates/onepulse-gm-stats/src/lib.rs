@@ -14,10 +14,18 @@ use stdb_client::{Row, SpacetimeType, Timestamp};
 pub const TABLE: &str = "gm_stats_by_address";
 /// The reducer that records a GM.
 pub const REPORT_GM: &str = "report_gm";
-/// The reducer that binds a wallet to the caller's identity: arguments `(address, day,
-/// signature)`, the signature being the wallet's `personal_sign` of
-/// [`onepulse_domain::link_message`].
+/// The reducer that links a wallet to the caller's identity: arguments `(message,
+/// signature)`, a Sign-In with Ethereum message naming the caller's identity
+/// ([`onepulse_domain::SiweMessage::link`]) and the wallet's `personal_sign` of it.
 pub const BIND_WALLET: &str = "bind_wallet";
+/// The reducer that ends every link of a wallet: arguments `(message, signature)`, a Sign-In
+/// with Ethereum revocation ([`onepulse_domain::SiweMessage::revoke_all`]) and the wallet's
+/// `personal_sign` of it.
+pub const REVOKE_WALLET_LINKS: &str = "revoke_wallet_links";
+/// The reducer that sets a wallet's Farcaster profile, for the wallet's bound identity (or a
+/// reporter): arguments `(address, fid, display_name, username)`, each optional field `None`
+/// to keep the stored value.
+pub const SET_PROFILE: &str = "set_profile";
 
 /// One wallet's GM statistics on one chain.
 #[derive(SpacetimeType, Debug, Clone, PartialEq)]
@@ -39,11 +47,13 @@ pub struct GmStatsRow {
     pub last_gm_day: i32,
     /// Last GM transaction.
     pub last_tx_hash: Option<String>,
-    /// Farcaster id.
+    /// Always `None`: the module keeps a wallet's Farcaster profile out of this public table
+    /// (in `wallet_profile`, readable only by the wallet's linked identities). Kept for the
+    /// row layout.
     pub fid: Option<i64>,
-    /// Farcaster display name.
+    /// Always `None` (see `fid`).
     pub display_name: Option<String>,
-    /// Farcaster username.
+    /// Always `None` (see `fid`).
     pub username: Option<String>,
     /// Last change.
     pub updated_at: Timestamp,

@@ -96,13 +96,13 @@ fn release_overrides_keep_only_what_the_browser_connects_to_on_loopback() {
 }
 
 #[wasm_bindgen_test]
-fn the_dev_reporter_token_goes_only_to_loopback() {
+fn debug_overrides_keep_what_the_browser_will_connect_to() {
     let defaults = AppConfig::from_build();
     let linked = defaults
         .clone()
         .with_overrides(&query("spacetimedb", "wss://evil.example"), false);
     assert_eq!(linked.spacetimedb, "wss://evil.example");
-    assert_eq!(linked.dev_reporter_token(Some("dev")), None);
+    assert!(!onepulse::config::is_loopback(&linked.spacetimedb));
     let local = defaults.with_overrides(&query("spacetimedb", "ws://127.0.0.1:3001"), false);
-    assert_eq!(local.dev_reporter_token(Some("dev")), Some("dev".into()));
+    assert!(onepulse::config::is_loopback(&local.spacetimedb));
 }

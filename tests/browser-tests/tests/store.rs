@@ -187,7 +187,6 @@ async fn stats_requests(base: &str) -> u64 {
         .text()
         .await
         .unwrap_or_else(|e| panic!("reading GET {url}: {e}"));
-    // browser-tests has no JSON decoder of its own; Leptos re-exports serde_json.
     let health: Health =
         serde_json::from_str(&text).unwrap_or_else(|e| panic!("GET {url} answered {text:?}: {e}"));
     health.stats_requests

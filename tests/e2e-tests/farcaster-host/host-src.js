@@ -1,11 +1,20 @@
 // A test Farcaster host: what a Farcaster client does around a mini app, minus the UI.
 //
-// host.html?app=<url>[&chainId=8453][&tx=reject|fake][&fid=12345]
+// host.html?app=<url>[&chainId=8453][&rpc8453=<url>][&rpc42220=<url>][&rpc10=<url>]
+//          [&tx=reject|fake][&fid=12345]
 //
 // Embeds <url> in a 424×695 iframe and exposes to it, through @farcaster/miniapp-host's
 // exposeToIframe (comlink over postMessage, restricted to the app's origin), a fixed user
 // context and an EIP-1193 provider for a test wallet with a PUBLICLY KNOWN private key
 // (Hardhat/Anvil account #0; never use it for anything real).
+//
+// The wallet is on one chain at a time (chainId, switched by wallet_switchEthereumChain). When
+// the page has an RPC URL for that chain (rpc<chainId>=, a local Hardhat node of
+// tools/local-chain, where account #0 is unlocked), the chain's methods — eth_sendTransaction,
+// eth_call, eth_estimateGas, eth_getTransactionReceipt, eth_blockNumber, … — are forwarded to
+// it as they are; its errors keep their code, message and data. Without one,
+// eth_sendTransaction is refused (4001) or, with tx=fake, answered with a made-up hash;
+// tx=reject refuses it even with an RPC URL (the user saying no).
 //
 // Everything a WebDriver/Playwright test needs is observable:
 //   document.body.dataset.ready        "true" once the app called sdk.actions.ready()
@@ -89,7 +98,13 @@ const params = new URLSearchParams(location.search);
 const appUrl = params.get('app');
 const CHAINS = { 8453: 'Base', 42220: 'Celo', 10: 'OP Mainnet' };
 let chainId = Number(params.get('chainId') || 8453);
-const txMode = params.get('tx') || 'reject';
+const txMode = params.get('tx') || 'forward';
+/** RPC URL per chain id (rpc8453=…), only http(s) URLs. */
+const rpcUrls = {};
+for (const id of Object.keys(CHAINS)) {
+  const url = params.get(`rpc${id}`);
+  if (url && /^https?:\/\//.test(url)) rpcUrls[id] = url;
+}
 
 const state = {
   address: TEST_ADDRESS,
@@ -124,10 +139,37 @@ function hostCall(name, args) {
 // ---------------------------------------------------------------- EIP-1193 provider
 
 class RpcError extends Error {
-  constructor(code, message) {
+  constructor(code, message, data) {
     super(message);
     this.code = code;
+    // What @farcaster/miniapp-host passes on to the app as the error's message.
+    this.details = message;
+    if (data !== undefined) this.data = data;
   }
+}
+
+/** Methods a wallet answers from its chain's node. */
+const FORWARDED = new Set([
+  'eth_sendTransaction', 'eth_call', 'eth_estimateGas', 'eth_getTransactionReceipt',
+  'eth_getTransactionByHash', 'eth_blockNumber', 'eth_getBalance', 'eth_getCode',
+  'eth_getTransactionCount', 'eth_gasPrice', 'eth_maxPriorityFeePerGas', 'eth_feeHistory',
+  'eth_getBlockByNumber', 'eth_getLogs',
+]);
+let rpcId = 0;
+
+/** `method(params)` on the node of the wallet's current chain. */
+async function forward(url, method, p) {
+  rpcId += 1;
+  const response = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ jsonrpc: '2.0', id: rpcId, method, params: p }),
+  });
+  const answer = await response.json();
+  if (answer.error) {
+    throw new RpcError(answer.error.code ?? -32603, answer.error.message ?? 'node error', answer.error.data);
+  }
+  return answer.result;
 }
 
 const listeners = new Map();
@@ -162,6 +204,11 @@ const ethProvider = {
 };
 
 async function handle(method, p) {
+  const rpcUrl = rpcUrls[chainId];
+  if (method === 'eth_sendTransaction') state.transactions.push(p[0]);
+  if (FORWARDED.has(method) && rpcUrl && !(method === 'eth_sendTransaction' && txMode === 'reject')) {
+    return forward(rpcUrl, method, p);
+  }
   switch (method) {
     case 'eth_accounts':
     case 'eth_requestAccounts':
@@ -194,9 +241,8 @@ async function handle(method, p) {
       return signature;
     }
     case 'eth_sendTransaction': {
-      state.transactions.push(p[0]);
       if (txMode === 'fake') return bytesToHex(keccak_256(utf8(JSON.stringify(p[0]) + state.transactions.length)));
-      throw new RpcError(4001, 'test host: transaction rejected (use ?tx=fake for a fake hash)');
+      throw new RpcError(4001, 'test host: transaction rejected (give ?rpc<chainId>= to send it, or ?tx=fake for a fake hash)');
     }
     default:
       throw new RpcError(4200, `test host: unsupported method ${method}`);

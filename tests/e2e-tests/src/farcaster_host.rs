@@ -1,6 +1,7 @@
 //! The test Farcaster host (`e2e/farcaster-host`, built from `@farcaster/miniapp-host` by
 //! `cargo xtask test`), served on `localhost` so that it is another origin than the app on
-//! `127.0.0.1`, as a real Farcaster client is. Its wallet is Hardhat's well-known account #0.
+//! `127.0.0.1`, as a real Farcaster client is. Its wallet is Hardhat's well-known account #0;
+//! given a local chain's RPC URL it sends that chain's transactions to the node.
 
 use std::path::PathBuf;
 use tokio::task::JoinHandle;
@@ -41,17 +42,32 @@ impl FarcasterHost {
 
     /// The host page embedding `app_url`.
     pub fn url(&self, app_url: &str) -> String {
-        let mut encoded = String::new();
-        for byte in app_url.bytes() {
-            match byte {
-                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                    encoded.push(byte as char)
-                }
-                other => encoded.push_str(&format!("%{other:02X}")),
-            }
-        }
-        format!("{}/host.html?app={encoded}", self.base)
+        self.url_with(app_url, &[])
     }
+
+    /// The host page embedding `app_url`, with more of the host's query parameters (e.g.
+    /// `rpc8453` → a local chain's RPC URL for the wallet, `tx` → `reject`).
+    pub fn url_with(&self, app_url: &str, params: &[(String, String)]) -> String {
+        let mut url = format!("{}/host.html?app={}", self.base, encode(app_url));
+        for (key, value) in params {
+            url.push_str(&format!("&{}={}", encode(key), encode(value)));
+        }
+        url
+    }
+}
+
+/// Percent-encodes everything but unreserved characters.
+fn encode(text: &str) -> String {
+    let mut encoded = String::new();
+    for byte in text.bytes() {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                encoded.push(byte as char)
+            }
+            other => encoded.push_str(&format!("%{other:02X}")),
+        }
+    }
+    encoded
 }
 
 impl Drop for FarcasterHost {

@@ -4,9 +4,12 @@
 //!
 //! `cargo xtask test` builds the app and passes what the tests need in the environment:
 //! `ONEPULSE_APP_DIST` (the built app), `ONEPULSE_FARCASTER_HOST` (the test Farcaster host),
-//! `ONEPULSE_SPACETIMEDB_BIN`, `ONEPULSE_MODULE_WASM` and `CHROMEDRIVER`. Each test starts its own pieces ([`Stack`]) and its own browser ([`Page`]).
+//! `ONEPULSE_SPACETIMEDB_BIN`, `ONEPULSE_MODULE_WASM`, `ONEPULSE_CHAIN_WATCHER_BIN` (the chain
+//! watcher) and `CHROMEDRIVER`. Each test starts its own pieces ([`Stack`], local chains and a
+//! watcher from [`chains`]) and its own browser ([`Page`]).
 
 mod browser;
+pub mod chains;
 mod farcaster_host;
 mod gate;
 mod page;

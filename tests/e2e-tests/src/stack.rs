@@ -100,6 +100,40 @@ impl Stack {
         self.reporter.clone()
     }
 
+    /// SpacetimeDB's own URL (`http://127.0.0.1:PORT`, not through the gate): for services
+    /// such as the chain watcher.
+    pub fn spacetimedb_url(&self) -> &str {
+        self.server.url()
+    }
+
+    /// The database's name.
+    pub fn database(&self) -> &str {
+        &self.database
+    }
+
+    /// The token of a fresh identity the owner made a reporter (e.g. for a chain watcher).
+    pub fn new_reporter_token(&self) -> String {
+        block_in_place(|| self.server.new_reporter()).token
+    }
+
+    /// The row of `address` on `chain_id`, if there is one, read over SQL.
+    pub fn row_of(&self, address: &Address, chain_id: i32) -> Option<GmStatsRow> {
+        block_in_place(|| self.server.rows_of(address))
+            .into_iter()
+            .find(|row| row.chain_id == chain_id)
+    }
+
+    /// The next block the database's cursor of `chain_id` waits for (table `chain_cursor`),
+    /// once the chain watcher has reported a range.
+    pub fn cursor(&self, chain_id: u64) -> Option<u64> {
+        let query = format!("SELECT * FROM chain_cursor WHERE chain_id = {chain_id}");
+        let results = block_in_place(|| self.server.api().sql(&self.database, &query, None))
+            .unwrap_or_else(|e| panic!("{query}: {e}"));
+        let result = results.into_iter().next()?;
+        let row = result.rows.first()?;
+        result.get(row, "next_block")?.as_u64()
+    }
+
     /// The row's `updated_at` (the committing reducer's timestamp), in Unix milliseconds.
     pub fn updated_at_millis(&self, address: &Address, chain_id: i32) -> f64 {
         let micros = self
@@ -109,10 +143,11 @@ impl Stack {
         micros as f64 / 1000.0
     }
 
-    /// The Farcaster fid and username stored with a row.
-    pub fn profile(&self, address: &Address, chain_id: i32) -> (Option<i64>, Option<String>) {
-        let row = self.row(address, chain_id);
-        (row.fid, row.username)
+    /// The Farcaster fid and username stored for a wallet (table `wallet_profile`, which only
+    /// the wallet's linked identities and the owner can read; read as the owner).
+    pub fn profile(&self, address: &Address) -> (Option<i64>, Option<String>) {
+        block_in_place(|| self.server.profile_of(address))
+            .map_or((None, None), |profile| (profile.fid, profile.username))
     }
 
     /// The row of `address` on `chain_id`, read over SQL.

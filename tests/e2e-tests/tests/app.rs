@@ -309,3 +309,28 @@ async fn invalid_addresses_get_a_clear_message_and_no_subscription() {
     );
     page.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_a_wallet_the_page_says_how_to_get_one_instead_of_gm_buttons() {
+    let stack = Stack::start("e2e-no-wallet", true).await;
+    let driver = Chromedriver::start().await;
+    let address = unique_address();
+    stack.report(&address, BASE, today());
+
+    // A plain browser: no Farcaster host, no wallet announcing itself (EIP-6963).
+    let page = Page::open(&driver, &stack.page_url(&address_query(&address))).await;
+    page.until_pill("live").await;
+    let advice = page
+        .until_text("#gm-no-wallet", "install a browser wallet")
+        .await;
+    assert!(advice.contains("Farcaster client"), "{advice}");
+    let buttons = page
+        .run(
+            "return document.querySelectorAll('.gm-buttons button').length;",
+            vec![],
+        )
+        .await;
+    assert_eq!(buttons, Value::from(0), "no GM button that can only fail");
+    page.until_card(BASE, "current", "1").await;
+    page.close().await;
+}

@@ -1,15 +1,32 @@
 //! The app's figures for `cargo xtask bench` (feature `bench`): page load → live data on
-//! screen, reducer commit → DOM latency, and the app's transfer size. Prints one
-//! `BENCH {json}` line per figure.
+//! screen, reducer commit → DOM latency, and the app's transfer size; then, with a local chain
+//! and the real chain watcher (at its default poll interval, no extra confirmations), GM
+//! transaction mined → streak on screen and the watcher's throughput. Prints one
+//! `BENCH {json}` line per figure. `cargo xtask bench` runs the tests one at a time.
 
+use e2e_tests::chains::{RunDir, Watcher, start_chains};
 use e2e_tests::{Chromedriver, Page, Stack};
+use local_chain::LocalChain;
+use onepulse_domain::Address;
+use onepulse_evm::daily_gm;
+use onepulse_evm::primitives::{Bytes, U64};
+use onepulse_evm::rpc::TransactionRequest;
 use serde_json::json;
 use std::io::Write as _;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use test_kit::{today, unique_address};
+use tokio::task::block_in_place;
 
 const BASE: i32 = 8453;
 const LOADS: usize = 10;
-const REPORTS: i64 = 200;
+const REPORTS: i32 = 200;
+/// GMs timed from mined to on screen.
+const GM_SAMPLES: usize = 100;
+/// GMs the watcher backfills for the throughput figure, and how many per block.
+const BACKFILL_GMS: usize = 2000;
+const GMS_PER_BLOCK: usize = 100;
+/// The most the backfill may take before the benchmark gives up.
+const BACKFILL_PATIENCE: Duration = Duration::from_secs(600);
 
 fn figure(name: &str, value: f64, unit: &str, target: Option<f64>) {
     let line =
@@ -133,4 +150,136 @@ fn app_size() -> (f64, f64) {
         gzip += encoder.finish().expect("gzip").len();
     }
     (raw as f64 / 1000.0, gzip as f64 / 1000.0)
+}
+
+/// Longest random pause before a timed GM: more than the watcher's default poll interval.
+const MAX_PAUSE: Duration = Duration::from_millis(1000);
+
+/// A random duration below `max` (from the standard library's randomly seeded hasher).
+fn random_pause(max: Duration) -> Duration {
+    use std::hash::{BuildHasher, Hasher};
+    let random = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish();
+    let max_millis = u64::try_from(max.as_millis()).unwrap_or(u64::MAX).max(1);
+    Duration::from_millis(random % max_millis)
+}
+
+/// Now, in Unix milliseconds.
+fn unix_millis() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64() * 1000.0)
+        .unwrap_or(f64::NAN)
+}
+
+/// `gm()` from `wallet` as a transaction request.
+fn gm_request(chain: &LocalChain, wallet: onepulse_evm::Address) -> TransactionRequest {
+    TransactionRequest {
+        from: wallet,
+        to: Some(chain.contract()),
+        data: Bytes::from(daily_gm::gm_calldata()),
+        gas: Some(U64::from(100_000)),
+    }
+}
+
+fn raw(chain: &LocalChain, method: &str, params: serde_json::Value) {
+    chain
+        .rpc()
+        .request::<serde_json::Value>(method, params)
+        .unwrap_or_else(|e| panic!("{method}: {e}"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn chain_figures() {
+    let dir = RunDir::new("bench-chain");
+    let stack = Stack::start("e2e-bench-chain", true).await;
+    let chains = start_chains(&[BASE as u64], &dir);
+    let base = &chains[0];
+    let watcher = Watcher::start(&stack, &[base], &dir, &[]);
+    let driver = Chromedriver::start().await;
+    let card = format!("article[data-chain='{BASE}']");
+
+    // GM mined → streak on screen: a fresh wallet each time, its page open with no GM yet; the
+    // clock starts when eth_sendTransaction goes to the node (Hardhat mines it within that
+    // call, so the figure is a little pessimistic) and stops when the page's MutationObserver
+    // sees the streak. A random pause before each GM, so GMs do not fall in step with the
+    // watcher's polls (each sample would otherwise start at the same point of its cycle).
+    let page = Page::open(&driver, &stack.page_url("")).await;
+    let mut latencies = Vec::with_capacity(GM_SAMPLES);
+    for _ in 0..GM_SAMPLES {
+        let wallet = block_in_place(|| base.new_wallet()).expect("a funded wallet");
+        let address = Address::parse(&format!("{wallet:#x}")).expect("an address");
+        page.goto(&stack.page_url(&format!("address={}", address.as_str())))
+            .await;
+        page.until_text(&card, "No GM yet").await;
+        page.watch_text(&format!("{card} .current"), "1").await;
+        tokio::time::sleep(random_pause(MAX_PAUSE)).await;
+        let mined_at = block_in_place(|| {
+            let sent_at = unix_millis();
+            base.rpc()
+                .send_transaction(&gm_request(base, wallet))
+                .expect("gm() is mined");
+            sent_at
+        });
+        let shown_at = page.until_seen().await;
+        latencies.push(shown_at - mined_at);
+    }
+    page.close().await;
+    latencies.sort_by(f64::total_cmp);
+    let poll = "watcher at its default poll interval, 0 confirmations";
+    figure(
+        &format!("GM mined → streak on screen, p50 ({poll})"),
+        percentile(&latencies, 0.5),
+        "ms",
+        None,
+    );
+    figure(
+        &format!("GM mined → streak on screen, p99 ({poll})"),
+        percentile(&latencies, 0.99),
+        "ms",
+        Some(1000.0),
+    );
+
+    // Throughput: the watcher stopped, BACKFILL_GMS GMs from as many wallets mined
+    // GMS_PER_BLOCK to a block, then a new watcher started: from its start (connecting
+    // included) until the database's cursor is past the last of those blocks.
+    drop(watcher);
+    let last_block = block_in_place(|| {
+        let wallets: Vec<_> = (0..BACKFILL_GMS)
+            .map(|_| base.new_wallet().expect("a funded wallet"))
+            .collect();
+        raw(base, "evm_setAutomine", json!([false]));
+        for block in wallets.chunks(GMS_PER_BLOCK) {
+            for &wallet in block {
+                base.rpc()
+                    .send_transaction(&gm_request(base, wallet))
+                    .expect("gm() is accepted");
+            }
+            raw(base, "evm_mine", json!([]));
+        }
+        raw(base, "evm_setAutomine", json!([true]));
+        base.block_number().expect("the block number")
+    });
+    let started = Instant::now();
+    let _watcher = Watcher::start(&stack, &[base], &dir, &[]);
+    loop {
+        if block_in_place(|| stack.cursor(BASE as u64)).is_some_and(|next| next > last_block) {
+            break;
+        }
+        assert!(
+            started.elapsed() < BACKFILL_PATIENCE,
+            "the watcher did not report {BACKFILL_GMS} GMs within {BACKFILL_PATIENCE:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    figure(
+        &format!(
+            "chain watcher throughput, backfilling {BACKFILL_GMS} GMs ({GMS_PER_BLOCK} a block, start included)"
+        ),
+        BACKFILL_GMS as f64 / seconds,
+        "GMs/s",
+        None,
+    );
 }

@@ -1,14 +1,23 @@
-//! Who may call `report_gm` on a real SpacetimeDB: identities a wallet bound with a signed link
-//! message (`bind_wallet`, `unbind_wallet`), and reporters the owner manages (`add_reporter`,
-//! `remove_reporter`). Everyone else is refused and changes nothing.
+//! Who may do what on a real SpacetimeDB. GMs come from the chain: only reporters the owner
+//! manages (`add_reporter`, `remove_reporter`) may call `report_gm`. A wallet links itself to
+//! an identity with a signed Sign-In with Ethereum (EIP-4361) message (`bind_wallet`); the
+//! link lets that identity set the wallet's Farcaster profile (`set_profile`) but not report,
+//! and ends when it expires, when the identity unlinks (`unbind_wallet`) or when the wallet
+//! revokes every link with another signed message (`revoke_wallet_links`). Everyone else is
+//! refused and changes nothing.
 
 use local_spacetimedb::{CallOutcome, NewIdentity};
-use onepulse_domain::{Address, GmDay, link_message};
+use onepulse_domain::{Address, SiweMessage};
 use serde_json::json;
-use test_kit::{TestDb, TestWallet, identity_arg, today, unique_address};
+use std::time::{Duration, Instant};
+use test_kit::{
+    TEST_DOMAIN, TestDb, TestWallet, identity_arg, now_secs, today, unique_address, unique_nonce,
+};
 
 const BASE: i32 = 8453;
 const CELO: i32 = 42220;
+/// `MAX_LINKS_PER_WALLET` in the module.
+const MAX_LINKS: usize = 5;
 
 /// The private key of web3.js's documented `accounts.sign` example; its address is
 /// 0x2c7536e3605d9c16a7a3d7b1898e529396a65c23.
@@ -31,22 +40,49 @@ fn report_as(
     )
 }
 
-fn bind(
+/// `bind_wallet(message, signature)` as `who`.
+fn bind(db: &TestDb, who: &NewIdentity, (message, signature): &(String, String)) -> CallOutcome {
+    db.call("bind_wallet", json!([message, signature]), Some(&who.token))
+}
+
+/// `revoke_wallet_links(message, signature)` as `who` (anonymous when `None`).
+fn revoke(
     db: &TestDb,
-    who: &NewIdentity,
-    address: &Address,
-    day: i32,
-    signature: &str,
+    who: Option<&NewIdentity>,
+    (message, signature): &(String, String),
 ) -> CallOutcome {
     db.call(
-        "bind_wallet",
-        json!([address.as_str(), day, signature]),
-        Some(&who.token),
+        "revoke_wallet_links",
+        json!([message, signature]),
+        who.map(|w| w.token.as_str()),
     )
 }
 
 fn unbind(db: &TestDb, who: &NewIdentity, address: &Address) -> CallOutcome {
     db.call("unbind_wallet", json!([address.as_str()]), Some(&who.token))
+}
+
+/// `set_profile(address, fid, display_name, username)` as `who`.
+fn set_profile(
+    db: &TestDb,
+    who: &NewIdentity,
+    address: &Address,
+    fid: Option<i64>,
+    display_name: Option<&str>,
+    username: Option<&str>,
+) -> CallOutcome {
+    let some = |v: serde_json::Value| json!({ "some": v });
+    let none = json!({ "none": [] });
+    db.call(
+        "set_profile",
+        json!([
+            address.as_str(),
+            fid.map_or(none.clone(), |f| some(json!(f))),
+            display_name.map_or(none.clone(), |n| some(json!(n))),
+            username.map_or(none, |n| some(json!(n))),
+        ]),
+        Some(&who.token),
+    )
 }
 
 #[track_caller]
@@ -63,7 +99,8 @@ fn failed(outcome: CallOutcome, expected: &str) -> String {
     }
 }
 
-/// The refusal of a report by `who` for `address`, with the table left as it was.
+/// The refusal of a report by `who` (not a reporter) for `address`, with the table left as it
+/// was.
 #[track_caller]
 fn refused_report(db: &TestDb, who: &NewIdentity, address: &Address, day: i32) {
     let before = db.rows_of(address);
@@ -71,7 +108,7 @@ fn refused_report(db: &TestDb, who: &NewIdentity, address: &Address, day: i32) {
     assert_eq!(
         message,
         format!(
-            "not authorized: identity {} is neither bound to wallet {address} nor a reporter",
+            "not authorized: identity {} is not a reporter; GMs are reported from the chain",
             who.identity
         )
     );
@@ -82,8 +119,30 @@ fn refused_report(db: &TestDb, who: &NewIdentity, address: &Address, day: i32) {
     );
 }
 
+/// The refusal of a profile change by `who` for `address`, with the profile left as it was.
+#[track_caller]
+fn refused_profile(db: &TestDb, who: &NewIdentity, address: &Address) {
+    let before = db.profile_of(address);
+    let message = failed(
+        set_profile(db, who, address, Some(666), Some("Fake"), Some("fake")),
+        "not authorized",
+    );
+    assert_eq!(
+        message,
+        format!(
+            "not authorized: identity {} is neither bound to wallet {address} nor a reporter",
+            who.identity
+        )
+    );
+    assert_eq!(
+        db.profile_of(address),
+        before,
+        "a refused profile changed the profile"
+    );
+}
+
 #[test]
-fn a_known_key_signature_binds_and_the_bound_identity_reports() {
+fn a_known_key_signature_binds_and_the_bound_identity_sets_its_profile() {
     let db = TestDb::from_env();
     let wallet = TestWallet::from_key(&KNOWN_KEY);
     let address = wallet.address();
@@ -92,105 +151,163 @@ fn a_known_key_signature_binds_and_the_bound_identity_reports() {
         "0x2c7536e3605d9c16a7a3d7b1898e529396a65c23"
     );
     let me = db.new_identity();
-    let signature = wallet.sign_link(&me.identity, today());
-    assert_eq!(
-        bind(&db, &me, &address, today(), &signature),
-        CallOutcome::Committed
+    let link = wallet.sign_link(&me.identity);
+    assert!(
+        link.0.starts_with(
+            "localhost:8080 wants you to sign in with your Ethereum account:\n\
+             0x2c7536E3605D9C16a7a3D7b1898e529396a65c23\n\n\
+             OnePulse: link this wallet to SpacetimeDB identity "
+        ),
+        "{}",
+        link.0
     );
+    assert_eq!(bind(&db, &me, &link), CallOutcome::Committed);
     assert!(db.bindings_of(&address).contains(&me.identity));
-    // Binding again with the same signature is harmless.
     assert_eq!(
-        bind(&db, &me, &address, today(), &signature),
+        set_profile(&db, &me, &address, Some(42), None, Some("known")),
         CallOutcome::Committed
     );
-
-    // The known address is shared by every run of this test: report today, which is the latest
-    // day any run can have stored.
-    assert_eq!(
-        report_as(&db, &me, &address, CELO, today()),
-        CallOutcome::Committed
-    );
-    let rows = db.rows_of(&address);
-    let celo = rows
-        .iter()
-        .find(|r| r.chain_id == CELO)
-        .expect("a Celo row");
-    assert_eq!(celo.last_gm_day, today());
+    // The known address is shared by every run of this test: its streak is whatever earlier
+    // runs left, and a bound identity cannot change it.
+    refused_report(&db, &me, &address, today());
+    assert_eq!(unbind(&db, &me, &address), CallOutcome::Committed);
 }
 
 #[test]
-fn the_bound_identitys_reports_count_and_carry_farcaster_fields() {
+fn a_bound_identity_cannot_report_its_own_gms() {
     let db = TestDb::from_env();
     let wallet = TestWallet::unique();
     let address = wallet.address();
-    let me = db.new_identity();
-    // Signed yesterday (just before midnight, say): still accepted.
-    let yesterday = today() - 1;
-    let signature = wallet.sign_link(&me.identity, yesterday);
-    assert_eq!(
-        bind(&db, &me, &address, yesterday, &signature),
-        CallOutcome::Committed
-    );
+    let me = db.bound_identity(&wallet);
     assert_eq!(db.bindings_of(&address), [me.identity.as_str()]);
 
-    assert_eq!(
-        report_as(&db, &me, &address, BASE, 1000),
-        CallOutcome::Committed
-    );
-    assert_eq!(
-        report_as(&db, &me, &address, BASE, 1001),
-        CallOutcome::Committed
-    );
-    let outcome = db.call(
-        "report_gm",
-        json!([address.as_str(), BASE, 1002, null, {"some": 7}, {"some": "Ann"}, {"some": "ann"}]),
+    // Not today, not an old day to replay a streak.
+    for day in [today(), today() - 1, 1000] {
+        refused_report(&db, &me, &address, day);
+    }
+    assert!(db.rows_of(&address).is_empty());
+    // Nor the batch of a chain watcher.
+    let batch = db.call(
+        "report_chain_gms",
+        json!([BASE, 1, 1, [{
+            "address": address.as_str(),
+            "day": today(),
+            "tx_hash": format!("0x{}", "ab".repeat(32)),
+            "block_number": 1,
+            "log_index": 0
+        }]]),
         Some(&me.token),
     );
-    assert_eq!(outcome, CallOutcome::Committed);
-    let rows = db.rows_of(&address);
-    assert_eq!(rows.len(), 1);
-    let row = &rows[0];
-    assert_eq!(
-        (row.current_streak, row.all_time_gm_count, row.last_gm_day),
-        (3, 3, 1002)
-    );
-    assert_eq!(row.fid, Some(7));
-    assert_eq!(row.display_name.as_deref(), Some("Ann"));
-    assert_eq!(row.username.as_deref(), Some("ann"));
-
-    // A binding is for that wallet only.
-    let other = unique_address();
-    refused_report(&db, &me, &other, 1000);
-    assert!(db.rows_of(&other).is_empty());
+    failed(batch, "is not a reporter");
+    assert!(db.rows_of(&address).is_empty());
 }
 
 #[test]
-fn an_unbound_identity_cannot_report_and_changes_nothing() {
+fn the_bound_identity_sets_the_wallets_profile_and_only_its_own() {
+    let db = TestDb::from_env();
+    let wallet = TestWallet::unique();
+    let address = wallet.address();
+    let me = db.bound_identity(&wallet);
+    assert_eq!(
+        db.report_gm(test_kit::report_args(address.as_str(), BASE, 1000)),
+        CallOutcome::Committed
+    );
+    assert_eq!(
+        set_profile(&db, &me, &address, Some(7), Some("Ann"), Some("ann")),
+        CallOutcome::Committed
+    );
+    let profile = db.profile_of(&address).expect("a profile");
+    assert_eq!(profile.fid, Some(7));
+    assert_eq!(profile.display_name.as_deref(), Some("Ann"));
+    assert_eq!(profile.username.as_deref(), Some("ann"));
+    // The public row keeps no personal data (SEC-005) and its streak is untouched.
+    let rows = db.rows_of(&address);
+    assert_eq!(rows.len(), 1);
+    assert_eq!((rows[0].fid, rows[0].username.as_deref()), (None, None));
+    assert_eq!((rows[0].current_streak, rows[0].last_gm_day), (1, 1000));
+
+    // `None` keeps a value; `Some` replaces it.
+    assert_eq!(
+        set_profile(&db, &me, &address, None, Some("Ann B."), None),
+        CallOutcome::Committed
+    );
+    let profile = db.profile_of(&address).expect("a profile");
+    assert_eq!(profile.fid, Some(7));
+    assert_eq!(profile.display_name.as_deref(), Some("Ann B."));
+    assert_eq!(profile.username.as_deref(), Some("ann"));
+
+    // A binding is for that wallet only.
+    refused_profile(&db, &me, &unique_address());
+}
+
+#[test]
+fn profiles_are_validated_like_reports() {
+    let db = TestDb::from_env();
+    let wallet = TestWallet::unique();
+    let address = wallet.address();
+    let me = db.bound_identity(&wallet);
+    let long = "x".repeat(65);
+    let cases = [
+        (
+            set_profile(&db, &me, &address, Some(0), None, None),
+            "invalid fid 0",
+        ),
+        (
+            set_profile(&db, &me, &address, Some(-3), None, None),
+            "invalid fid -3",
+        ),
+        (
+            set_profile(&db, &me, &address, None, Some(&long), None),
+            "display_name is 65 characters long",
+        ),
+        (
+            set_profile(&db, &me, &address, None, None, Some(&long)),
+            "username is 65 characters long",
+        ),
+    ];
+    for (outcome, expected) in cases {
+        failed(outcome, expected);
+    }
+    // A malformed address is refused for the address, whoever asks.
+    let stranger = db.new_identity();
+    failed(
+        db.call(
+            "set_profile",
+            json!(["0x12", {"some": 1}, {"none": []}, {"none": []}]),
+            Some(&stranger.token),
+        ),
+        "invalid address",
+    );
+    // 64 characters are fine.
+    let longest = "y".repeat(64);
+    assert_eq!(
+        set_profile(&db, &me, &address, Some(1), Some(&longest), Some(&longest)),
+        CallOutcome::Committed
+    );
+}
+
+#[test]
+fn an_unbound_identity_cannot_report_or_set_a_profile() {
     let db = TestDb::from_env();
     let address = unique_address();
     let stranger = db.new_identity();
     refused_report(&db, &stranger, &address, 1000);
     assert!(db.rows_of(&address).is_empty());
 
-    // Nor for a wallet with a row already, nor with Farcaster fields.
+    // Nor for a wallet with a row and a profile already.
     assert_eq!(
-        db.report_gm(
-            json!([address.as_str(), BASE, 1000, null, {"some": 1}, {"some": "Real"}, null])
-        ),
+        db.report_gm(test_kit::report_args(address.as_str(), BASE, 1000)),
+        CallOutcome::Committed
+    );
+    let reporter = db.reporter();
+    assert_eq!(
+        set_profile(&db, reporter, &address, Some(1), Some("Real"), None),
         CallOutcome::Committed
     );
     refused_report(&db, &stranger, &address, 1001);
-    let before = db.rows_of(&address);
-    let outcome = db.call(
-        "report_gm",
-        json!([address.as_str(), BASE, 1001, null, {"some": 666}, {"some": "Fake"}, {"some": "fake"}]),
-        Some(&stranger.token),
-    );
-    failed(outcome, "not authorized");
-    assert_eq!(db.rows_of(&address), before);
-    assert_eq!(before[0].fid, Some(1));
 
     // An anonymous call (a fresh identity per request) is refused too.
+    let before = db.rows_of(&address);
     let anonymous = db.call(
         "report_gm",
         test_kit::report_args(address.as_str(), BASE, 1001),
@@ -198,6 +315,9 @@ fn an_unbound_identity_cannot_report_and_changes_nothing() {
     );
     failed(anonymous, "not authorized");
     assert_eq!(db.rows_of(&address), before);
+
+    refused_profile(&db, &stranger, &address);
+    assert_eq!(db.profile_of(&address).and_then(|p| p.fid), Some(1));
 }
 
 #[test]
@@ -212,123 +332,184 @@ fn invalid_arguments_are_reported_before_authorization() {
     failed(outcome, "invalid chain");
 }
 
-/// Every bad binding: refused with its reason, nothing bound, reports still refused.
+/// Every bad link message: refused with an error naming the problem, nothing bound, the profile
+/// still out of reach.
 #[test]
-fn bad_bindings_are_refused_and_record_nothing() {
+fn bad_link_messages_are_refused_with_their_reason_and_record_nothing() {
     let db = TestDb::from_env();
     let wallet = TestWallet::unique();
     let address = wallet.address();
     let me = db.new_identity();
     let someone_else = db.new_identity();
-    let today = today();
-    let day = GmDay::from_number;
-
-    let by_other_key = TestWallet::unique().sign_link(&me.identity, today);
-    let tampered = wallet
-        .personal_sign(&link_message(&address, &me.identity, day(today)).replace("link", "1ink"));
-    let for_other_identity = wallet.sign_link(&someone_else.identity, today);
-    let cases: Vec<(i32, String, &str)> = vec![
-        (today, by_other_key, "signed by 0x"),
-        (today, tampered, "signed by 0x"),
-        (today, for_other_identity, "signed by 0x"),
-        // Signed for today, claimed for yesterday: the rebuilt message differs.
+    let now = now_secs();
+    let with = |change: &dyn Fn(&mut SiweMessage)| {
+        let mut message = wallet.link_message(&me.identity);
+        change(&mut message);
+        wallet.sign(&message)
+    };
+    let good = wallet.sign_link(&me.identity);
+    let other_wallet = TestWallet::unique();
+    let cases: Vec<((String, String), String)> = vec![
         (
-            today - 1,
-            wallet.sign_link(&me.identity, today),
-            "signed by 0x",
+            with(&|m| {
+                m.domain = "evil.example".into();
+                m.uri = "https://evil.example/".into();
+            }),
+            "domain evil.example is not accepted by this database".into(),
         ),
         (
-            today - 2,
-            wallet.sign_link(&me.identity, today - 2),
-            "not recent",
+            with(&|m| m.uri = "https://evil.example/".into()),
+            format!(
+                "URI https://evil.example/ is not an http or https URI on the message's domain {TEST_DOMAIN}"
+            ),
         ),
         (
-            today + 1,
-            wallet.sign_link(&me.identity, today + 1),
-            "not recent",
+            wallet.sign_link(&someone_else.identity),
+            format!(
+                "the message links SpacetimeDB identity {}, not the caller's identity {}",
+                someone_else.identity, me.identity
+            ),
         ),
-        (0, wallet.sign_link(&me.identity, 0), "not recent"),
-        (today, "0x1234".into(), "invalid signature"),
-        (today, "not a signature".into(), "invalid signature"),
         (
-            today,
-            format!("{}1d", &wallet.sign_link(&me.identity, today)[..130]),
-            "invalid signature",
+            with(&|m| {
+                m.issued_at = now - 300;
+                m.expiration_time = Some(now - 60);
+            }),
+            "the message expired at".into(),
+        ),
+        (
+            with(&|m| m.issued_at = now + 600),
+            "is in the future".into(),
+        ),
+        (
+            with(&|m| m.issued_at = now - 3600),
+            "more than 600 s before the server's time".into(),
+        ),
+        (
+            with(&|m| m.expiration_time = None),
+            "a link message must have an Expiration Time".into(),
+        ),
+        (
+            with(&|m| m.expiration_time = Some(m.issued_at + 31 * 86_400)),
+            "more than 2592000 s (30 days) after Issued At".into(),
+        ),
+        (
+            with(&|m| m.chain_id = 1),
+            "chain ID 1 is not one of OnePulse's chains".into(),
+        ),
+        (
+            with(&|m| m.nonce = "short".into()),
+            "not a Sign-In with Ethereum (EIP-4361) message".into(),
+        ),
+        (
+            with(&|m| m.statement = "Sign in to OnePulse".into()),
+            "the statement \"Sign in to OnePulse\" is not a OnePulse link".into(),
+        ),
+        // Changed after signing, and another wallet's signature: the signer is not the wallet.
+        (
+            (
+                good.0.replace("Chain ID: 8453", "Chain ID: 10"),
+                good.1.clone(),
+            ),
+            format!(", not by {address}, the wallet it names"),
+        ),
+        (
+            (good.0.clone(), other_wallet.personal_sign(&good.0)),
+            format!(
+                "the message was signed by {}, not by {address}",
+                other_wallet.address()
+            ),
+        ),
+        (
+            (good.0.clone(), "0x1234".into()),
+            "invalid signature".into(),
+        ),
+        (
+            (
+                format!("{}\n", good.0),
+                wallet.personal_sign(&format!("{}\n", good.0)),
+            ),
+            "not a Sign-In with Ethereum (EIP-4361) message".into(),
+        ),
+        (
+            ("link wallet please".into(), good.1.clone()),
+            "not a Sign-In with Ethereum (EIP-4361) message".into(),
+        ),
+        (
+            wallet.sign_revoke(),
+            "this message revokes the wallet's links; send it to revoke_wallet_links".into(),
         ),
     ];
-    for (day, signature, expected) in cases {
-        let message = failed(bind(&db, &me, &address, day, &signature), expected);
-        if expected == "signed by 0x" {
-            assert!(message.ends_with(&format!(", not {address}")), "{message}");
-            assert!(!message.contains(&format!("by {address}")), "{message}");
-        }
-        if expected == "not recent" {
-            assert!(
-                message.contains(&day.to_string()) && message.contains(&today.to_string()),
-                "{message} names the day and today"
-            );
-        }
+    for ((message, signature), expected) in cases {
+        let error = failed(bind(&db, &me, &(message.clone(), signature)), &expected);
         assert!(
             db.bindings_of(&address).is_empty(),
-            "{message}: something was bound"
+            "{error}: something was bound"
         );
     }
-    failed(
-        bind(
-            &db,
-            &me,
-            &unique_address(),
-            today,
-            &wallet.sign_link(&me.identity, today),
-        ),
-        "signed by 0x",
-    );
-    failed(
-        db.call("bind_wallet", json!(["0x12", today, "0x"]), Some(&me.token)),
-        "invalid address",
-    );
-    refused_report(&db, &me, &address, 1000);
-    assert!(db.rows_of(&address).is_empty());
+    refused_profile(&db, &me, &address);
 
     // The message signed for someone else binds only when they send it themselves.
-    let theirs = wallet.sign_link(&someone_else.identity, today);
-    assert_eq!(
-        bind(&db, &someone_else, &address, today, &theirs),
-        CallOutcome::Committed
-    );
+    let theirs = wallet.sign_link(&someone_else.identity);
+    assert_eq!(bind(&db, &someone_else, &theirs), CallOutcome::Committed);
     assert_eq!(db.bindings_of(&address), [someone_else.identity.as_str()]);
-    refused_report(&db, &me, &address, 1000);
+    refused_profile(&db, &me, &address);
 }
 
 #[test]
-fn unbinding_ends_the_right_to_report() {
+fn a_signed_link_works_once() {
     let db = TestDb::from_env();
     let wallet = TestWallet::unique();
     let address = wallet.address();
-    let phone = db.new_identity();
-    let laptop = db.new_identity();
-    for who in [&phone, &laptop] {
-        let signature = wallet.sign_link(&who.identity, today());
-        assert_eq!(
-            bind(&db, who, &address, today(), &signature),
-            CallOutcome::Committed
-        );
-    }
+    let me = db.new_identity();
+    let link = wallet.sign_link(&me.identity);
+    assert_eq!(bind(&db, &me, &link), CallOutcome::Committed);
+    let message = failed(bind(&db, &me, &link), "was already used");
+    let nonce = link
+        .0
+        .lines()
+        .find_map(|l| l.strip_prefix("Nonce: "))
+        .expect("a nonce line");
+    assert_eq!(
+        message,
+        format!(
+            "nonce {nonce} was already used by a message of wallet {address}: a signed message \
+             works once; sign a new one"
+        )
+    );
+    // Unlinked, the same message does not link again either: the wallet must sign anew.
+    assert_eq!(unbind(&db, &me, &address), CallOutcome::Committed);
+    failed(bind(&db, &me, &link), "was already used");
+    assert!(db.bindings_of(&address).is_empty());
+    assert_eq!(
+        bind(&db, &me, &wallet.sign_link(&me.identity)),
+        CallOutcome::Committed
+    );
+}
+
+#[test]
+fn unbinding_ends_the_right_to_set_the_profile() {
+    let db = TestDb::from_env();
+    let wallet = TestWallet::unique();
+    let address = wallet.address();
+    let phone = db.bound_identity(&wallet);
+    let laptop = db.bound_identity(&wallet);
     let mut both = vec![phone.identity.clone(), laptop.identity.clone()];
     both.sort();
     assert_eq!(db.bindings_of(&address), both);
     assert_eq!(
-        report_as(&db, &phone, &address, BASE, 2000),
+        set_profile(&db, &phone, &address, Some(1), None, None),
         CallOutcome::Committed
     );
     assert_eq!(
-        report_as(&db, &laptop, &address, BASE, 2001),
+        set_profile(&db, &laptop, &address, Some(2), None, None),
         CallOutcome::Committed
     );
+    assert_eq!(db.profile_of(&address).and_then(|p| p.fid), Some(2));
 
     assert_eq!(unbind(&db, &phone, &address), CallOutcome::Committed);
     assert_eq!(db.bindings_of(&address), [laptop.identity.as_str()]);
-    refused_report(&db, &phone, &address, 2002);
+    refused_profile(&db, &phone, &address);
     let message = failed(unbind(&db, &phone, &address), "is not bound");
     assert_eq!(
         message,
@@ -339,18 +520,213 @@ fn unbinding_ends_the_right_to_report() {
     );
     // The other identity keeps its binding.
     assert_eq!(
-        report_as(&db, &laptop, &address, BASE, 2002),
+        set_profile(&db, &laptop, &address, Some(3), None, None),
         CallOutcome::Committed
     );
-    assert_eq!(db.rows_of(&address)[0].current_streak, 3);
+    assert_eq!(db.profile_of(&address).and_then(|p| p.fid), Some(3));
 
     assert_eq!(unbind(&db, &laptop, &address), CallOutcome::Committed);
     assert!(db.bindings_of(&address).is_empty());
-    refused_report(&db, &laptop, &address, 2003);
+    refused_profile(&db, &laptop, &address);
     failed(unbind(&db, &laptop, &address), "is not bound");
     failed(
         db.call("unbind_wallet", json!(["nope"]), Some(&laptop.token)),
         "invalid address",
+    );
+}
+
+/// A lost device: the wallet signs a revocation, anyone sends it, every link ends; messages
+/// signed before it link nothing, new ones do.
+#[test]
+fn the_wallet_revokes_every_link_with_a_signed_message() {
+    let db = TestDb::from_env();
+    let wallet = TestWallet::unique();
+    let address = wallet.address();
+    let lost_phone = db.bound_identity(&wallet);
+    let laptop = db.bound_identity(&wallet);
+    assert_eq!(db.bindings_of(&address).len(), 2);
+    // Signed while the phone was still around, not sent yet.
+    let pending = wallet.sign_link(&lost_phone.identity);
+    // A link message is not a revocation.
+    failed(
+        revoke(&db, None, &wallet.sign_link(&laptop.identity)),
+        "this message links an identity; send it to bind_wallet",
+    );
+    // Another wallet cannot revoke this one's links (its signature names itself).
+    let other = TestWallet::unique();
+    let mut forged = other.revoke_message();
+    forged.address = address.clone();
+    let (text, _) = other.sign(&forged);
+    failed(
+        revoke(&db, None, &(text.clone(), other.personal_sign(&text))),
+        &format!("the message was signed by {}", other.address()),
+    );
+    assert_eq!(db.bindings_of(&address).len(), 2);
+
+    // Sent from a new device (a fresh, anonymous identity).
+    let revocation = wallet.sign_revoke();
+    assert_eq!(revoke(&db, None, &revocation), CallOutcome::Committed);
+    assert!(db.bindings_of(&address).is_empty());
+    for who in [&lost_phone, &laptop] {
+        refused_profile(&db, who, &address);
+    }
+    // Replayed: refused (and harmless).
+    failed(revoke(&db, None, &revocation), "was already used");
+
+    // The message signed before the revocation links nothing.
+    let message = failed(bind(&db, &lost_phone, &pending), "revoked its links at");
+    assert!(
+        message.starts_with("the message was issued at ")
+            && message.ends_with(": sign a new message"),
+        "{message}"
+    );
+    assert!(db.bindings_of(&address).is_empty());
+    // A message signed after it does (Issued At counts whole seconds: one later than the
+    // revocation's).
+    std::thread::sleep(Duration::from_millis(1100));
+    assert_eq!(
+        bind(&db, &laptop, &wallet.sign_link(&laptop.identity)),
+        CallOutcome::Committed
+    );
+    assert_eq!(db.bindings_of(&address), [laptop.identity.as_str()]);
+}
+
+#[test]
+fn a_wallet_has_at_most_five_links() {
+    let db = TestDb::from_env();
+    let wallet = TestWallet::unique();
+    let address = wallet.address();
+    let devices: Vec<NewIdentity> = (0..MAX_LINKS).map(|_| db.bound_identity(&wallet)).collect();
+    assert_eq!(db.bindings_of(&address).len(), MAX_LINKS);
+
+    let sixth = db.new_identity();
+    let message = failed(
+        bind(&db, &sixth, &wallet.sign_link(&sixth.identity)),
+        "already has 5 links",
+    );
+    assert_eq!(
+        message,
+        format!(
+            "wallet {address} already has 5 links, the most allowed (5): unlink one from its \
+             device (unbind_wallet) or have the wallet revoke them all (revoke_wallet_links), \
+             then link again"
+        )
+    );
+    assert_eq!(db.bindings_of(&address).len(), MAX_LINKS, "none dropped");
+    assert!(!db.bindings_of(&address).contains(&sixth.identity));
+
+    // A linked device renewing its link does not count twice.
+    assert_eq!(
+        bind(&db, &devices[0], &wallet.sign_link(&devices[0].identity)),
+        CallOutcome::Committed
+    );
+    assert_eq!(db.bindings_of(&address).len(), MAX_LINKS);
+
+    // Room made by unlinking one: the new device links.
+    assert_eq!(unbind(&db, &devices[1], &address), CallOutcome::Committed);
+    assert_eq!(
+        bind(&db, &sixth, &wallet.sign_link(&sixth.identity)),
+        CallOutcome::Committed
+    );
+    assert!(db.bindings_of(&address).contains(&sixth.identity));
+}
+
+/// A link ends at its message's Expiration Time: it no longer authorizes at once, and the
+/// module deletes it then (so its identity no longer reads the profile).
+#[test]
+fn links_expire() {
+    let db = TestDb::from_env();
+    let wallet = TestWallet::unique();
+    let address = wallet.address();
+    let me = db.new_identity();
+    let mut message = wallet.link_message(&me.identity);
+    let lifetime = 4;
+    message.expiration_time = Some(message.issued_at + lifetime);
+    assert_eq!(
+        bind(&db, &me, &wallet.sign(&message)),
+        CallOutcome::Committed
+    );
+    assert_eq!(
+        set_profile(&db, &me, &address, Some(5), Some("Soon"), None),
+        CallOutcome::Committed
+    );
+    let own_profile = format!("SELECT * FROM wallet_profile WHERE address = '{address}'");
+    assert_eq!(db.profiles_seen_by(&own_profile, Some(&me.token)).len(), 1);
+
+    let deadline = Instant::now() + Duration::from_secs(lifetime as u64 + 15);
+    while !db.bindings_of(&address).is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "the link was not deleted when it expired"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    refused_profile(&db, &me, &address);
+    assert_eq!(db.profiles_seen_by(&own_profile, Some(&me.token)), []);
+    assert!(db.profile_of(&address).is_some(), "the profile stays");
+}
+
+#[test]
+fn the_owner_manages_the_accepted_domains() {
+    let db = TestDb::from_env();
+    let owner = db.owner_token();
+    let wallet = TestWallet::unique();
+    let me = db.new_identity();
+    let domain = format!(
+        "app-{}.onepulse.example",
+        unique_nonce().to_ascii_lowercase()
+    );
+    let from_domain = |wallet: &TestWallet| {
+        let mut message = wallet.link_message(&me.identity);
+        message.domain = domain.clone();
+        message.uri = format!("https://{domain}/");
+        message.nonce = unique_nonce();
+        wallet.sign(&message)
+    };
+    failed(
+        bind(&db, &me, &from_domain(&wallet)),
+        "is not accepted by this database",
+    );
+
+    // Nobody but the owner.
+    for token in [Some(me.token.as_str()), None] {
+        for reducer in ["add_link_domain", "remove_link_domain"] {
+            failed(db.call(reducer, json!([domain]), token), "not authorized");
+        }
+    }
+    failed(
+        db.call(
+            "add_link_domain",
+            json!(["https://x.example"]),
+            Some(&owner),
+        ),
+        "invalid link domain",
+    );
+    assert_eq!(
+        db.call(
+            "add_link_domain",
+            json!([domain.to_ascii_uppercase()]),
+            Some(&owner)
+        ),
+        CallOutcome::Committed
+    );
+    assert_eq!(
+        bind(&db, &me, &from_domain(&wallet)),
+        CallOutcome::Committed
+    );
+
+    assert_eq!(
+        db.call("remove_link_domain", json!([domain]), Some(&owner)),
+        CallOutcome::Committed
+    );
+    failed(
+        db.call("remove_link_domain", json!([domain]), Some(&owner)),
+        "is not accepted; nothing to remove",
+    );
+    let other = TestWallet::unique();
+    failed(
+        bind(&db, &me, &from_domain(&other)),
+        "is not accepted by this database",
     );
 }
 
@@ -401,6 +777,12 @@ fn reporters_are_added_and_removed_by_the_owner_only() {
         ),
         "not authorized",
     );
+    // A reporter may also set any wallet's profile (a backend that knows it).
+    assert_eq!(
+        set_profile(&db, &candidate, &address, Some(9), None, None),
+        CallOutcome::Committed
+    );
+    assert_eq!(db.profile_of(&address).and_then(|p| p.fid), Some(9));
     refused_report(&db, &outsider, &address, 3001);
 
     assert_eq!(

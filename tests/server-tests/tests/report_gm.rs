@@ -134,7 +134,7 @@ fn mixed_case_addresses_share_one_lowercase_key() {
 }
 
 #[test]
-fn optional_fields_are_replaced_by_some_and_kept_on_none() {
+fn the_tx_hash_is_replaced_by_some_and_kept_on_none() {
     let db = TestDb::from_env();
     let address = unique_address();
     let upper_hash = format!("0x{}", HASH[2..].to_ascii_uppercase());
@@ -143,9 +143,9 @@ fn optional_fields_are_replaced_by_some_and_kept_on_none() {
         BASE,
         6000,
         {"some": upper_hash},
-        {"some": 42},
-        {"some": "Ann"},
-        {"some": "ann"}
+        null,
+        null,
+        null
     ]));
     assert_eq!(outcome, CallOutcome::Committed);
     let row = only_row(&db, &address);
@@ -154,18 +154,61 @@ fn optional_fields_are_replaced_by_some_and_kept_on_none() {
         Some(HASH),
         "hash stored lowercase"
     );
-    assert_eq!(row.fid, Some(42));
-    assert_eq!(row.display_name.as_deref(), Some("Ann"));
-    assert_eq!(row.username.as_deref(), Some("ann"));
 
-    let outcome =
-        db.report_gm(json!([address.as_str(), BASE, 6001, null, null, {"some": "Annie"}, null]));
+    let outcome = db.report_gm(json!([
+        address.as_str(),
+        BASE,
+        6001,
+        null,
+        null,
+        null,
+        null
+    ]));
     assert_eq!(outcome, CallOutcome::Committed);
     let row = only_row(&db, &address);
-    assert_eq!(row.display_name.as_deref(), Some("Annie"));
-    assert_eq!(row.username.as_deref(), Some("ann"));
-    assert_eq!(row.fid, Some(42));
+    assert_eq!(streak(&row), (2, 2, 2, 6001));
     assert_eq!(row.last_tx_hash.as_deref(), Some(HASH));
+}
+
+/// SEC-005: the Farcaster fields are personal data, and a reducer's arguments reach every
+/// subscriber of the rows it changes; `report_gm` refuses them (a wallet's bound identity sets
+/// them with `set_profile`) and the row's columns stay empty.
+#[test]
+fn personal_fields_are_refused_and_the_row_keeps_none() {
+    let db = TestDb::from_env();
+    let address = unique_address();
+    let a = address.as_str();
+    for (args, named) in [
+        (
+            json!([a, BASE, 6000, null, {"some": 42}, null, null]),
+            "fid",
+        ),
+        (
+            json!([a, BASE, 6000, null, null, {"some": "Ann"}, null]),
+            "display_name",
+        ),
+        (
+            json!([a, BASE, 6000, null, null, null, {"some": "ann"}]),
+            "username",
+        ),
+    ] {
+        match db.report_gm(args) {
+            CallOutcome::Failed(message) => assert!(
+                message.starts_with(&format!(
+                    "report_gm takes no Farcaster profile: {named} must be None"
+                )),
+                "{message}"
+            ),
+            CallOutcome::Committed => panic!("{named} was accepted"),
+        }
+    }
+    assert!(db.rows_of(&address).is_empty(), "nothing was recorded");
+    committed(&db, &address, BASE, 6000);
+    let row = only_row(&db, &address);
+    assert_eq!(
+        (row.fid, row.display_name, row.username),
+        (None, None, None)
+    );
 }
 
 #[test]

@@ -3,9 +3,10 @@
 //! Everywhere (natively and in the browser): [`unique_address`] and [`today`]. Natively also the
 //! pieces that need a real SpacetimeDB: [`TestDb`] (the database `cargo xtask test` published),
 //! [`PrivateServer`] (a server of the test's own that it can kill and restart), reporters
-//! ([`TestDb::reporter`], [`PrivateServer::new_reporter`]), [`TestWallet`] (signs wallet links
-//! as `personal_sign` does) and the table's rows read back over SQL as
-//! [`onepulse_gm_stats::GmStatsRow`].
+//! ([`TestDb::reporter`], [`PrivateServer::new_reporter`]), [`TestWallet`] (signs Sign-In with
+//! Ethereum wallet-link messages as `personal_sign` does), the table's rows read back over SQL
+//! as [`onepulse_gm_stats::GmStatsRow`], and wallet profiles ([`WalletProfileRow`]), which only
+//! a wallet's linked identities and the owner can read.
 
 mod unique;
 
@@ -13,6 +14,8 @@ pub use unique::unique_address;
 
 #[cfg(not(target_arch = "wasm32"))]
 mod private_server;
+#[cfg(not(target_arch = "wasm32"))]
+mod profile_rows;
 #[cfg(not(target_arch = "wasm32"))]
 mod sql_rows;
 #[cfg(not(target_arch = "wasm32"))]
@@ -25,11 +28,13 @@ pub use local_spacetimedb::identity_arg;
 #[cfg(not(target_arch = "wasm32"))]
 pub use private_server::PrivateServer;
 #[cfg(not(target_arch = "wasm32"))]
+pub use profile_rows::{PROFILE_TABLE, WalletProfileRow, profile_query, profile_rows};
+#[cfg(not(target_arch = "wasm32"))]
 pub use sql_rows::{gm_rows_of, sql_option};
 #[cfg(not(target_arch = "wasm32"))]
 pub use test_db::TestDb;
 #[cfg(not(target_arch = "wasm32"))]
-pub use test_wallet::TestWallet;
+pub use test_wallet::{TEST_DOMAIN, TEST_LINK_SECS, TEST_URI, TestWallet, now_secs, unique_nonce};
 
 use onepulse_domain::GmDay;
 

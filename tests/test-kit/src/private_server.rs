@@ -79,6 +79,18 @@ impl PrivateServer {
         crate::gm_rows_of(&self.api, &self.database, address)
     }
 
+    /// The Farcaster profile of `address` (table `wallet_profile`, read as the owner, whom
+    /// row-level security does not filter).
+    pub fn profile_of(&self, address: &Address) -> Option<crate::WalletProfileRow> {
+        crate::profile_rows(
+            &self.api,
+            &self.database,
+            &crate::profile_query(address),
+            Some(&self.owner_token),
+        )
+        .pop()
+    }
+
     /// `http://127.0.0.1:PORT`.
     pub fn url(&self) -> &str {
         self.api.base_url()

@@ -50,14 +50,14 @@ pub fn gm_rows_of(api: &HttpApi, database: &str, address: &Address) -> Vec<GmSta
     rows
 }
 
-fn text(value: &Value) -> String {
+pub(crate) fn text(value: &Value) -> String {
     value
         .as_str()
         .unwrap_or_else(|| panic!("expected a string, got {value}"))
         .to_owned()
 }
 
-fn int<T: TryFrom<i64>>(value: &Value) -> T {
+pub(crate) fn int<T: TryFrom<i64>>(value: &Value) -> T {
     value
         .as_i64()
         .and_then(|n| T::try_from(n).ok())
@@ -65,7 +65,7 @@ fn int<T: TryFrom<i64>>(value: &Value) -> T {
 }
 
 /// A `Timestamp` prints as a one-field product: `[micros]` (or the named form).
-fn timestamp(value: &Value) -> Timestamp {
+pub(crate) fn timestamp(value: &Value) -> Timestamp {
     let micros = value
         .get(0)
         .or_else(|| value.get("__timestamp_micros_since_unix_epoch__"))

@@ -1,5 +1,6 @@
 //! The test database a running server holds, published by `cargo xtask test`.
 
+use crate::{TestWallet, WalletProfileRow};
 use local_spacetimedb::{CallOutcome, HttpApi, NewIdentity};
 use onepulse_domain::Address;
 use onepulse_gm_stats::GmStatsRow;
@@ -10,8 +11,8 @@ use std::sync::OnceLock;
 /// module and passes its location in `ONEPULSE_SPACETIMEDB_URL` and `ONEPULSE_TEST_DATABASE`
 /// (and the publisher's token in `ONEPULSE_OWNER_TOKEN`).
 ///
-/// Only a reporter (added by the module owner) or an identity bound to the wallet may call
-/// `report_gm`: [`TestDb::report_gm`] calls as a reporter of its own.
+/// Only a reporter (added by the module owner) may call `report_gm`: [`TestDb::report_gm`]
+/// calls as a reporter of its own.
 pub struct TestDb {
     api: HttpApi,
     database: String,
@@ -128,9 +129,42 @@ impl TestDb {
         identities
     }
 
-    /// All rows of `address`, ordered by chain id.
+    /// All rows of `address`, ordered by chain id (read anonymously, as anyone can).
     pub fn rows_of(&self, address: &Address) -> Vec<GmStatsRow> {
         crate::gm_rows_of(&self.api, &self.database, address)
+    }
+
+    /// The Farcaster profile of `address` (table `wallet_profile`, read as the owner, whom
+    /// row-level security does not filter).
+    pub fn profile_of(&self, address: &Address) -> Option<WalletProfileRow> {
+        let owner = self.owner_token();
+        crate::profile_rows(
+            &self.api,
+            &self.database,
+            &crate::profile_query(address),
+            Some(&owner),
+        )
+        .pop()
+    }
+
+    /// The `wallet_profile` rows `query` returns over `/sql` to the holder of `token`
+    /// (anonymous when `None`).
+    pub fn profiles_seen_by(&self, query: &str, token: Option<&str>) -> Vec<WalletProfileRow> {
+        crate::profile_rows(&self.api, &self.database, query, token)
+    }
+
+    /// A fresh identity that `wallet` linked to itself with a signed Sign-In with Ethereum
+    /// message (`bind_wallet`); panics if the module refuses it.
+    pub fn bound_identity(&self, wallet: &TestWallet) -> NewIdentity {
+        let me = self.new_identity();
+        let (message, signature) = wallet.sign_link(&me.identity);
+        let outcome = self.call(
+            "bind_wallet",
+            serde_json::json!([message, signature]),
+            Some(&me.token),
+        );
+        assert_eq!(outcome, CallOutcome::Committed, "bind_wallet");
+        me
     }
 }
 

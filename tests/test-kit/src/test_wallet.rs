@@ -2,8 +2,32 @@
 
 use crate::unique::unique_bytes;
 use k256::ecdsa::SigningKey;
+use onepulse_domain::siwe::nonce_from_bytes;
 use onepulse_domain::wallet_link::address_of;
-use onepulse_domain::{Address, GmDay, link_message, personal_sign_hash};
+use onepulse_domain::{Address, Chain, IdentityHex, SiweMessage, personal_sign_hash};
+
+/// The domain of the tests' link messages: this machine, which a new database accepts
+/// (`localhost` with any port is one of its development defaults).
+pub const TEST_DOMAIN: &str = "localhost:8080";
+
+/// The URI of the tests' link messages (on [`TEST_DOMAIN`]).
+pub const TEST_URI: &str = "http://localhost:8080/";
+
+/// How long the tests' links last unless a test says otherwise: an hour.
+pub const TEST_LINK_SECS: i64 = 3600;
+
+/// Now, in Unix seconds, by this machine's clock (the server's too: it runs on loopback).
+pub fn now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or_default()
+}
+
+/// A nonce no other message uses: 16 letters and digits.
+pub fn unique_nonce() -> String {
+    nonce_from_bytes(&unique_bytes()[..16])
+}
 
 /// A wallet with a private key of the test's own, signing as `personal_sign` does.
 pub struct TestWallet {
@@ -46,12 +70,50 @@ impl TestWallet {
         format!("0x{hex}{:02x}", 27 + recovery.to_byte())
     }
 
-    /// The signed link of this wallet to `identity_hex` on `day`, as `bind_wallet` expects it.
-    pub fn sign_link(&self, identity_hex: &str, day: i32) -> String {
-        self.personal_sign(&link_message(
+    /// The Sign-In with Ethereum message linking this wallet to `identity_hex` (64 hex digits)
+    /// as the app builds it: [`TEST_DOMAIN`], Base, a fresh nonce, issued now, lasting
+    /// [`TEST_LINK_SECS`]. Tests change fields to make bad ones.
+    pub fn link_message(&self, identity_hex: &str) -> SiweMessage {
+        let identity = IdentityHex::parse(identity_hex).expect("an identity's 64 hex digits");
+        SiweMessage::link(
+            TEST_DOMAIN,
+            TEST_URI,
             &self.address(),
-            identity_hex,
-            GmDay::from_number(day),
-        ))
+            &identity,
+            Chain::Base,
+            &unique_nonce(),
+            now_secs(),
+            TEST_LINK_SECS,
+        )
+    }
+
+    /// The Sign-In with Ethereum message revoking every link of this wallet, issued now.
+    pub fn revoke_message(&self) -> SiweMessage {
+        SiweMessage::revoke_all(
+            TEST_DOMAIN,
+            TEST_URI,
+            &self.address(),
+            Chain::Base,
+            &unique_nonce(),
+            now_secs(),
+        )
+    }
+
+    /// `message` as the text the wallet signs and this wallet's `personal_sign` of it: the
+    /// arguments of `bind_wallet` and `revoke_wallet_links`.
+    pub fn sign(&self, message: &SiweMessage) -> (String, String) {
+        let text = message.to_string();
+        let signature = self.personal_sign(&text);
+        (text, signature)
+    }
+
+    /// A fresh signed link of this wallet to `identity_hex` ([`link_message`](Self::link_message)).
+    pub fn sign_link(&self, identity_hex: &str) -> (String, String) {
+        self.sign(&self.link_message(identity_hex))
+    }
+
+    /// A fresh signed revocation of every link of this wallet.
+    pub fn sign_revoke(&self) -> (String, String) {
+        self.sign(&self.revoke_message())
     }
 }

@@ -42,7 +42,7 @@ pub async fn run(target: &Target) -> Result<Vec<Figure>> {
     watcher.subscribe([stats_query(&address)]).await?;
     while events.try_recv().is_ok() {}
 
-    let today = GmDay::from_unix_seconds(unix_seconds()).number();
+    let today = test_kit::today();
     let mut latencies = Vec::with_capacity(CALLS);
     for i in 0..CALLS {
         let day = GmDay::from_number(today - CALLS as i32 + 1 + i as i32);

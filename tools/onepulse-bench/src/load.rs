@@ -7,7 +7,7 @@ use anyhow::Result;
 use onepulse_domain::{Address, Chain, GmDay, GmReport};
 use onepulse_gm_stats::{GmStatsRow, REPORT_GM, stats_query};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 use stdb_client::native::NativeConnection;
 use stdb_client::{ConnectOptions, Event};
 use tokio::sync::mpsc;
@@ -89,13 +89,7 @@ pub async fn run(target: &Target, load: &Load) -> Result<Vec<Figure>> {
 
     let (reporter, _) = NativeConnection::connect(&options, |_| {}).await?;
     target.add_reporter(reporter.identity())?;
-    let today = GmDay::from_unix_seconds(
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs() as i64)
-            .unwrap_or_default(),
-    )
-    .number();
+    let today = test_kit::today();
     let total = (u64::from(load.rate) * load.seconds) as usize;
     let per_address = total.div_ceil(connected.len().max(1));
     let first_day = today - per_address as i32;

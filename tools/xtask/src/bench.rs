@@ -28,6 +28,8 @@ pub fn build_bench() -> Result<std::path::PathBuf> {
 pub fn run() -> Result<()> {
     tools::ensure_wasm_target()?;
     crate::npm::farcaster_bridge()?;
+    // The chain figures run local chains (Hardhat, the DailyGM build).
+    crate::npm::contracts()?;
     let chromedriver = tools::ensure_chromium()?;
     let runner = tools::ensure_wasm_bindgen_test_runner()?;
     let wasm = module::build()?;
@@ -80,10 +82,14 @@ pub fn run() -> Result<()> {
         .env("ONEPULSE_CONTROL_URL", db.control.url())
         .env("CHROMEDRIVER", &chromedriver)
         .env("CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER", &runner)
-        .env("WASM_BINDGEN_TEST_TIMEOUT", "600");
+        .env("WASM_BINDGEN_TEST_TIMEOUT", "600")
+        // ChromeDriver gets 5 s to bind its port by default: too little on a busy 2-core machine.
+        .env("WASM_BINDGEN_TEST_DRIVER_TIMEOUT", "60");
     let mut output = process::run_capturing(browser)?;
 
-    // The built app in headless Chromium: page load → live, reducer → DOM, transfer size.
+    // The built app in headless Chromium: page load → live, reducer → DOM, transfer size; then
+    // GM mined → streak on screen and the chain watcher's throughput. One at a time, so they
+    // do not share the two cores.
     let end_to_end = app::end_to_end_tests(
         &[
             "--release",
@@ -93,6 +99,7 @@ pub fn run() -> Result<()> {
             "bench",
             "--",
             "--nocapture",
+            "--test-threads=1",
         ],
         &wasm,
     )?;

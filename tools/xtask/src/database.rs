@@ -60,20 +60,35 @@ pub fn start(options: Options) -> Result<LocalServer> {
     Ok(server)
 }
 
-/// The development reporter's token (created on first use, kept beside the data), made a
-/// reporter by the owner, so a development build of the app can report GMs without a wallet.
-pub fn dev_reporter_token(server: &LocalServer) -> Result<String> {
-    let (identity, token) = saved_identity(server, "dev-reporter-token")?;
+/// The chain watcher's identity (created on first use, kept beside the data), made a reporter
+/// by the owner; returns the file holding its token alone (what `--token-file` reads).
+///
+/// The local chains are new every time (Hardhat keeps them in memory) while the database is
+/// kept, so the owner also forgets every chain's cursor: the watcher starts again from the
+/// new chains' deployment blocks.
+pub fn watcher_token_file(server: &LocalServer, chain_ids: &[u64]) -> Result<PathBuf> {
+    let (identity, token) = saved_identity(server, "watcher-identity")?;
     let owner = owner_token(server)?;
     server
         .api()
         .add_reporter(DATABASE, &owner, &identity)
-        .context("making the development identity a reporter")?;
-    println!(
-        "xtask: the development app runs as identity {identity}, a reporter: Report GM works \
-         without a wallet (development builds only)"
-    );
-    Ok(token)
+        .context("making the chain watcher's identity a reporter")?;
+    for &chain_id in chain_ids {
+        let args = serde_json::json!([chain_id]);
+        match server
+            .api()
+            .call_reducer(DATABASE, "reset_chain_cursor", &args, Some(&owner))?
+        {
+            local_spacetimedb::CallOutcome::Committed => {}
+            local_spacetimedb::CallOutcome::Failed(message) => {
+                bail!("resetting the cursor of chain {chain_id}: {message}")
+            }
+        }
+    }
+    let path = home().join("watcher-token");
+    std::fs::write(&path, &token).with_context(|| format!("writing {}", path.display()))?;
+    println!("xtask: the chain watcher reports as identity {identity}, a reporter");
+    Ok(path)
 }
 
 /// An identity and its token kept in `file` beside the data; created on first use.

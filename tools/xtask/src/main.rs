@@ -1,7 +1,8 @@
 //! `cargo xtask`: the project's commands (`cargo xtask --help` lists them).
 //!
 //! - `dev [--port N] [--clear]`: install what is missing, start SpacetimeDB with the module
-//!   published, the fallback service and the app.
+//!   published, local chains with DailyGM deployed, the chain watcher, the fallback service and
+//!   the app.
 //! - `db [--port N] [--clear]`: just the database with the module published, in the foreground.
 //! - `test`: every check and test, against a throw-away SpacetimeDB.
 //! - `bench`: the benchmarks, against a throw-away SpacetimeDB.
@@ -10,6 +11,7 @@
 
 mod app;
 mod bench;
+mod chains;
 mod database;
 mod dev;
 mod load;
@@ -43,13 +45,15 @@ struct Cli {
 /// The commands.
 #[derive(Debug, PartialEq, Eq, Subcommand)]
 enum Command {
-    /// Install what is missing, start SpacetimeDB with the module published, the fallback
-    /// service, and serve the app with trunk (http://127.0.0.1:8080).
+    /// Install what is missing, start SpacetimeDB with the module published, local chains with
+    /// DailyGM deployed and the chain watcher, the fallback service, and serve the app with
+    /// trunk (http://127.0.0.1:8080).
     ///
     /// SpacetimeDB listens on 127.0.0.1 at --port (data in target/spacetimedb/data, kept across
     /// restarts; log in target/spacetimedb/server.log) with the module published as
-    /// `onepulse`; the fallback service on 127.0.0.1:8787 (trunk proxies /api to it).
-    /// Ctrl-C stops everything.
+    /// `onepulse`; Hardhat nodes for Base, Celo and Optimism on 127.0.0.1:8545-8547 (new chains
+    /// every time; logs in target/local-chain); the fallback service on 127.0.0.1:8787 (trunk
+    /// proxies /api to it). Ctrl-C stops everything.
     Dev(database::Options),
     /// Only the database with the module published, in the foreground.
     ///

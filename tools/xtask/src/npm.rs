@@ -1,6 +1,8 @@
-//! The two small JavaScript bundles, built from pinned npm packages with esbuild (never fetched
-//! from a CDN): the Farcaster mini app SDK bridge the app imports (`farcaster/`), and the test
-//! Farcaster host the end-to-end tests embed the app in (`tests/e2e-tests/farcaster-host/`).
+//! What is built from pinned npm packages (never fetched from a CDN, no compiler downloaded):
+//! the Farcaster mini app SDK bridge the app imports (`farcaster/`), the test Farcaster host the
+//! end-to-end tests embed the app in (`tests/e2e-tests/farcaster-host/`), both bundled by
+//! esbuild, and the DailyGM contract compiled by solc-js with Hardhat for the local chains
+//! (`contracts/`).
 
 use crate::{paths, process};
 use anyhow::{Context, Result, bail};
@@ -20,8 +22,17 @@ pub fn test_host() -> Result<PathBuf> {
     Ok(dir)
 }
 
+/// Installs `contracts/`' npm packages (solc-js, Hardhat) and compiles the DailyGM contract into
+/// `contracts/build/DailyGM.json`, whose ABI and bytecode the Rust crates compile in: so this
+/// runs before anything that builds them (e.g. clippy on the whole workspace).
+pub fn contracts() -> Result<PathBuf> {
+    let dir = paths::root().join("contracts");
+    build(&dir, &dir.join("build/DailyGM.json"))
+}
+
 /// `npm ci` when `node_modules` is older than the lockfile, then `npm run build` when `output`
-/// is older than the lockfile or any source file next to `package.json` or under `src/`.
+/// is older than the lockfile or any source file next to `package.json` or under `src/` or
+/// `scripts/`.
 fn build(dir: &Path, output: &Path) -> Result<PathBuf> {
     let npm = which_npm()?;
     let lock = dir.join("package-lock.json");
@@ -65,10 +76,10 @@ fn which_npm() -> Result<String> {
     }
 }
 
-/// JavaScript, HTML and package files in `dir` and `dir/src`.
+/// JavaScript, HTML, Solidity and package files in `dir`, `dir/src` and `dir/scripts`.
 fn sources(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut files = Vec::new();
-    for folder in [dir.to_path_buf(), dir.join("src")] {
+    for folder in [dir.to_path_buf(), dir.join("src"), dir.join("scripts")] {
         let Ok(entries) = std::fs::read_dir(&folder) else {
             continue;
         };
@@ -78,7 +89,7 @@ fn sources(dir: &Path) -> Result<Vec<PathBuf>> {
                 .path();
             let source = matches!(
                 path.extension().and_then(|e| e.to_str()),
-                Some("js" | "mjs" | "html" | "json")
+                Some("js" | "mjs" | "html" | "json" | "sol")
             );
             if source && path.is_file() {
                 files.push(path);

@@ -22,6 +22,8 @@ pub fn run() -> Result<()> {
     tools::ensure_wasm_target()?;
     // The app imports the Farcaster bridge at compile time (clippy for wasm32 needs it too).
     npm::farcaster_bridge()?;
+    // The chain crates compile the DailyGM contract's ABI and bytecode in (clippy needs it).
+    npm::contracts()?;
     tools::ensure_spacetimedb()?;
     let server_manifest = paths::module().join("Cargo.toml");
     let server_manifest = server_manifest.to_string_lossy();
@@ -152,7 +154,9 @@ pub fn run() -> Result<()> {
         .env("ONEPULSE_HOSTILE_URL", &hostile.url)
         .env("CHROMEDRIVER", &chromedriver)
         .env("CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER", &runner)
-        .env("WASM_BINDGEN_TEST_TIMEOUT", "120");
+        .env("WASM_BINDGEN_TEST_TIMEOUT", "120")
+        // ChromeDriver gets 5 s to bind its port by default: too little on a busy 2-core machine.
+        .env("WASM_BINDGEN_TEST_DRIVER_TIMEOUT", "60");
     let outcome = [native, browser, end_to_end].into_iter().try_fold(
         Counts {
             passed: 0,
