@@ -3,9 +3,10 @@
 //! most a small multiple of what it inflates to (never more than its inflate budget allows),
 //! measured with a counting global allocator.
 
+use hostile::HostileRow;
 use proptest::prelude::*;
 use std::sync::{Mutex, MutexGuard};
-use stdb_client::{ClientCore, Credentials, Event, FrameError, Row, SpacetimeType};
+use stdb_client::{ClientCore, Credentials, Event, FrameError};
 
 #[global_allocator]
 static ALLOCATOR: heap_meter::Counting = heap_meter::Counting;
@@ -27,23 +28,6 @@ static SERIAL: Mutex<()> = Mutex::new(());
 
 fn turn() -> MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// A row of the table the hostile frames write to: at least 20 bytes (8 + 4 + 8).
-#[derive(SpacetimeType, Debug, Clone, PartialEq)]
-#[sats(crate = stdb_client::spacetimedb_lib)]
-struct HostileRow {
-    id: u64,
-    name: String,
-    score: i64,
-}
-
-impl Row for HostileRow {
-    const TABLE: &'static str = hostile::TABLE;
-    type Key = u64;
-    fn primary_key(&self) -> &u64 {
-        &self.id
-    }
 }
 
 fn connected(max_frame_bytes: usize) -> ClientCore {

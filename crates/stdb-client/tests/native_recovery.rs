@@ -7,45 +7,13 @@ mod hostile;
 #[path = "support/hostile_server.rs"]
 mod hostile_server;
 
+use hostile::{HostileRow, PoisonRow};
 use std::time::Duration;
 use stdb_client::native::NativeConnection;
 use stdb_client::{
-    ClientCore, ConnectOptions, ConnectionStatus, Event, FrameError, ReducerOutcome, Row,
-    SpacetimeType,
+    ClientCore, ConnectOptions, ConnectionStatus, Event, FrameError, ReducerOutcome,
 };
 use tokio::time::timeout;
-
-#[derive(SpacetimeType, Debug, Clone, PartialEq)]
-#[sats(crate = stdb_client::spacetimedb_lib)]
-struct HostileRow {
-    id: u64,
-    name: String,
-    score: i64,
-}
-
-impl Row for HostileRow {
-    const TABLE: &'static str = hostile::TABLE;
-    type Key = u64;
-    fn primary_key(&self) -> &u64 {
-        &self.id
-    }
-}
-
-/// A row type with a bug: its primary key panics for one id.
-#[derive(SpacetimeType, Debug, Clone, PartialEq)]
-#[sats(crate = stdb_client::spacetimedb_lib)]
-struct PoisonRow {
-    id: u64,
-}
-
-impl Row for PoisonRow {
-    const TABLE: &'static str = hostile::POISON_TABLE;
-    type Key = u64;
-    fn primary_key(&self) -> &u64 {
-        assert_ne!(self.id, hostile::POISON_ID, "a poisoned row");
-        &self.id
-    }
-}
 
 fn register(core: &mut ClientCore) {
     core.register_table::<HostileRow>();

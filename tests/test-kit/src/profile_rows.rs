@@ -1,7 +1,7 @@
 //! `wallet_profile` rows: a wallet's Farcaster profile, which only the identities bound to the
 //! wallet (and the module owner) can read.
 
-use crate::sql_rows::{int, sql_option, text, timestamp};
+use crate::sql_rows::{int, sql_option, sql_rows, text, timestamp};
 use local_spacetimedb::HttpApi;
 use onepulse_domain::Address;
 use stdb_client::{Row, SpacetimeType, Timestamp};
@@ -41,32 +41,13 @@ pub fn profile_rows(
     query: &str,
     token: Option<&str>,
 ) -> Vec<WalletProfileRow> {
-    let results = api
-        .sql(database, query, token)
-        .unwrap_or_else(|e| panic!("{query}: {e}"));
-    let result = results
-        .into_iter()
-        .next()
-        .expect("one statement, one result");
-    result
-        .rows
-        .iter()
-        .map(|row| {
-            let get = |column: &str| {
-                result
-                    .get(row, column)
-                    .unwrap_or_else(|| panic!("column {column} missing"))
-                    .clone()
-            };
-            WalletProfileRow {
-                address: text(&get("address")),
-                fid: sql_option(&get("fid")).map(|v| int(&v)),
-                display_name: sql_option(&get("display_name")).map(|v| text(&v)),
-                username: sql_option(&get("username")).map(|v| text(&v)),
-                updated_at: timestamp(&get("updated_at")),
-            }
-        })
-        .collect()
+    sql_rows(api, database, query, token, |get| WalletProfileRow {
+        address: text(&get("address")),
+        fid: sql_option(&get("fid")).map(|v| int(&v)),
+        display_name: sql_option(&get("display_name")).map(|v| text(&v)),
+        username: sql_option(&get("username")).map(|v| text(&v)),
+        updated_at: timestamp(&get("updated_at")),
+    })
 }
 
 /// The query for one wallet's profile.

@@ -13,41 +13,53 @@ pub fn gm_rows_of(api: &HttpApi, database: &str, address: &Address) -> Vec<GmSta
         "SELECT * FROM gm_stats_by_address WHERE address = '{}'",
         address.as_str()
     );
+    let mut rows = sql_rows(api, database, &query, None, |get| GmStatsRow {
+        address_chain: text(&get("address_chain")),
+        address: text(&get("address")),
+        chain_id: int(&get("chain_id")),
+        current_streak: int(&get("current_streak")),
+        highest_streak: int(&get("highest_streak")),
+        all_time_gm_count: int(&get("all_time_gm_count")),
+        last_gm_day: int(&get("last_gm_day")),
+        last_tx_hash: sql_option(&get("last_tx_hash")).map(|v| text(&v)),
+        fid: sql_option(&get("fid")).map(|v| int(&v)),
+        display_name: sql_option(&get("display_name")).map(|v| text(&v)),
+        username: sql_option(&get("username")).map(|v| text(&v)),
+        updated_at: timestamp(&get("updated_at")),
+    });
+    rows.sort_by_key(|r| r.chain_id);
+    rows
+}
+
+/// Runs one SQL statement as the holder of `token` (anonymous when `None`) and maps each row
+/// with `row`, which reads a column by name. Panics (failing the test) when the query fails or
+/// a column is missing.
+pub(crate) fn sql_rows<T>(
+    api: &HttpApi,
+    database: &str,
+    query: &str,
+    token: Option<&str>,
+    row: impl Fn(&dyn Fn(&str) -> Value) -> T,
+) -> Vec<T> {
     let results = api
-        .sql(database, &query, None)
+        .sql(database, query, token)
         .unwrap_or_else(|e| panic!("{query}: {e}"));
     let result = results
         .into_iter()
         .next()
         .expect("one statement, one result");
-    let mut rows: Vec<GmStatsRow> = result
+    result
         .rows
         .iter()
-        .map(|row| {
-            let get = |column: &str| {
+        .map(|values| {
+            row(&|column: &str| {
                 result
-                    .get(row, column)
+                    .get(values, column)
                     .unwrap_or_else(|| panic!("column {column} missing"))
                     .clone()
-            };
-            GmStatsRow {
-                address_chain: text(&get("address_chain")),
-                address: text(&get("address")),
-                chain_id: int(&get("chain_id")),
-                current_streak: int(&get("current_streak")),
-                highest_streak: int(&get("highest_streak")),
-                all_time_gm_count: int(&get("all_time_gm_count")),
-                last_gm_day: int(&get("last_gm_day")),
-                last_tx_hash: sql_option(&get("last_tx_hash")).map(|v| text(&v)),
-                fid: sql_option(&get("fid")).map(|v| int(&v)),
-                display_name: sql_option(&get("display_name")).map(|v| text(&v)),
-                username: sql_option(&get("username")).map(|v| text(&v)),
-                updated_at: timestamp(&get("updated_at")),
-            }
+            })
         })
-        .collect();
-    rows.sort_by_key(|r| r.chain_id);
-    rows
+        .collect()
 }
 
 pub(crate) fn text(value: &Value) -> String {

@@ -107,24 +107,10 @@ impl TestDb {
             address.as_str()
         );
         let owner = self.owner_token();
-        let results = self
-            .api
-            .sql(&self.database, &query, Some(&owner))
-            .unwrap_or_else(|e| panic!("{query}: {e}"));
-        let result = results
-            .into_iter()
-            .next()
-            .expect("one statement, one result");
-        let mut identities: Vec<String> = result
-            .rows
-            .iter()
-            .map(|row| {
-                let identity = result
-                    .get(row, "identity")
-                    .unwrap_or_else(|| panic!("column identity missing"));
-                identity_hex_of(identity)
-            })
-            .collect();
+        let mut identities =
+            crate::sql_rows::sql_rows(&self.api, &self.database, &query, Some(&owner), |get| {
+                identity_hex_of(&get("identity"))
+            });
         identities.sort();
         identities
     }

@@ -121,6 +121,39 @@ pub const POISON_TABLE: &str = "poison";
 /// The id that makes a poison row's primary key panic.
 pub const POISON_ID: u64 = 0xDEAD;
 
+/// A row of the table the hostile frames write to: at least 20 bytes (8 + 4 + 8).
+#[derive(stdb_client::SpacetimeType, Debug, Clone, PartialEq)]
+#[sats(crate = stdb_client::spacetimedb_lib)]
+pub struct HostileRow {
+    pub id: u64,
+    pub name: String,
+    pub score: i64,
+}
+
+impl stdb_client::Row for HostileRow {
+    const TABLE: &'static str = TABLE;
+    type Key = u64;
+    fn primary_key(&self) -> &u64 {
+        &self.id
+    }
+}
+
+/// A row type with a bug: its primary key panics for [`POISON_ID`].
+#[derive(stdb_client::SpacetimeType, Debug, Clone, PartialEq)]
+#[sats(crate = stdb_client::spacetimedb_lib)]
+pub struct PoisonRow {
+    pub id: u64,
+}
+
+impl stdb_client::Row for PoisonRow {
+    const TABLE: &'static str = POISON_TABLE;
+    type Key = u64;
+    fn primary_key(&self) -> &u64 {
+        assert_ne!(self.id, POISON_ID, "a poisoned row");
+        &self.id
+    }
+}
+
 /// Stands for a row list's data of any length: replaced by zeros when the frame is built.
 const MARKER: [u8; 16] = [0xA5; 16];
 
