@@ -1,7 +1,8 @@
 //! The page.
 
 use crate::components::{
-    AddressForm, ChainCards, Clock, Countdown, Problems, SayGm, StatusPill, TotalsView, WalletLink,
+    AddressForm, AsOf, ChainCards, Clock, Countdown, Problems, SayGm, StatusPill, TotalsView,
+    WalletLink,
 };
 use crate::config::AppConfig;
 use crate::mini_app::MiniApp;
@@ -66,6 +67,7 @@ pub fn Page(store: GmStore) -> impl IntoView {
     provide_context(store);
     provide_context(Clock::start());
     mark_first_live_data(store);
+    mark_first_numbers(store);
     view! {
         <main class="app">
             <header class="top">
@@ -74,6 +76,7 @@ pub fn Page(store: GmStore) -> impl IntoView {
             </header>
             <AddressForm />
             <Problems />
+            <AsOf />
             <Countdown />
             <TotalsView />
             <ChainCards />
@@ -102,5 +105,27 @@ fn mark_first_live_data(store: GmStore) {
             log::warn!("could not set the {LIVE_MARK} mark: {e:?}");
         }
         live
+    });
+}
+
+/// The performance mark set once numbers (live, fallback or cached from an earlier visit) are
+/// first on screen: the page-load → numbers figure, which a returning visit with the network
+/// blocked reaches from the cached numbers alone.
+pub const NUMBERS_MARK: &str = "onepulse:numbers-on-screen";
+
+/// Sets [`NUMBERS_MARK`] after the first render that shows numbers.
+fn mark_first_numbers(store: GmStore) {
+    Effect::new(move |marked: Option<bool>| {
+        if marked == Some(true) {
+            return true;
+        }
+        let shown = store.shows_numbers.get();
+        if shown
+            && let Some(performance) = web_sys::window().and_then(|w| w.performance())
+            && let Err(e) = performance.mark(NUMBERS_MARK)
+        {
+            log::warn!("could not set the {NUMBERS_MARK} mark: {e:?}");
+        }
+        shown
     });
 }

@@ -115,10 +115,17 @@ pub fn switch_chain_params(chain: Chain) -> String {
 }
 
 /// Parameters of `eth_estimateGas` / `eth_sendTransaction` for `gm()` from `from` to
-/// `contract`, as JSON.
-pub fn gm_transaction_params(from: &Address, contract: &Address) -> String {
-    serde_json::json!([{ "from": from.as_str(), "to": contract.as_str(), "data": GM_CALLDATA }])
-        .to_string()
+/// `contract` on `chain`, as JSON. The `chainId` makes a wallet refuse to sign it for another
+/// chain (should the chain change between the switch and the signature) instead of sending the
+/// GM where `contract` may be something else.
+pub fn gm_transaction_params(from: &Address, contract: &Address, chain: Chain) -> String {
+    serde_json::json!([{
+        "from": from.as_str(),
+        "to": contract.as_str(),
+        "data": GM_CALLDATA,
+        "chainId": chain_id_hex(chain),
+    }])
+    .to_string()
 }
 
 /// Parameters of `eth_getTransactionReceipt`, as JSON.
@@ -613,16 +620,23 @@ mod tests {
         );
         let from = Address::parse("0xF39FD6E51AAD88F6F4CE6AB8827279CFFFB92266").unwrap();
         let contract = Address::parse(LOCAL_DAILY_GM).unwrap();
-        let tx: serde_json::Value =
-            serde_json::from_str(&gm_transaction_params(&from, &contract)).unwrap();
-        assert_eq!(
-            tx,
-            serde_json::json!([{
-                "from": "0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266",
-                "to": LOCAL_DAILY_GM,
-                "data": "0xc0129d43",
-            }])
-        );
+        for (chain, id) in [
+            (Chain::Base, "0x2105"),
+            (Chain::Celo, "0xa4ec"),
+            (Chain::Optimism, "0xa"),
+        ] {
+            let tx: serde_json::Value =
+                serde_json::from_str(&gm_transaction_params(&from, &contract, chain)).unwrap();
+            assert_eq!(
+                tx,
+                serde_json::json!([{
+                    "from": "0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266",
+                    "to": LOCAL_DAILY_GM,
+                    "data": "0xc0129d43",
+                    "chainId": id,
+                }])
+            );
+        }
         let hash = TxHash::parse(&format!("0x{}", "Ab".repeat(32))).unwrap();
         assert_eq!(
             receipt_params(&hash),

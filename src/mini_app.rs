@@ -5,29 +5,19 @@
 //! the page works as a plain web page.
 
 use crate::farcaster::{self, FarcasterUser};
+use crate::link_message::LinkPage;
+pub use crate::link_state::LinkState;
+use crate::link_state::link_on_connect;
 use crate::store::GmStore;
 use gloo_storage::{LocalStorage, Storage};
 use leptos::prelude::*;
-use onepulse_domain::siwe::{MAX_LINK_LIFETIME_SECS, nonce_from_bytes};
-use onepulse_domain::{Address, Chain, IdentityHex, SiweMessage};
+use onepulse_domain::siwe::nonce_from_bytes;
+use onepulse_domain::{Address, SiweMessage};
 use std::time::Duration;
 use stdb_client::ConnectionStatus;
 
 /// The longest the host's splash screen stays up when the data is slow to come.
 const READY_AT_THE_LATEST: Duration = Duration::from_secs(4);
-
-/// Where a wallet's link to this browser's identity stands.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum LinkState {
-    /// Not linked (or not known to be).
-    Unlinked,
-    /// Waiting for the wallet's signature or the database.
-    Linking,
-    /// Linked: this browser's identity may set the wallet's Farcaster profile.
-    Linked,
-    /// The last attempt failed, and why.
-    Failed(String),
-}
 
 /// The mini app's state. `Copy`: every field is a signal. The public fields are read-only;
 /// only the mini app's own methods change them.
@@ -48,6 +38,9 @@ pub struct MiniApp {
     set_user: WriteSignal<Option<FarcasterUser>>,
     set_wallet: WriteSignal<Option<Address>>,
     set_link: WriteSignal<LinkState>,
+    /// The identity (hex) the wallet was linked to in this page, whether or not the browser
+    /// could keep it in storage.
+    linked_as: StoredValue<Option<String>>,
 }
 
 impl MiniApp {
@@ -70,6 +63,7 @@ impl MiniApp {
             set_user,
             set_wallet,
             set_link,
+            linked_as: StoredValue::new(None),
         };
         wasm_bindgen_futures::spawn_local(async move {
             mini_app.detect(store).await;
@@ -106,7 +100,8 @@ impl MiniApp {
     /// Ethereum message for this page's domain naming the identity ([`sign_in_message`]), the
     /// module checks it (reducer `bind_wallet`); then the Farcaster user's fid and names are
     /// stored for the wallet (reducer `set_profile`, which the link authorizes). The link
-    /// lasts [`MAX_LINK_LIFETIME_SECS`] (30 days); linking again renews it.
+    /// lasts [`MAX_LINK_LIFETIME_SECS`](onepulse_domain::siwe::MAX_LINK_LIFETIME_SECS) (30
+    /// days); linking again renews it.
     pub async fn link_wallet(&self, store: GmStore) -> Result<(), String> {
         let wallet = self
             .wallet
@@ -117,7 +112,7 @@ impl MiniApp {
             .ok_or("not connected yet: try again when the pill says Live")?;
         let identity = identity.to_hex().to_string();
         self.set_link.set(LinkState::Linking);
-        let outcome = match sign_in_message(&wallet, Some(&identity)) {
+        let outcome = match sign_in_message(&wallet, Some(&identity), &store.database()) {
             Ok(message) => {
                 let expires_at = message.expiration_time.unwrap_or(message.issued_at);
                 let text = message.to_string();
@@ -141,9 +136,11 @@ impl MiniApp {
         };
         match &outcome {
             Ok(expires_at) => {
+                forget_links(&wallet);
                 if let Err(e) = LocalStorage::set(link_key(&identity, &wallet), *expires_at) {
                     log::warn!("could not remember the link: {e}");
                 }
+                self.linked_as.set_value(Some(identity));
                 self.set_link.set(LinkState::Linked);
             }
             Err(message) => self.set_link.set(LinkState::Failed(message.clone())),
@@ -160,7 +157,7 @@ impl MiniApp {
             .get_untracked()
             .ok_or("no wallet: open OnePulse in a Farcaster client with a wallet")?;
         self.set_link.set(LinkState::Linking);
-        let outcome = match sign_in_message(&wallet, None) {
+        let outcome = match sign_in_message(&wallet, None, &store.database()) {
             Ok(message) => {
                 let text = message.to_string();
                 match farcaster::personal_sign(wallet.as_str(), &text).await {
@@ -172,9 +169,8 @@ impl MiniApp {
         };
         match &outcome {
             Ok(()) => {
-                if let Some(identity) = store.identity() {
-                    LocalStorage::delete(link_key(identity.to_hex().as_ref(), &wallet));
-                }
+                forget_links(&wallet);
+                self.linked_as.set_value(None);
                 self.set_link.set(LinkState::Unlinked);
             }
             Err(message) => self.set_link.set(LinkState::Failed(message.clone())),
@@ -182,22 +178,33 @@ impl MiniApp {
         outcome
     }
 
-    /// Shows a link made earlier from this browser (same stored token, same identity) as
-    /// linked.
+    /// Follows who this browser is: a link made earlier from this browser (same stored token,
+    /// same identity) shows as linked; a link made by an earlier identity of this browser (the
+    /// database was reset, its token refused, a new identity given) shows that the link must
+    /// be made again ([`link_on_connect`]).
     fn remember_links(&self, store: GmStore) {
-        let (link, set_link, wallet) = (self.link, self.set_link, self.wallet);
+        let (link, set_link, wallet, linked_as) =
+            (self.link, self.set_link, self.wallet, self.linked_as);
         Effect::new(move |_| {
             let (ConnectionStatus::Connected(identity), Some(wallet)) =
                 (store.status.get(), wallet.get())
             else {
                 return;
             };
-            let key = link_key(identity.to_hex().as_ref(), &wallet);
-            // The link's expiry (Unix seconds) is kept; an expired link is not shown.
-            let live =
-                LocalStorage::get::<i64>(&key).is_ok_and(|expires_at| expires_at > now_secs());
-            if live && link.get_untracked() == LinkState::Unlinked {
-                set_link.set(LinkState::Linked);
+            let identity = identity.to_hex().to_string();
+            let (mut linked_here, mut linked_elsewhere) = stored_links(&identity, &wallet);
+            match linked_as.get_value() {
+                Some(linked) if linked == identity => linked_here = true,
+                Some(_) => linked_elsewhere = true,
+                None => {}
+            }
+            if let Some(next) =
+                link_on_connect(&link.get_untracked(), linked_here, linked_elsewhere)
+            {
+                if next != LinkState::Linked {
+                    log::info!("connected as {identity}: the wallet's link is now {next:?}");
+                }
+                set_link.set(next);
             }
         });
     }
@@ -236,18 +243,62 @@ fn link_key(identity_hex: &str, wallet: &Address) -> String {
     format!("onepulse.linked:{identity_hex}:{}", wallet.as_str())
 }
 
+/// The keys of every link of `wallet` this browser keeps, whatever the identity.
+fn stored_link_keys(wallet: &Address) -> Vec<String> {
+    let storage = LocalStorage::raw();
+    let suffix = format!(":{}", wallet.as_str());
+    let count = storage.length().unwrap_or(0);
+    (0..count)
+        .filter_map(|i| storage.key(i).ok().flatten())
+        .filter(|key| key.starts_with("onepulse.linked:") && key.ends_with(&suffix))
+        .collect()
+}
+
+/// Whether this browser keeps a live (unexpired) link of `wallet` for `identity_hex`, and for
+/// another identity. An unreadable entry counts as none.
+fn stored_links(identity_hex: &str, wallet: &Address) -> (bool, bool) {
+    let now = now_secs();
+    let here = link_key(identity_hex, wallet);
+    let (mut linked_here, mut linked_elsewhere) = (false, false);
+    for key in stored_link_keys(wallet) {
+        if !LocalStorage::get::<i64>(&key).is_ok_and(|expires_at| expires_at > now) {
+            continue;
+        }
+        if key == here {
+            linked_here = true;
+        } else {
+            linked_elsewhere = true;
+        }
+    }
+    (linked_here, linked_elsewhere)
+}
+
+/// Forgets every link of `wallet` this browser keeps (a new link replaces them; a revocation
+/// ends them all).
+fn forget_links(wallet: &Address) {
+    for key in stored_link_keys(wallet) {
+        LocalStorage::delete(key);
+    }
+}
+
 /// Now, in Unix seconds, by the browser's clock.
 fn now_secs() -> i64 {
     // `as` saturates; the clock is never out of range in practice.
     (js_sys::Date::now() / 1000.0).floor() as i64
 }
 
-/// The Sign-In with Ethereum message `wallet` signs here: linking it to `identity_hex` (for
-/// [`MAX_LINK_LIFETIME_SECS`]) or, with `None`, revoking every link it made. It names this
-/// page's domain (`location.host`) and origin, so a wallet can tell the user which site asks
-/// and the module accepts it only from its listed domains; the chain is Base, the nonce 16
-/// random letters and digits from `crypto.getRandomValues`, issued now.
-fn sign_in_message(wallet: &Address, identity_hex: Option<&str>) -> Result<SiweMessage, String> {
+/// The Sign-In with Ethereum message `wallet` signs here ([`LinkPage::message`]): linking it
+/// to `identity_hex` or, with `None`, revoking every link it made. It names this page's
+/// domain (`location.host`) and origin, so a wallet can tell the user which site asks and the
+/// module accepts it only from its listed domains, and, as its resource, the SpacetimeDB
+/// server and database the store connects to (`database`: URL and name), so a page pointed
+/// at another server yields a signature no other database accepts; the nonce is 16 random
+/// letters and digits from `crypto.getRandomValues`, issued now.
+fn sign_in_message(
+    wallet: &Address,
+    identity_hex: Option<&str>,
+    database: &(String, String),
+) -> Result<SiweMessage, String> {
     let window = web_sys::window().ok_or("no browser window")?;
     let location = window.location();
     let domain = location
@@ -256,28 +307,16 @@ fn sign_in_message(wallet: &Address, identity_hex: Option<&str>) -> Result<SiweM
     let origin = location
         .origin()
         .map_err(|e| format!("the page's origin is unreadable: {e:?}"))?;
-    let uri = format!("{origin}/");
     let mut random = [0u8; 16];
     window
         .crypto()
         .and_then(|crypto| crypto.get_random_values_with_u8_array(&mut random))
         .map_err(|e| format!("no random numbers for the message's nonce: {e:?}"))?;
-    let nonce = nonce_from_bytes(&random);
-    Ok(match identity_hex {
-        Some(hex) => {
-            let identity =
-                IdentityHex::parse(hex).map_err(|e| format!("this browser's identity: {e}"))?;
-            SiweMessage::link(
-                &domain,
-                &uri,
-                wallet,
-                &identity,
-                Chain::Base,
-                &nonce,
-                now_secs(),
-                MAX_LINK_LIFETIME_SECS,
-            )
-        }
-        None => SiweMessage::revoke_all(&domain, &uri, wallet, Chain::Base, &nonce, now_secs()),
-    })
+    let page = LinkPage {
+        domain: &domain,
+        origin: &origin,
+        server: &database.0,
+        database: &database.1,
+    };
+    page.message(wallet, identity_hex, &nonce_from_bytes(&random), now_secs())
 }

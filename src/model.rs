@@ -14,6 +14,8 @@ pub enum DataSource {
     Fallback,
     /// The live subscription.
     Live,
+    /// The last live numbers known, kept from earlier (never live, never ready).
+    Cached,
 }
 
 /// One chain's record, as stored.

@@ -11,9 +11,11 @@
 //!   fallback answer or failure touches it.
 //! - Fallback answers are shown until live data arrives; a fallback failure is shown beside the
 //!   data and never replaces it.
-//! - A subscription that fails after being live takes the live numbers off the screen (they are
-//!   no longer kept up to date): the page loads again, the fallback service is wanted, and the
-//!   next live data (after resubscribing) or fallback answer is shown.
+//! - Live data that stops (its subscription failed, or the connection was lost) stays on
+//!   screen as the last known numbers ([`Source::Cached`], as of that moment), with the reason;
+//!   the fallback service is wanted, and the next live data or fallback answer replaces them.
+//! - The last live numbers kept from an earlier visit ([`PageState::cached_snapshot`]) are shown
+//!   while nothing else is, marked with their age; they are never live and never ready.
 
 use crate::model::{ChainStreaks, DataSource};
 use onepulse_domain::Address;
@@ -25,6 +27,12 @@ pub enum Source {
     Live,
     /// The fallback HTTP service.
     Fallback,
+    /// The last live numbers known, no longer kept up to date: from an earlier visit, or from
+    /// before live data stopped.
+    Cached {
+        /// When they were last live, in Unix milliseconds.
+        as_of_ms: i64,
+    },
 }
 
 /// Problems with the current address's data, shown beside it rather than swallowed.
@@ -117,13 +125,40 @@ impl PageState {
                 source: Source::Fallback,
                 ..
             } => DataSource::Fallback,
+            Self::Shown {
+                source: Source::Cached { .. },
+                ..
+            } => DataSource::Cached,
             _ => DataSource::None,
         }
     }
 
-    /// Whether this address's data (live or from the fallback service) is on screen.
+    /// Whether this address's current data (live or from the fallback service) is on screen;
+    /// cached numbers are not.
     pub fn is_ready(&self) -> bool {
+        matches!(
+            self,
+            Self::Shown {
+                source: Source::Live | Source::Fallback,
+                ..
+            }
+        )
+    }
+
+    /// Whether numbers are on screen (current or cached).
+    pub fn shows_numbers(&self) -> bool {
         matches!(self, Self::Shown { .. })
+    }
+
+    /// When the cached numbers on screen were last live (Unix milliseconds), if they are.
+    pub fn cached_as_of(&self) -> Option<i64> {
+        match self {
+            Self::Shown {
+                source: Source::Cached { as_of_ms },
+                ..
+            } => Some(*as_of_ms),
+            _ => None,
+        }
     }
 
     /// The problems of the current address (none without one).
@@ -209,22 +244,50 @@ impl PageState {
         }
     }
 
-    /// `address`'s subscription failed with `error`. Live numbers leave the screen (nothing
-    /// keeps them up to date any more) and the page loads again; fallback numbers stay.
+    /// The last live numbers of `address`, kept from an earlier visit (live at `as_of_ms`):
+    /// shown while nothing else is (the address is loading), never replacing current data.
     /// Returns whether the state changed.
-    pub fn subscription_failed(&mut self, address: &Address, error: &str) -> bool {
+    pub fn cached_snapshot(
+        &mut self,
+        address: &Address,
+        streaks: ChainStreaks,
+        as_of_ms: i64,
+    ) -> bool {
+        let Self::Loading {
+            address: shown,
+            problems,
+        } = self
+        else {
+            return false;
+        };
+        if shown != address {
+            return false;
+        }
+        *self = Self::Shown {
+            address: address.clone(),
+            streaks,
+            source: Source::Cached { as_of_ms },
+            problems: std::mem::take(problems),
+        };
+        true
+    }
+
+    /// Live data of `address` stopped at `now_ms` because of `error` (its subscription failed,
+    /// or the connection was lost). Live numbers stay on screen as cached numbers as of `now_ms`
+    /// (nothing keeps them up to date any more); other numbers stay as they are. Returns
+    /// whether the state changed.
+    pub fn subscription_failed(&mut self, address: &Address, error: &str, now_ms: i64) -> bool {
         match self {
             Self::Shown {
                 address: shown,
-                source: Source::Live,
+                source: source @ Source::Live,
+                problems,
                 ..
             } if shown == address => {
-                *self = Self::Loading {
-                    address: address.clone(),
-                    problems: Problems {
-                        live: Some(error.to_owned()),
-                        fallback: None,
-                    },
+                *source = Source::Cached { as_of_ms: now_ms };
+                *problems = Problems {
+                    live: Some(error.to_owned()),
+                    fallback: None,
                 };
                 true
             }
@@ -242,7 +305,8 @@ impl PageState {
     }
 
     /// The fallback service answered `streaks` for `address`: shown unless live data is (live
-    /// data replaces fallback data for good). Returns whether the state changed.
+    /// data replaces fallback data for good; fallback data replaces cached numbers). Returns
+    /// whether the state changed.
     pub fn fallback_answer(&mut self, address: &Address, streaks: ChainStreaks) -> bool {
         let live = match self {
             Self::Loading {
@@ -251,7 +315,7 @@ impl PageState {
             }
             | Self::Shown {
                 address: shown,
-                source: Source::Fallback,
+                source: Source::Fallback | Source::Cached { .. },
                 problems,
                 ..
             } if shown == address => problems.live.clone(),
@@ -279,7 +343,7 @@ impl PageState {
             }
             | Self::Shown {
                 address: shown,
-                source: Source::Fallback,
+                source: Source::Fallback | Source::Cached { .. },
                 problems,
                 ..
             } if shown == address => set_problem(&mut problems.fallback, error),
@@ -313,6 +377,8 @@ mod tests {
 
     const A: &str = "0xaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
     const B: &str = "0xbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+    /// A moment, in Unix milliseconds.
+    const NOW: i64 = 1_796_213_000_000;
 
     fn address(text: &str) -> Address {
         Address::parse(text).expect("a test address")
@@ -414,7 +480,7 @@ mod tests {
     #[test]
     fn subscription_applied_shows_live_data_and_clears_the_problems() {
         let mut state = loading(A);
-        assert!(state.subscription_failed(&address(A), "boom"));
+        assert!(state.subscription_failed(&address(A), "boom", NOW));
         assert!(state.fallback_failed(&address(A), "down"));
         assert!(state.subscription_applied(&address(A), streaks(Chain::Base, 2)));
         assert!(state.is_ready());
@@ -451,27 +517,33 @@ mod tests {
     #[test]
     fn a_subscription_failing_before_live_data_is_shown_and_wants_the_fallback() {
         let mut state = loading(A);
-        assert!(state.subscription_failed(&address(A), "no such table"));
+        assert!(state.subscription_failed(&address(A), "no such table", NOW));
         assert_eq!(state.live_error(), Some("no such table"));
         assert!(!state.is_ready());
         assert!(state.wants_fallback());
         assert!(
-            !state.subscription_failed(&address(A), "no such table"),
+            !state.subscription_failed(&address(A), "no such table", NOW),
             "the same error again changes nothing"
         );
     }
 
     #[test]
-    fn a_subscription_failing_after_live_loads_again_and_the_fallback_takes_over() {
+    fn live_data_that_stops_stays_on_screen_as_cached_numbers_and_the_fallback_takes_over() {
         let mut state = live(A, streaks(Chain::Base, 4));
-        assert!(state.subscription_failed(&address(A), "dropped"));
+        assert!(state.subscription_failed(&address(A), "dropped", NOW));
         assert!(!state.is_live());
         assert!(
             !state.is_ready(),
-            "stale live numbers are not shown as live"
+            "numbers no longer kept up to date are not ready"
         );
-        assert!(state.streaks().is_empty());
-        assert_eq!(state.source(), DataSource::None);
+        assert!(state.shows_numbers(), "the last numbers stay");
+        assert_eq!(state.streaks(), &streaks(Chain::Base, 4));
+        assert_eq!(state.source(), DataSource::Cached);
+        assert_eq!(
+            state.cached_as_of(),
+            Some(NOW),
+            "as of the moment live data stopped"
+        );
         assert_eq!(state.live_error(), Some("dropped"));
         assert!(
             state.wants_fallback(),
@@ -481,26 +553,111 @@ mod tests {
             !state.live_rows_changed(&address(A), streaks(Chain::Base, 9)),
             "rows of the failed subscription are not live data"
         );
+        assert!(
+            !state.subscription_failed(&address(A), "dropped", NOW + 5),
+            "the same error again changes nothing, not even the age"
+        );
+        assert_eq!(state.cached_as_of(), Some(NOW));
+
+        // A fallback failure is shown beside the cached numbers, which stay.
+        assert!(state.fallback_failed(&address(A), "unreachable"));
+        assert_eq!(state.streaks(), &streaks(Chain::Base, 4));
+        assert_eq!(state.fallback_error(), Some("unreachable"));
+        assert_eq!(state.source(), DataSource::Cached);
 
         // The fallback takes over, the live problem stays visible.
-        assert!(state.fallback_answer(&address(A), streaks(Chain::Base, 4)));
+        assert!(state.fallback_answer(&address(A), streaks(Chain::Base, 5)));
         assert!(state.is_ready());
         assert_eq!(state.source(), DataSource::Fallback);
+        assert_eq!(state.cached_as_of(), None);
         assert_eq!(state.live_error(), Some("dropped"));
         assert!(state.wants_fallback());
 
         // Resubscribing works: live again, problems gone.
-        assert!(state.subscription_applied(&address(A), streaks(Chain::Base, 5)));
+        assert!(state.subscription_applied(&address(A), streaks(Chain::Base, 6)));
         assert_eq!(state.source(), DataSource::Live);
-        assert_eq!(state.streaks(), &streaks(Chain::Base, 5));
+        assert_eq!(state.streaks(), &streaks(Chain::Base, 6));
         assert_eq!(state.live_error(), None);
         assert!(!state.wants_fallback());
     }
 
     #[test]
+    fn a_snapshot_from_an_earlier_visit_shows_at_once_but_is_never_live_or_ready() {
+        let mut state = loading(A);
+        assert!(state.cached_snapshot(&address(A), streaks(Chain::Celo, 3), NOW));
+        assert!(state.shows_numbers());
+        assert_eq!(state.streaks(), &streaks(Chain::Celo, 3));
+        assert_eq!(state.source(), DataSource::Cached);
+        assert_eq!(state.cached_as_of(), Some(NOW));
+        assert!(!state.is_ready());
+        assert!(!state.is_live());
+        assert!(
+            state.wants_fallback(),
+            "cached numbers do not stop the fallback"
+        );
+        assert!(
+            !state.live_rows_changed(&address(A), streaks(Chain::Celo, 9)),
+            "rows before the subscription is applied are not live data"
+        );
+
+        // Live data replaces it.
+        assert!(state.subscription_applied(&address(A), streaks(Chain::Celo, 4)));
+        assert_eq!(state.source(), DataSource::Live);
+        assert_eq!(state.cached_as_of(), None);
+        assert!(state.is_ready());
+
+        // So does fallback data.
+        let mut state = loading(A);
+        assert!(state.cached_snapshot(&address(A), streaks(Chain::Celo, 3), NOW));
+        assert!(state.fallback_answer(&address(A), streaks(Chain::Celo, 4)));
+        assert_eq!(state.source(), DataSource::Fallback);
+        assert_eq!(state.streaks(), &streaks(Chain::Celo, 4));
+    }
+
+    #[test]
+    fn a_snapshot_never_replaces_current_data_nor_shows_under_another_address() {
+        for mut state in [
+            live(A, streaks(Chain::Base, 1)),
+            fallback(A, streaks(Chain::Base, 1)),
+        ] {
+            let before = state.clone();
+            assert!(!state.cached_snapshot(&address(A), streaks(Chain::Base, 9), NOW));
+            assert_eq!(state, before);
+        }
+        let mut state = loading(B);
+        assert!(!state.cached_snapshot(&address(A), streaks(Chain::Base, 9), NOW));
+        assert!(!state.shows_numbers());
+        for mut state in [
+            PageState::default(),
+            PageState::InvalidAddress {
+                error: "bad".into(),
+            },
+        ] {
+            assert!(!state.cached_snapshot(&address(A), streaks(Chain::Base, 9), NOW));
+            assert!(!state.shows_numbers());
+        }
+        // A new address clears cached numbers like any other.
+        let mut state = loading(A);
+        assert!(state.cached_snapshot(&address(A), streaks(Chain::Base, 9), NOW));
+        assert_eq!(state.set_address(B), AddressChange::Load(address(B)));
+        assert!(!state.shows_numbers());
+        assert_eq!(state.cached_as_of(), None);
+    }
+
+    #[test]
+    fn problems_met_before_the_snapshot_stay_beside_it() {
+        let mut state = loading(A);
+        assert!(state.subscription_failed(&address(A), "refused", NOW));
+        assert!(state.fallback_failed(&address(A), "unreachable"));
+        assert!(state.cached_snapshot(&address(A), streaks(Chain::Base, 2), NOW));
+        assert_eq!(state.live_error(), Some("refused"));
+        assert_eq!(state.fallback_error(), Some("unreachable"));
+    }
+
+    #[test]
     fn a_subscription_failing_while_fallback_data_is_shown_keeps_the_data() {
         let mut state = fallback(A, streaks(Chain::Celo, 2));
-        assert!(state.subscription_failed(&address(A), "refused"));
+        assert!(state.subscription_failed(&address(A), "refused", NOW));
         assert!(state.is_ready());
         assert_eq!(state.source(), DataSource::Fallback);
         assert_eq!(state.streaks(), &streaks(Chain::Celo, 2));
@@ -558,14 +715,14 @@ mod tests {
         assert!(!state.fallback_answer(&address(A), streaks(Chain::Base, 7)));
         assert!(!state.fallback_failed(&address(A), "late"));
         assert!(!state.subscription_applied(&address(A), streaks(Chain::Base, 7)));
-        assert!(!state.subscription_failed(&address(A), "late"));
+        assert!(!state.subscription_failed(&address(A), "late", NOW));
         assert_eq!(state, before);
 
         // Also once B shows live data.
         assert!(state.subscription_applied(&address(B), streaks(Chain::Celo, 1)));
         let before = state.clone();
         assert!(!state.live_rows_changed(&address(A), streaks(Chain::Base, 7)));
-        assert!(!state.subscription_failed(&address(A), "late"));
+        assert!(!state.subscription_failed(&address(A), "late", NOW));
         assert_eq!(state, before);
     }
 
@@ -580,7 +737,7 @@ mod tests {
             let before = state.clone();
             assert!(!state.subscription_applied(&address(A), streaks(Chain::Base, 1)));
             assert!(!state.live_rows_changed(&address(A), streaks(Chain::Base, 1)));
-            assert!(!state.subscription_failed(&address(A), "x"));
+            assert!(!state.subscription_failed(&address(A), "x", NOW));
             assert!(!state.fallback_answer(&address(A), streaks(Chain::Base, 1)));
             assert!(!state.fallback_failed(&address(A), "x"));
             assert_eq!(state, before);

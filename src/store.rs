@@ -14,6 +14,12 @@
 //! - A subscription that fails (at once, or after being live) is made again on the runtime's
 //!   reconnect schedule ([`Backoff`]); meanwhile the fallback service is asked (at once when
 //!   live data was on screen).
+//! - A connection that is lost (the runtime says it is reconnecting) ends live data the same
+//!   way; the runtime subscribes again itself once it is back, and live data returns.
+//! - Live data that stops stays on screen as the last known numbers, marked with their age.
+//!   The last live numbers of the few addresses shown most recently are kept in
+//!   `localStorage` ([`Snapshots`]) and shown at once when such an address is set again,
+//!   until live or fallback data arrives: never as live, never as ready.
 //!
 //! Components read the store's signals; only its methods change it, so nothing can show an
 //! address without what [`GmStore::set_address`] does.
@@ -21,6 +27,8 @@
 use crate::farcaster::FarcasterUser;
 use crate::model::{ChainStreaks, DataSource, read_fallback_answer, streaks_from_rows};
 use crate::page_state::{AddressChange, PageState};
+use crate::snapshots::{Snapshot, Snapshots};
+use gloo_storage::Storage;
 use leptos::prelude::*;
 use onepulse_domain::{Address, Chain, address_chain_key};
 use onepulse_gm_stats::{BIND_WALLET, GmStatsRow, REVOKE_WALLET_LINKS, SET_PROFILE, stats_query};
@@ -60,6 +68,10 @@ impl StoreConfig {
     }
 }
 
+/// Where the last live numbers are kept between visits (the one place that reads and writes
+/// them).
+const SNAPSHOTS_KEY: &str = "onepulse.snapshots";
+
 /// Failed subscriptions of the current address in a row, and since when (ms since the epoch).
 #[derive(Debug, Clone, Copy, Default)]
 struct Outage {
@@ -81,6 +93,11 @@ pub struct GmStore {
     pub source: Memo<DataSource>,
     /// Whether `streaks` are this address's data (live, or from the fallback service).
     pub is_ready: Memo<bool>,
+    /// Whether numbers are on screen: this address's data, or its last known numbers.
+    pub shows_numbers: Memo<bool>,
+    /// When the numbers on screen were last live (Unix milliseconds), while they are cached
+    /// ones rather than current data.
+    pub cached_as_of: Memo<Option<i64>>,
     /// The connection's state.
     pub status: ReadSignal<ConnectionStatus>,
     /// Why live data is unavailable for this address (the subscription failed).
@@ -114,6 +131,8 @@ impl GmStore {
             streaks: Memo::new(move |_| state.with(|s| s.streaks().clone())),
             source: Memo::new(move |_| state.with(PageState::source)),
             is_ready: Memo::new(move |_| state.with(PageState::is_ready)),
+            shows_numbers: Memo::new(move |_| state.with(PageState::shows_numbers)),
+            cached_as_of: Memo::new(move |_| state.with(PageState::cached_as_of)),
             status,
             live_error: Memo::new(move |_| state.with(|s| s.live_error().map(str::to_owned))),
             fallback_error: Memo::new(move |_| {
@@ -127,8 +146,17 @@ impl GmStore {
             polling: StoredValue::new(None),
             outage: StoredValue::new(Outage::default()),
         };
-        connection.on_status(move |status| set_status.set(status.clone()));
+        connection.on_status(move |status| {
+            set_status.set(status.clone());
+            store.on_status(status);
+        });
         connection.on_event(move |event| store.on_event(event));
+        // Leaving the page (or hiding it, which may be the last chance on a phone): keep the
+        // live numbers' time up to date.
+        for event in ["pagehide", "visibilitychange"] {
+            let handle = window_event_listener_untyped(event, move |_| store.remember_live());
+            on_cleanup(move || handle.remove());
+        }
         Ok(store)
     }
 
@@ -151,6 +179,7 @@ impl GmStore {
         self.outage.set_value(Outage::default());
         self.end_subscription();
         if let AddressChange::Load(address) = change {
+            self.show_snapshot(&address);
             self.poll_fallback(
                 generation,
                 address.clone(),
@@ -194,6 +223,13 @@ impl GmStore {
     /// The identity of the tab's connection, once connected.
     pub fn identity(&self) -> Option<Identity> {
         self.connection.get_value().identity()
+    }
+
+    /// The server URL and database name the store connects to (its configuration, not
+    /// anything the server said): what a wallet-link message must name.
+    pub fn database(&self) -> (String, String) {
+        let config = self.config.get_value();
+        (config.connect.connect.uri, config.connect.connect.database)
     }
 
     async fn call<A: Serialize>(&self, reducer: &str, args: &A) -> Result<(), String> {
@@ -249,6 +285,7 @@ impl GmStore {
                 let rows = self.live_rows(&address);
                 self.state
                     .maybe_update(|s| s.subscription_applied(&address, rows));
+                self.remember_live();
             }
             Event::SubscriptionFailed { id, error } if Some(*id) == current => {
                 self.subscription.set_value(None);
@@ -264,6 +301,7 @@ impl GmStore {
                 let rows = self.live_rows(&address);
                 self.state
                     .maybe_update(|s| s.live_rows_changed(&address, rows));
+                self.remember_live();
             }
             _ => {}
         }
@@ -291,8 +329,10 @@ impl GmStore {
     fn live_failed(&self, generation: u64, address: Address, error: &str) {
         log::warn!("live data for {address} unavailable: {error}");
         let was_live = self.state.with_untracked(PageState::is_live);
+        self.remember_live();
+        let stopped_at = now_ms();
         self.state
-            .maybe_update(|s| s.subscription_failed(&address, error));
+            .maybe_update(|s| s.subscription_failed(&address, error, stopped_at));
         if was_live {
             self.poll_fallback(generation, address.clone(), Duration::ZERO);
         }
@@ -320,6 +360,65 @@ impl GmStore {
                 store.subscribe(generation, address);
             }
         });
+    }
+
+    /// The connection's status changed: a lost connection ends live data (the last numbers
+    /// stay, cached) and the fallback service is asked at once. The runtime subscribes again
+    /// itself when it is back, and the subscription's rows make the page live again.
+    fn on_status(&self, status: &ConnectionStatus) {
+        let lost = matches!(
+            status,
+            ConnectionStatus::Reconnecting { .. } | ConnectionStatus::Disconnected(_)
+        );
+        if !lost || !self.state.with_untracked(PageState::is_live) {
+            return;
+        }
+        let Some(address) = self.current_address() else {
+            return;
+        };
+        self.remember_live();
+        let error = match status {
+            ConnectionStatus::Disconnected(reason) => {
+                format!("the connection to the database ended: {reason}")
+            }
+            _ => "the connection to the database was lost; reconnecting".to_owned(),
+        };
+        log::warn!("live data for {address} unavailable: {error}");
+        let now = now_ms();
+        self.state
+            .maybe_update(|s| s.subscription_failed(&address, &error, now));
+        self.poll_fallback(self.generation.get_value(), address, Duration::ZERO);
+    }
+
+    /// Shows `address`'s last live numbers kept from an earlier visit, if any.
+    fn show_snapshot(&self, address: &Address) {
+        if let Some(snapshot) = read_snapshots().get(address) {
+            let (streaks, as_of) = (snapshot.streaks.clone(), snapshot.as_of_ms);
+            self.state
+                .maybe_update(|s| s.cached_snapshot(address, streaks, as_of));
+        }
+    }
+
+    /// Keeps the live numbers on screen, if there are, for the next visit (as of now).
+    fn remember_live(&self) {
+        let Some((address, streaks)) = self.state.with_untracked(|s| {
+            s.is_live()
+                .then(|| s.address().cloned().map(|a| (a, s.streaks().clone())))
+                .flatten()
+        }) else {
+            return;
+        };
+        let mut snapshots = read_snapshots();
+        snapshots.remember(Snapshot {
+            address,
+            streaks,
+            as_of_ms: now_ms(),
+        });
+        if let Err(e) =
+            gloo_storage::LocalStorage::raw().set_item(SNAPSHOTS_KEY, &snapshots.to_json())
+        {
+            log::warn!("could not keep the last numbers: {e:?}");
+        }
     }
 
     /// Asks the fallback service for `address` after `delay`, then every `fallback_refresh`,
@@ -368,6 +467,23 @@ impl GmStore {
             }
         });
     }
+}
+
+/// The kept snapshots (none if there are none or they cannot be read).
+fn read_snapshots() -> Snapshots {
+    match gloo_storage::LocalStorage::raw().get_item(SNAPSHOTS_KEY) {
+        Ok(Some(text)) => Snapshots::parse(&text, now_ms()),
+        Ok(None) => Snapshots::default(),
+        Err(e) => {
+            log::warn!("could not read the last numbers: {e:?}");
+            Snapshots::default()
+        }
+    }
+}
+
+/// The time now, in Unix milliseconds.
+fn now_ms() -> i64 {
+    js_sys::Date::now() as i64
 }
 
 /// Whether a change involves `address` (before or after).

@@ -80,7 +80,7 @@ async fn send(
     let account = first_account(&accounts)?;
     on_account(&account);
     ensure_chain(wallet, chain).await?;
-    let transaction = gm_transaction_params(&account, contract);
+    let transaction = gm_transaction_params(&account, contract, chain);
     let _gas: IgnoredAny = request(wallet, "eth_estimateGas", &transaction)
         .await
         .map_err(|e| classify(Step::Check, chain, &e))?;

@@ -9,7 +9,8 @@ use spacetimedb::{ReducerContext, Table, Timestamp, reducer, table};
 /// `fid`, `display_name` and `username` stay in the row type because clients decode rows by
 /// position (`GmStatsRow` in `onepulse-gm-stats`), but they are always `None`: a wallet's
 /// Farcaster profile is personal data and lives in the filtered `wallet_profile` table
-/// ([`crate::profile`]).
+/// ([`crate::profile`]). Rows that modules before that fix filled in are emptied when this
+/// module is published over their database ([`crate::migration`]).
 #[table(
     name = gm_stats_by_address,
     public,

@@ -17,12 +17,15 @@
 //! One idea per file: [`owner`] (who published the module), [`gm_stats`] (the stats table and
 //! `report_gm`), [`chain_cursor`] (batches from the chain watcher), [`profile`], [`seed`]
 //! (benchmark seeding), [`reporters`], [`wallet_bindings`], [`link_domains`] (the domains link
-//! messages may come from) and [`access`].
+//! messages may come from), [`link_servers`] (the addresses of this database they must name),
+//! [`migration`] (cleaning what older modules wrote) and [`access`].
 
 pub mod access;
 pub mod chain_cursor;
 pub mod gm_stats;
 pub mod link_domains;
+pub mod link_servers;
+pub mod migration;
 pub mod owner;
 pub mod profile;
 pub mod reporters;
@@ -32,6 +35,8 @@ pub mod wallet_bindings;
 pub use chain_cursor::{ChainCursor, ChainGm};
 pub use gm_stats::GmStatsByAddress;
 pub use link_domains::LinkDomain;
+pub use link_servers::LinkServer;
+pub use migration::SchemaMigration;
 pub use owner::ModuleOwner;
 pub use profile::WalletProfile;
 pub use reporters::Reporter;

@@ -5,10 +5,13 @@
 //! the site asking; the module accepts only messages whose domain is one the owner listed, so
 //! a signature collected by another site or mini app does not link anything here.
 //!
-//! A new database starts with this machine's names (`localhost`, `127.0.0.1`, `[::1]`, any
-//! port) for development and tests ([`seed_link_domains`], from `init`). A production owner
-//! adds the app's domain (`add_link_domain("onepulse.example")`) and removes the development
-//! ones (`remove_link_domain("localhost")`, …). Private: only the module reads it.
+//! A new database accepts no domain: the owner adds the app's
+//! (`add_link_domain("onepulse.example")`). `cargo xtask dev`/`db` and the test setups add this
+//! machine's names (`localhost`, `127.0.0.1`, `[::1]`, any port) explicitly, as the owner.
+//! Older modules seeded those three in every new database; the migration
+//! [`REMOVE_LOOPBACK_LINK_DOMAINS`](crate::migration::REMOVE_LOOPBACK_LINK_DOMAINS) removes
+//! them once from a database such a module created.
+//! Private: only the module reads it.
 
 use crate::owner::require_owner;
 use onepulse_domain::DomainRule;
@@ -20,16 +23,8 @@ pub struct LinkDomain {
     /// The rule as [`DomainRule`] prints it.
     #[primary_key]
     pub rule: String,
-    /// When the owner added it (or the database was created).
+    /// When the owner added it.
     pub added_at: Timestamp,
-}
-
-/// Records the development defaults ([`DomainRule::development_defaults`]).
-pub fn seed_link_domains(ctx: &ReducerContext) -> Result<(), String> {
-    for rule in DomainRule::development_defaults() {
-        insert(ctx, &rule)?;
-    }
-    Ok(())
 }
 
 /// The accepted rules.

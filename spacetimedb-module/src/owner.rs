@@ -12,8 +12,11 @@ pub struct ModuleOwner {
     pub identity: Identity,
 }
 
-/// Records the publisher as the owner, and the development defaults of the domains accepted in
-/// wallet-link messages (see [`crate::link_domains`]).
+/// Records the publisher as the owner, and every migration as done (a new database has no
+/// rows an older module wrote; see [`crate::migration`]). A new database accepts no link
+/// domain and no link server until the owner adds them ([`crate::link_domains`],
+/// [`crate::link_servers`]). The `legacy-fixture` build initialises a database as modules
+/// before the migrations did ([`crate::migration`]).
 #[reducer(init)]
 pub fn init(ctx: &ReducerContext) -> Result<(), String> {
     ctx.db
@@ -24,7 +27,7 @@ pub fn init(ctx: &ReducerContext) -> Result<(), String> {
         })
         .map(|_| ())
         .map_err(|e| format!("could not record the module owner: {e}"))?;
-    crate::link_domains::seed_link_domains(ctx)
+    crate::migration::init(ctx)
 }
 
 /// Succeeds only when the caller is the module owner.

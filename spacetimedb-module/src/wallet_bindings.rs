@@ -3,7 +3,8 @@
 //!
 //! `bind_wallet(message, signature)` checks the signed message ([`verify_signed_message`]:
 //! signature over the exact text, an accepted domain ([`crate::link_domains`]) and a URI on it,
-//! one of OnePulse's chains, the times) and then what needs the database:
+//! one resource naming this database ([`crate::link_servers`]), one of OnePulse's chains, the
+//! times) and then what needs the database:
 //!
 //! - the statement names the caller's own identity (a message signed for someone else links
 //!   nothing when another identity sends it);
@@ -27,6 +28,7 @@
 //! own links (when they expire, with which domain). The other tables are private.
 
 use crate::link_domains::accepted_domains;
+use crate::link_servers::accepted_servers;
 use onepulse_domain::siwe::{MAX_MESSAGE_AGE_SECS, rfc3339};
 use onepulse_domain::{Address, IdentityHex, LinkPurpose, VerifiedMessage, verify_signed_message};
 use spacetimedb::{
@@ -289,6 +291,7 @@ fn verify(ctx: &ReducerContext, message: &str, signature: &str) -> Result<Verifi
         message,
         signature,
         &accepted_domains(ctx),
+        &accepted_servers(ctx),
         ctx.timestamp.to_micros_since_unix_epoch(),
     )
     .map_err(|e| e.to_string())

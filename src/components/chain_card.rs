@@ -16,7 +16,8 @@ pub fn ChainCards() -> impl IntoView {
 }
 
 /// A chain's current streak, highest, all-time, last GM day and whether today is done; a
-/// skeleton while the data is not ready (never a bare 0 that really means "unknown").
+/// skeleton while there are no numbers (never a bare 0 that really means "unknown"). Cached
+/// numbers are shown as such (class `cached`; the page says their age).
 #[component]
 pub fn ChainCard(chain: Chain) -> impl IntoView {
     let store = store();
@@ -29,7 +30,7 @@ pub fn ChainCard(chain: Chain) -> impl IntoView {
             .map(|streak| CardView::new(&streak, clock.today()))
     });
     let body = move || {
-        if !store.is_ready.get() {
+        if !store.shows_numbers.get() {
             return view! { <p class="skeleton" aria-busy="true">"Loading…"</p> }.into_any();
         }
         match card.get() {
@@ -49,7 +50,10 @@ pub fn ChainCard(chain: Chain) -> impl IntoView {
         }
     };
     view! {
-        <article class="card" data-chain=chain.id().to_string()>
+        <article
+            class=move || if store.cached_as_of.get().is_some() { "card cached" } else { "card" }
+            data-chain=chain.id().to_string()
+        >
             <h2>{chain.name()}</h2>
             {body}
         </article>

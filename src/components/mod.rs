@@ -2,6 +2,7 @@
 //! context; the page provides both.
 
 mod address_form;
+mod as_of;
 mod chain_card;
 mod countdown;
 mod problems;
@@ -11,6 +12,7 @@ mod totals;
 mod wallet_link;
 
 pub use address_form::AddressForm;
+pub use as_of::AsOf;
 pub use chain_card::{ChainCard, ChainCards};
 pub use countdown::Countdown;
 pub use problems::Problems;

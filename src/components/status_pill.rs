@@ -5,7 +5,9 @@ use crate::model::DataSource;
 use leptos::prelude::*;
 use stdb_client::ConnectionStatus;
 
-/// `Live`, `Fallback`, `Connecting` or `Reconnecting…` (plus an icon, so colour is not needed).
+/// `Live`, `Fallback`, `Cached`, `Loading`, `Connecting`, `Reconnecting…` or `Offline` (plus an
+/// icon, so colour is not needed). Never `Live` unless this address's live data is on screen
+/// (or no address is set and the connection is up).
 #[component]
 pub fn StatusPill() -> impl IntoView {
     let store = store();
@@ -18,6 +20,12 @@ pub fn StatusPill() -> impl IntoView {
         // Connected, but this address's subscription failed: it is being made again.
         (ConnectionStatus::Connected(_), _) if store.live_error.get().is_some() => {
             ("reconnecting", "↻ Reconnecting…")
+        }
+        // The last known numbers while connecting: not live yet.
+        (_, DataSource::Cached) => ("cached", "◌ Cached"),
+        // Connected, but this address's rows are not here yet: not live yet either.
+        (ConnectionStatus::Connected(_), DataSource::None) if store.address.get().is_some() => {
+            ("connecting", "○ Loading")
         }
         (ConnectionStatus::Connected(_), _) => ("live", "● Live"),
         (ConnectionStatus::Connecting, _) => ("connecting", "○ Connecting"),

@@ -50,6 +50,12 @@ pub fn WalletLink() -> impl IntoView {
                     LinkState::Linking => view! {
                         <p id="link-state" role="status">"Waiting for the wallet's signature…"</p>
                     }.into_any(),
+                    LinkState::LinkAgain => view! {
+                        <p id="link-again" class="error" role="alert">"⚠ The database was reset and no longer knows this browser: link your wallet again to show your Farcaster name"</p>
+                        <button id="link-wallet" type="button" on:click=link>
+                            "Link wallet again"
+                        </button>
+                    }.into_any(),
                     LinkState::Unlinked | LinkState::Failed(_) => view! {
                         <button id="link-wallet" type="button" on:click=link>
                             "Link wallet to show your Farcaster name"

@@ -1,5 +1,6 @@
 //! The command line (`clap`), checked while parsing: a bad value is refused naming its flag.
 
+use crate::database::MAX_CHAIN_GMS;
 use clap::Parser;
 use onepulse_domain::Chain;
 use onepulse_evm::Address;
@@ -16,7 +17,15 @@ use std::time::Duration;
     about = "Follows the DailyGM contract on Base, Celo and Optimism and reports every GM to \
              OnePulse's SpacetimeDB as a reporter (reducer report_chain_gms), resuming from a \
              cursor per chain kept in the database.",
-    long_about = None
+    long_about = None,
+    after_help = "Several watchers may report to one database at once (replays change nothing, \
+                  the cursors only move forward), but they must share each chain's start block \
+                  and --confirmations: the first report of a chain sets where its cursor starts, \
+                  and a watcher with fewer confirmations reports blocks the others would still \
+                  hold back.\n\nEach chain is followed on its own: a chain whose node fails, \
+                  or whose batch the database refuses, is retried with backoff (and logged) \
+                  while the others go on. A refused batch holds its chain back until the cause \
+                  is fixed (e.g. the identity is made a reporter): no GM is ever skipped."
 )]
 pub struct Config {
     /// Base (8453): a JSON-RPC node's URL (http:// or https://). Base is watched when given;
@@ -71,7 +80,9 @@ pub struct Config {
     )]
     pub poll_interval_ms: u64,
 
-    /// Most blocks read (one eth_getLogs) and reported (one transaction) at once.
+    /// Most blocks read with one eth_getLogs. When a read fails (e.g. a provider's range or
+    /// result limit) the range is halved, down to one block, and grows back after successes.
+    /// Blocks within 64 of the head are read one at a time, by block hash.
     #[arg(
         long,
         value_name = "N",
@@ -79,6 +90,16 @@ pub struct Config {
         value_parser = clap::value_parser!(u64).range(1..=1_000_000)
     )]
     pub max_blocks: u64,
+
+    /// Most GMs reported in one transaction (report_chain_gms); a block with more is reported
+    /// over several (the cursor is a block and a log index).
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = MAX_CHAIN_GMS,
+        value_parser = parse_max_gms
+    )]
+    pub max_gms: usize,
 
     /// How long one JSON-RPC call may take before it counts as failed, in milliseconds.
     #[arg(
@@ -88,6 +109,17 @@ pub struct Config {
         value_parser = clap::value_parser!(u64).range(100..=600_000)
     )]
     pub rpc_timeout_ms: u64,
+
+    /// Largest JSON-RPC answer read, in MiB: a larger one (an eth_getLogs over many blocks
+    /// with many GMs) is refused and the next range is half as long. A call holds about twice
+    /// this much memory at most.
+    #[arg(
+        long,
+        value_name = "MIB",
+        default_value_t = 16,
+        value_parser = clap::value_parser!(u64).range(1..=1024)
+    )]
+    pub max_answer_mib: u64,
 
     /// The SpacetimeDB server (http://, https://, ws:// or wss://).
     #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:3000", value_parser = parse_spacetimedb_url)]
@@ -125,8 +157,12 @@ pub struct Settings {
     pub poll_interval: Duration,
     /// See [`Config::max_blocks`].
     pub max_blocks: u64,
+    /// See [`Config::max_gms`].
+    pub max_gms: usize,
     /// See [`Config::rpc_timeout_ms`].
     pub rpc_timeout: Duration,
+    /// See [`Config::max_answer_mib`] (here in bytes).
+    pub max_answer_bytes: u64,
 }
 
 impl Config {
@@ -170,7 +206,9 @@ impl Config {
             confirmations: self.confirmations,
             poll_interval: Duration::from_millis(self.poll_interval_ms),
             max_blocks: self.max_blocks,
+            max_gms: self.max_gms,
             rpc_timeout: Duration::from_millis(self.rpc_timeout_ms),
+            max_answer_bytes: self.max_answer_mib.saturating_mul(1024 * 1024),
         }
     }
 
@@ -203,6 +241,14 @@ fn parse_rpc_url(value: &str) -> Result<String, String> {
         return Err(format!("{value:?} has no host"));
     }
     Ok(value.to_owned())
+}
+
+fn parse_max_gms(value: &str) -> Result<usize, String> {
+    value
+        .parse::<usize>()
+        .ok()
+        .filter(|n| (1..=MAX_CHAIN_GMS).contains(n))
+        .ok_or_else(|| format!("{value:?} is not a number from 1 to {MAX_CHAIN_GMS}"))
 }
 
 fn parse_contract(value: &str) -> Result<Address, String> {
@@ -284,7 +330,9 @@ mod tests {
                 confirmations: 3,
                 poll_interval: Duration::from_millis(500),
                 max_blocks: 1000,
+                max_gms: 5000,
                 rpc_timeout: Duration::from_millis(10_000),
+                max_answer_bytes: 16 * 1024 * 1024,
             }
         );
         assert_eq!(config.spacetimedb, "http://127.0.0.1:3000");
@@ -330,6 +378,16 @@ mod tests {
                 &*format!("{base} --max-blocks 0"),
                 ErrorKind::ValueValidation,
                 "--max-blocks",
+            ),
+            (
+                &*format!("{base} --max-gms 0"),
+                ErrorKind::ValueValidation,
+                "--max-gms",
+            ),
+            (
+                &*format!("{base} --max-gms 5001"),
+                ErrorKind::ValueValidation,
+                "from 1 to 5000",
             ),
             (
                 &*format!("{base} --confirmations -1"),
@@ -384,11 +442,15 @@ mod tests {
             "--confirmations <N>",
             "--poll-interval-ms <MS>",
             "--max-blocks <N>",
+            "--max-gms <N>",
             "--rpc-timeout-ms <MS>",
             "--spacetimedb <URL>",
             "--database <NAME>",
             "--token-file <FILE>",
             "[default: 3]",
+            "[default: 5000]",
+            "must share each chain's start block and --confirmations",
+            "halved, down to one block",
         ] {
             assert!(help.contains(flag), "{flag} missing:\n{help}");
         }

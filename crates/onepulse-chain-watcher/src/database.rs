@@ -1,6 +1,8 @@
-//! The database side: the `chain_cursor` table kept live by a subscription, and batches
-//! reported with `report_chain_gms`, over the runtime's native transport.
+//! The database side: the `chain_position` and `chain_cursor` tables kept live by a
+//! subscription, and batches reported with `report_chain_gms`, over the runtime's native
+//! transport.
 
+use crate::plan::{Batch, Position};
 use onepulse_domain::Chain;
 use std::time::{Duration, Instant};
 use stdb_client::native::NativeConnection;
@@ -9,8 +11,10 @@ use stdb_client::{
     SubscriptionId, SubscriptionState, Timestamp,
 };
 
-/// The module's table of cursors.
+/// The module's table of cursors by whole blocks (the layout from before log indexes).
 pub const CURSOR_TABLE: &str = "chain_cursor";
+/// The module's table of exact cursors (block and log index).
+pub const POSITION_TABLE: &str = "chain_position";
 /// The module's batch reducer.
 pub const REPORT_CHAIN_GMS: &str = "report_chain_gms";
 /// Most GMs the module accepts in one batch (its `MAX_CHAIN_GMS`).
@@ -22,7 +26,7 @@ pub const MAX_CHAIN_GMS: usize = 5_000;
 pub struct ChainCursorRow {
     /// The chain id.
     pub chain_id: i32,
-    /// The first block not yet reported.
+    /// The first block not yet wholly reported.
     pub next_block: u64,
     /// When it last moved.
     pub updated_at: Timestamp,
@@ -36,13 +40,37 @@ impl Row for ChainCursorRow {
     }
 }
 
+/// A row of `chain_position`, as the module declares it (same fields, same order).
+#[derive(SpacetimeType, Debug, Clone, PartialEq, Eq)]
+#[sats(crate = stdb_client::spacetimedb_lib)]
+pub struct ChainPositionRow {
+    /// The chain id.
+    pub chain_id: i32,
+    /// The first block not yet wholly reported.
+    pub next_block: u64,
+    /// The first log of `next_block` not yet reported.
+    pub next_log_index: u32,
+    /// GMs the position has moved past (each GM of the chain once).
+    pub gm_count: u64,
+    /// When it last moved.
+    pub updated_at: Timestamp,
+}
+
+impl Row for ChainPositionRow {
+    const TABLE: &'static str = POSITION_TABLE;
+    type Key = i32;
+    fn primary_key(&self) -> &i32 {
+        &self.chain_id
+    }
+}
+
 /// One GM of a batch, as the module's `ChainGm` (same fields, same order).
 #[derive(SpacetimeType, Debug, Clone, PartialEq, Eq)]
 #[sats(crate = stdb_client::spacetimedb_lib)]
 pub struct ChainGm {
     /// The wallet, `0x` + 40 lowercase hex digits.
     pub address: String,
-    /// `lastGMDay(user)` at the GM's block.
+    /// The UTC day of the GM's block (its timestamp / 86 400).
     pub day: i32,
     /// The transaction, `0x` + 64 lowercase hex digits.
     pub tx_hash: String,
@@ -59,8 +87,8 @@ pub enum Cursor {
     Unknown,
     /// The chain has no cursor yet: start from the configured block.
     Absent,
-    /// Every block before this one is reported.
-    At(u64),
+    /// Every GM before this position is reported.
+    At(Position),
 }
 
 /// How a batch report ended.
@@ -93,11 +121,17 @@ impl Database {
         let mut attempt: u32 = 0;
         loop {
             attempt = attempt.saturating_add(1);
-            let register = |core: &mut ClientCore| core.register_table::<ChainCursorRow>();
+            let register = |core: &mut ClientCore| {
+                core.register_table::<ChainCursorRow>();
+                core.register_table::<ChainPositionRow>();
+            };
             match NativeConnection::connect(options, register).await {
                 Ok((connection, _events)) => {
                     match connection
-                        .subscribe([format!("SELECT * FROM {CURSOR_TABLE}")])
+                        .subscribe([
+                            format!("SELECT * FROM {CURSOR_TABLE}"),
+                            format!("SELECT * FROM {POSITION_TABLE}"),
+                        ])
                         .await
                     {
                         Ok(subscription) => {
@@ -113,7 +147,7 @@ impl Database {
                             };
                         }
                         Err(e) => {
-                            log::warn!("subscribing to {CURSOR_TABLE} failed: {e}");
+                            log::warn!("subscribing to the cursors failed: {e}");
                             connection.close();
                         }
                     }
@@ -142,18 +176,41 @@ impl Database {
         if !live {
             return Cursor::Unknown;
         }
-        self.connection
+        // The exact position; else, for a database from before positions, the block cursor.
+        let position = self
+            .connection
+            .with_table::<ChainPositionRow, _>(|table| table.get(&chain.id()))
+            .map(|row| {
+                row.map(|row| Position {
+                    block: row.next_block,
+                    log_index: row.next_log_index,
+                })
+            });
+        let block = self
+            .connection
             .with_table::<ChainCursorRow, _>(|table| table.get(&chain.id()))
-            .map_or(Cursor::Unknown, |row| match row {
-                Some(row) => Cursor::At(row.next_block),
-                None => Cursor::Absent,
-            })
+            .map(|row| row.map(|row| Position::block_start(row.next_block)));
+        match (position, block) {
+            (Some(Some(at)), _) | (Some(None), Some(Some(at))) => Cursor::At(at),
+            (Some(None), Some(None)) => Cursor::Absent,
+            _ => Cursor::Unknown,
+        }
     }
 
-    /// Reports `gms` (every GM of `chain` in `from..=to`, in order) and moves the cursor past
-    /// `to`, in one transaction.
-    pub async fn report(&self, chain: Chain, from: u64, to: u64, gms: Vec<ChainGm>) -> Reported {
-        let args = (chain.id(), from, to, gms);
+    /// Reports `batch` (every GM of `chain` from `batch.from` up to `batch.next`, in order)
+    /// and moves the cursor to `batch.next`, in one transaction. `first` marks a batch that
+    /// starts at the chain's configured start block: only such a batch may be a chain's first
+    /// (the module refuses any other as a gap when it has no cursor for the chain).
+    pub async fn report(&self, chain: Chain, batch: Batch, first: bool) -> Reported {
+        let args = (
+            chain.id(),
+            batch.from.block,
+            batch.from.log_index,
+            batch.next.block,
+            batch.next.log_index,
+            batch.gms,
+            first,
+        );
         match self.connection.call_reducer(REPORT_CHAIN_GMS, &args).await {
             Ok(ReducerOutcome::Committed) => Reported::Committed,
             Ok(ReducerOutcome::Failed(message)) if message.starts_with("gap:") => {

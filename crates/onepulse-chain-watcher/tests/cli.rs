@@ -31,12 +31,22 @@ fn help_lists_every_flag_and_exits_0() {
         "--confirmations",
         "--poll-interval-ms",
         "--max-blocks",
+        "--max-gms",
         "--rpc-timeout-ms",
+        "--max-answer-mib",
         "--spacetimedb",
         "--database",
         "--token-file",
     ] {
         assert!(help.contains(flag), "{flag} missing:\n{help}");
+    }
+    // What several watchers at once must share, and that a refused batch holds its chain.
+    let words: String = help.split_whitespace().collect::<Vec<_>>().join(" ");
+    for said in [
+        "must share each chain's start block and --confirmations",
+        "A refused batch holds its chain back",
+    ] {
+        assert!(words.contains(said), "{said:?} missing:\n{help}");
     }
 }
 

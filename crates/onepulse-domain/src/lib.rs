@@ -22,7 +22,10 @@ pub use address::{Address, AddressError};
 pub use chain::{Chain, ChainError};
 pub use day::{DayError, GmDay};
 pub use report::{GmReport, GmReportArgs, MAX_NAME_CHARS, ReportError, TxHash};
-pub use siwe::{DomainRule, DomainRuleError, LinkPurpose, SiweMessage};
+pub use siwe::{
+    DomainRule, DomainRuleError, LinkPurpose, ServerRule, ServerRuleError, SiweMessage,
+    database_resource,
+};
 #[cfg(feature = "verify")]
 pub use siwe_verify::{SiweError, VerifiedMessage, verify_signed_message};
 pub use streak::Streak;

@@ -3,7 +3,11 @@
 //! A wallet links itself to a SpacetimeDB identity by `personal_sign`ing a standard EIP-4361
 //! message ([`SiweMessage`]): it names the site asking (`domain`, `uri`), the wallet, the
 //! identity (in the statement, [`link_statement`]), a chain id, a single-use `nonce`, when it
-//! was issued and when the link ends (`Expiration Time`). Wallets show such a message as a
+//! was issued, when the link ends (`Expiration Time`) and, as its one `Resources` entry, the
+//! SpacetimeDB server and database the link is for ([`database_resource`]:
+//! `spacetimedb://host[:port]/database`). A database accepts only messages naming one of its
+//! own addresses ([`ServerRule`]), so a page pointed at another server (which may claim any
+//! identity) cannot collect a signature that links anything here. Wallets show such a message as a
 //! sign-in request and warn when its domain is not the site asking, so another site cannot
 //! collect a signature that works here. The same format, with [`REVOKE_STATEMENT`], is how the
 //! wallet revokes every link it made (a lost device).
@@ -102,15 +106,20 @@ pub struct SiweMessage {
     pub issued_at: i64,
     /// When it (and the link it makes) stops being valid, Unix seconds.
     pub expiration_time: Option<i64>,
+    /// EIP-4361 `Resources`: OnePulse writes one, the database the message is for
+    /// ([`database_resource`]).
+    pub resources: Vec<String>,
 }
 
 impl SiweMessage {
-    /// A message linking `address` to `identity` on `domain` (`uri` its page), issued at
-    /// `issued_at` and lasting `lifetime_secs` (at most [`MAX_LINK_LIFETIME_SECS`]).
+    /// A message linking `address` to `identity` on `domain` (`uri` its page) in the database
+    /// `resource` ([`database_resource`]), issued at `issued_at` and lasting `lifetime_secs`
+    /// (at most [`MAX_LINK_LIFETIME_SECS`]).
     #[allow(clippy::too_many_arguments)]
     pub fn link(
         domain: &str,
         uri: &str,
+        resource: &str,
         address: &Address,
         identity: &IdentityHex,
         chain: Chain,
@@ -127,13 +136,16 @@ impl SiweMessage {
             nonce: nonce.to_owned(),
             issued_at,
             expiration_time: Some(issued_at.saturating_add(lifetime_secs)),
+            resources: vec![resource.to_owned()],
         }
     }
 
-    /// A message revoking every link of `address`, valid for [`MAX_MESSAGE_AGE_SECS`].
+    /// A message revoking every link of `address` in the database `resource`, valid for
+    /// [`MAX_MESSAGE_AGE_SECS`].
     pub fn revoke_all(
         domain: &str,
         uri: &str,
+        resource: &str,
         address: &Address,
         chain: Chain,
         nonce: &str,
@@ -148,6 +160,7 @@ impl SiweMessage {
             nonce: nonce.to_owned(),
             issued_at,
             expiration_time: Some(issued_at.saturating_add(MAX_MESSAGE_AGE_SECS)),
+            resources: vec![resource.to_owned()],
         }
     }
 }
@@ -173,6 +186,12 @@ impl fmt::Display for SiweMessage {
         write!(f, "Issued At: {}", rfc3339(self.issued_at))?;
         if let Some(expiration) = self.expiration_time {
             write!(f, "\nExpiration Time: {}", rfc3339(expiration))?;
+        }
+        if !self.resources.is_empty() {
+            write!(f, "\nResources:")?;
+            for resource in &self.resources {
+                write!(f, "\n- {resource}")?;
+            }
         }
         Ok(())
     }
@@ -310,19 +329,6 @@ impl DomainRule {
             Some(wanted) => port.and_then(|p| p.parse::<u16>().ok()) == Some(wanted),
         }
     }
-
-    /// The rules a new database starts with: this machine (`localhost`, `127.0.0.1`, `[::1]`,
-    /// any port), for development and tests. A production owner adds the app's domain and
-    /// removes these.
-    pub fn development_defaults() -> Vec<Self> {
-        ["localhost", "127.0.0.1", "[::1]"]
-            .into_iter()
-            .map(|host| Self {
-                host: host.to_owned(),
-                port: None,
-            })
-            .collect()
-    }
 }
 
 impl fmt::Display for DomainRule {
@@ -331,6 +337,101 @@ impl fmt::Display for DomainRule {
             Some(port) => write!(f, "{}:{port}", self.host),
             None => f.write_str(&self.host),
         }
+    }
+}
+
+/// The hosts of this machine (`localhost`, `127.0.0.1`, `[::1]`). A new database accepts no
+/// link domain and no server address; development and test setups (`cargo xtask dev`, the
+/// test servers) add these explicitly through the owner's reducers.
+pub const LOOPBACK_HOSTS: [&str; 3] = ["localhost", "127.0.0.1", "[::1]"];
+
+/// The scheme of a message's database resource: `spacetimedb://host[:port]/database`.
+pub const DATABASE_RESOURCE_SCHEME: &str = "spacetimedb://";
+
+/// The longest database name accepted in a resource or rule.
+pub const MAX_DATABASE_NAME_CHARS: usize = 64;
+
+/// Why a server address (rule or resource) is not acceptable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ServerRuleError {
+    /// Not `host[:port]/database` (or, for a server URL, `scheme://host[:port][/…]`).
+    #[error("{0:?} is not host[:port]/database")]
+    Form(String),
+    /// The host part is not a host (see [`DomainRule`]).
+    #[error("server host: {0}")]
+    Host(#[from] DomainRuleError),
+    /// The database name is not 1 to 64 letters, digits, `-` and `_`.
+    #[error("database name {0:?} must be 1 to {MAX_DATABASE_NAME_CHARS} letters, digits, - and _")]
+    Database(String),
+}
+
+/// The resource naming the SpacetimeDB database `database` on the server at `server_url`
+/// (`ws://`, `wss://`, `http://` or `https://` + `host[:port]`, optionally a path): exactly
+/// `spacetimedb://{host[:port], lower case}/{database}`. The app builds it from the URL it
+/// connects to, not from anything the server says.
+pub fn database_resource(server_url: &str, database: &str) -> Result<String, ServerRuleError> {
+    let form = || ServerRuleError::Form(server_url.to_owned());
+    let (_, rest) = server_url.split_once("://").ok_or_else(form)?;
+    let authority = rest.split('/').next().unwrap_or_default();
+    if authority.contains('@') {
+        return Err(form());
+    }
+    let rule = DomainRule::parse(authority)?;
+    check_database_name(database)?;
+    Ok(format!("{DATABASE_RESOURCE_SCHEME}{rule}/{database}"))
+}
+
+/// An address of a database, as its owner lists it (`add_link_server`): `host/database` (any
+/// port) or `host:port/database`. A message is for this database when its one resource is
+/// `spacetimedb://` + an authority the host rule accepts + `/` + exactly this database name.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ServerRule {
+    host: DomainRule,
+    database: String,
+}
+
+impl ServerRule {
+    /// Parses `host[:port]/database` (host in any case; the database name exactly).
+    pub fn parse(rule: &str) -> Result<Self, ServerRuleError> {
+        let (host, database) = rule
+            .trim()
+            .split_once('/')
+            .ok_or_else(|| ServerRuleError::Form(rule.to_owned()))?;
+        check_database_name(database)?;
+        Ok(Self {
+            host: DomainRule::parse(host)?,
+            database: database.to_owned(),
+        })
+    }
+
+    /// Whether `resource` (a message's resource) is `spacetimedb://{authority}/{database}`
+    /// with an authority this rule's host accepts and exactly its database.
+    pub fn accepts(&self, resource: &str) -> bool {
+        let Some(rest) = resource.strip_prefix(DATABASE_RESOURCE_SCHEME) else {
+            return false;
+        };
+        let Some((authority, database)) = rest.split_once('/') else {
+            return false;
+        };
+        !authority.contains('@') && self.host.accepts(authority) && database == self.database
+    }
+}
+
+impl fmt::Display for ServerRule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.host, self.database)
+    }
+}
+
+fn check_database_name(name: &str) -> Result<(), ServerRuleError> {
+    let ok = (1..=MAX_DATABASE_NAME_CHARS).contains(&name.chars().count())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(ServerRuleError::Database(name.to_owned()))
     }
 }
 
@@ -367,6 +468,7 @@ mod tests {
         let message = SiweMessage::link(
             "onepulse.example",
             "https://onepulse.example/",
+            "spacetimedb://db.onepulse.example/onepulse",
             &address,
             &identity(),
             Chain::Base,
@@ -387,12 +489,15 @@ mod tests {
                  Chain ID: 8453\n\
                  Nonce: k7Qx2mP9aZ0bC1dE\n\
                  Issued At: 2025-12-06T05:46:40Z\n\
-                 Expiration Time: 2026-01-05T05:46:40Z"
+                 Expiration Time: 2026-01-05T05:46:40Z\n\
+                 Resources:\n\
+                 - spacetimedb://db.onepulse.example/onepulse"
             )
         );
         let revoke = SiweMessage::revoke_all(
             "localhost:8080",
             "http://localhost:8080/",
+            "spacetimedb://127.0.0.1:3000/onepulse",
             &address,
             Chain::Celo,
             "abcdefgh",
@@ -406,7 +511,7 @@ mod tests {
         assert!(
             revoke
                 .to_string()
-                .ends_with("Chain ID: 42220\nNonce: abcdefgh\nIssued At: 1970-01-01T00:00:00Z\nExpiration Time: 1970-01-01T00:10:00Z")
+                .ends_with("Chain ID: 42220\nNonce: abcdefgh\nIssued At: 1970-01-01T00:00:00Z\nExpiration Time: 1970-01-01T00:10:00Z\nResources:\n- spacetimedb://127.0.0.1:3000/onepulse")
         );
     }
 
@@ -478,11 +583,94 @@ mod tests {
         assert!(v6.accepts("[::1]:3000"));
         assert!(v6.accepts("[::1]"));
         assert!(!v6.accepts("[::2]"));
-        let defaults: Vec<String> = DomainRule::development_defaults()
-            .iter()
-            .map(ToString::to_string)
-            .collect();
-        assert_eq!(defaults, ["localhost", "127.0.0.1", "[::1]"]);
+        for host in LOOPBACK_HOSTS {
+            assert_eq!(DomainRule::parse(host).unwrap().to_string(), host);
+        }
+    }
+
+    #[test]
+    fn the_database_resource_is_built_from_the_url_the_app_connects_to() {
+        for (url, resource) in [
+            (
+                "ws://127.0.0.1:3000",
+                "spacetimedb://127.0.0.1:3000/onepulse",
+            ),
+            (
+                "wss://DB.OnePulse.example",
+                "spacetimedb://db.onepulse.example/onepulse",
+            ),
+            (
+                "https://db.onepulse.example/",
+                "spacetimedb://db.onepulse.example/onepulse",
+            ),
+            (
+                "http://[::1]:3000/base/path",
+                "spacetimedb://[::1]:3000/onepulse",
+            ),
+        ] {
+            assert_eq!(
+                database_resource(url, "onepulse").unwrap(),
+                resource,
+                "{url}"
+            );
+        }
+        for url in [
+            "127.0.0.1:3000",
+            "ws://user@evil.example",
+            "ws://",
+            "ws://a b",
+        ] {
+            assert!(database_resource(url, "onepulse").is_err(), "{url}");
+        }
+        for name in ["", "a/b", "a b", "été", &"a".repeat(65)] {
+            assert_eq!(
+                database_resource("ws://localhost", name),
+                Err(ServerRuleError::Database(name.to_owned())),
+                "{name:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn server_rules_accept_exactly_their_database_on_their_host() {
+        let any_port = ServerRule::parse("LocalHost/onepulse").unwrap();
+        assert_eq!(any_port.to_string(), "localhost/onepulse");
+        for resource in [
+            "spacetimedb://localhost/onepulse",
+            "spacetimedb://localhost:3000/onepulse",
+            "spacetimedb://LOCALHOST:1/onepulse",
+        ] {
+            assert!(any_port.accepts(resource), "{resource}");
+        }
+        for resource in [
+            "spacetimedb://localhost:3000/onepulse2",
+            "spacetimedb://localhost:3000/OnePulse",
+            "spacetimedb://localhost:3000/onepulse/",
+            "spacetimedb://localhost:3000/other",
+            "spacetimedb://evil.example/onepulse",
+            "spacetimedb://localhost.evil/onepulse",
+            "spacetimedb://localhost@evil.example/onepulse",
+            "spacetimedb://evil.example@localhost/onepulse",
+            "ws://localhost:3000/onepulse",
+            "https://localhost/onepulse",
+            "spacetimedb://localhost",
+            "",
+        ] {
+            assert!(!any_port.accepts(resource), "{resource}");
+        }
+        let exact = ServerRule::parse("db.onepulse.example:443/onepulse").unwrap();
+        assert!(exact.accepts("spacetimedb://db.onepulse.example:443/onepulse"));
+        assert!(!exact.accepts("spacetimedb://db.onepulse.example/onepulse"));
+        for bad in [
+            "localhost",
+            "/onepulse",
+            "localhost/",
+            "local host/x",
+            "h:0/x",
+            "h/a/b",
+        ] {
+            assert!(ServerRule::parse(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

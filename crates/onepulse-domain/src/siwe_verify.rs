@@ -5,7 +5,8 @@
 //! back to exactly the signed text, so every byte the wallet showed is a field read here. The
 //! signature is recovered over that exact text ([`recover_personal_sign`]). Then OnePulse's
 //! rules, each refused with an error naming what was wrong ([`SiweError`]): an accepted domain
-//! and a URI on it, one of OnePulse's chains, a nonce of letters and digits, a statement that
+//! and a URI on it, exactly one resource naming this database ([`ServerRule`]: a page pointed
+//! at another server cannot collect a signature that works here), one of OnePulse's chains, a nonce of letters and digits, a statement that
 //! is a link or a revocation, and the times — issued not in the future (beyond
 //! [`MAX_CLOCK_SKEW_SECS`]) nor more than [`MAX_MESSAGE_AGE_SECS`] ago, `Not Before` reached,
 //! `Expiration Time` not passed, and for a link present and at most
@@ -17,7 +18,7 @@
 
 use crate::siwe::{
     DomainRule, LinkPurpose, MAX_CLOCK_SKEW_SECS, MAX_LINK_LIFETIME_SECS, MAX_MESSAGE_AGE_SECS,
-    MAX_MESSAGE_BYTES, MAX_NONCE_CHARS, MIN_NONCE_CHARS, rfc3339,
+    MAX_MESSAGE_BYTES, MAX_NONCE_CHARS, MIN_NONCE_CHARS, ServerRule, rfc3339,
 };
 use crate::wallet_link::{SignatureError, recover_personal_sign};
 use crate::{Address, Chain};
@@ -90,6 +91,17 @@ pub enum SiweError {
         /// The message's domain.
         domain: String,
     },
+    /// Not exactly one resource, or one that names no address of this database.
+    #[error(
+        "the message must name this database as its one resource (spacetimedb://host/database, \
+         accepted: {accepted}); it names [{resources}]"
+    )]
+    Resource {
+        /// The message's resources, comma-separated.
+        resources: String,
+        /// This database's addresses, comma-separated (or a hint when there are none).
+        accepted: String,
+    },
     /// Not one of OnePulse's chains.
     #[error("chain ID {0} is not one of OnePulse's chains (8453 Base, 42220 Celo, 10 Optimism)")]
     ChainId(u64),
@@ -157,11 +169,13 @@ pub enum SiweError {
 }
 
 /// Checks `text`, signed by `signature` (`personal_sign`: `0x` + r ‖ s ‖ v), against the
-/// accepted `domains` at `now_micros` (Unix microseconds); see the module documentation.
+/// accepted `domains` and this database's addresses `servers` at `now_micros` (Unix
+/// microseconds); see the module documentation.
 pub fn verify_signed_message(
     text: &str,
     signature: &str,
     domains: &[DomainRule],
+    servers: &[ServerRule],
     now_micros: i64,
 ) -> Result<VerifiedMessage, SiweError> {
     if text.len() > MAX_MESSAGE_BYTES {
@@ -184,15 +198,7 @@ pub fn verify_signed_message(
         return Err(SiweError::DomainUserInfo(domain));
     }
     if !domains.iter().any(|rule| rule.accepts(&domain)) {
-        let accepted = if domains.is_empty() {
-            "none yet: the owner adds one with add_link_domain".to_owned()
-        } else {
-            domains
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
+        let accepted = listed(domains, "none yet: the owner adds one with add_link_domain");
         return Err(SiweError::Domain { domain, accepted });
     }
     let uri_on_domain = matches!(message.uri.scheme_str(), "http" | "https")
@@ -204,6 +210,21 @@ pub fn verify_signed_message(
         return Err(SiweError::Uri {
             uri: message.uri.to_string(),
             domain,
+        });
+    }
+    let for_this_database = match message.resources.as_slice() {
+        [resource] => servers.iter().any(|rule| rule.accepts(resource.as_str())),
+        _ => false,
+    };
+    if !for_this_database {
+        return Err(SiweError::Resource {
+            resources: message
+                .resources
+                .iter()
+                .map(|r| r.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            accepted: listed(servers, "none yet: the owner adds one with add_link_server"),
         });
     }
     let chain_ok = i64::try_from(message.chain_id)
@@ -276,6 +297,19 @@ pub fn verify_signed_message(
     })
 }
 
+/// The rules, comma-separated, or `none` when there are none.
+fn listed<T: ToString>(rules: &[T], none: &str) -> String {
+    if rules.is_empty() {
+        none.to_owned()
+    } else {
+        rules
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
 /// Unix nanoseconds (what the `time` crate's `OffsetDateTime::unix_timestamp_nanos` gives) as
 /// Unix microseconds, saturating outside `i64`.
 fn micros(nanos: i128) -> i64 {
@@ -295,6 +329,7 @@ mod tests {
     const NOW: i64 = 1_765_000_000;
     const DOMAIN: &str = "onepulse.example";
     const URI: &str = "https://onepulse.example/";
+    const RESOURCE: &str = "spacetimedb://db.onepulse.example/onepulse";
 
     fn key(seed: u8) -> SigningKey {
         SigningKey::from_slice(&[seed; 32]).unwrap()
@@ -313,9 +348,15 @@ mod tests {
     }
 
     fn rules() -> Vec<DomainRule> {
-        let mut rules = DomainRule::development_defaults();
-        rules.push(DomainRule::parse(DOMAIN).unwrap());
-        rules
+        ["localhost", "127.0.0.1", "[::1]", DOMAIN]
+            .map(|rule| DomainRule::parse(rule).unwrap())
+            .to_vec()
+    }
+
+    fn servers() -> Vec<ServerRule> {
+        ["localhost/onepulse", "db.onepulse.example/onepulse"]
+            .map(|rule| ServerRule::parse(rule).unwrap())
+            .to_vec()
     }
 
     fn identity() -> IdentityHex {
@@ -327,6 +368,7 @@ mod tests {
         SiweMessage::link(
             DOMAIN,
             URI,
+            RESOURCE,
             &address_of(key.verifying_key()),
             &identity(),
             Chain::Base,
@@ -337,7 +379,7 @@ mod tests {
     }
 
     fn check(text: &str, signature: &str) -> Result<VerifiedMessage, SiweError> {
-        verify_signed_message(text, signature, &rules(), NOW * MICROS)
+        verify_signed_message(text, signature, &rules(), &servers(), NOW * MICROS)
     }
 
     /// `message` signed by `key`, then checked.
@@ -372,8 +414,15 @@ mod tests {
     fn a_revocation_verifies_with_or_without_expiration() {
         let wallet = key(2);
         let address = address_of(wallet.verifying_key());
-        let mut revoke =
-            SiweMessage::revoke_all(DOMAIN, URI, &address, Chain::Optimism, "abcdefgh12", NOW);
+        let mut revoke = SiweMessage::revoke_all(
+            DOMAIN,
+            URI,
+            RESOURCE,
+            &address,
+            Chain::Optimism,
+            "abcdefgh12",
+            NOW,
+        );
         assert_eq!(
             signed(&wallet, &revoke).unwrap().purpose,
             LinkPurpose::RevokeAll
@@ -404,11 +453,14 @@ mod tests {
             recover_personal_sign(text, signature).unwrap().as_str(),
             "0x6da01670d8fc844e736095918bbe11fe8d564163"
         );
-        // Fine as EIP-4361, but not a OnePulse message: chain 1 is refused first.
+        // Fine as EIP-4361, but not a OnePulse message: it names no database.
         let issued = 1_638_901_698;
         assert_eq!(
-            verify_signed_message(text, signature, &rules(), issued * MICROS),
-            Err(SiweError::ChainId(1))
+            verify_signed_message(text, signature, &rules(), &servers(), issued * MICROS),
+            Err(SiweError::Resource {
+                resources: String::new(),
+                accepted: "localhost/onepulse, db.onepulse.example/onepulse".into(),
+            })
         );
     }
 
@@ -531,7 +583,7 @@ mod tests {
         );
         let text = message.to_string();
         assert_eq!(
-            verify_signed_message(&text, &sign(&wallet, &text), &[], NOW * MICROS),
+            verify_signed_message(&text, &sign(&wallet, &text), &[], &servers(), NOW * MICROS),
             Err(SiweError::Domain {
                 domain: "evil.example".into(),
                 accepted: "none yet: the owner adds one with add_link_domain".into(),
@@ -575,6 +627,57 @@ mod tests {
                 "{uri}"
             );
         }
+    }
+
+    /// A page pointed at another server (which may claim any identity, and any database
+    /// identity) gets a signature naming that server: this database refuses it.
+    #[test]
+    fn the_message_must_name_this_database_once() {
+        let wallet = key(11);
+        let refused = |resources: &[&str]| {
+            let mut message = link(&wallet);
+            message.resources = resources.iter().map(|r| r.to_string()).collect();
+            signed(&wallet, &message)
+        };
+        assert!(refused(&["spacetimedb://localhost:3000/onepulse"]).is_ok());
+        for resources in [
+            &[][..],
+            &["spacetimedb://evil.example/onepulse"],
+            &["spacetimedb://db.onepulse.example/other"],
+            &["spacetimedb://localhost:3000/onepulse-preview"],
+            &["wss://db.onepulse.example/onepulse"],
+            &["https://db.onepulse.example/onepulse"],
+            &[RESOURCE, "spacetimedb://evil.example/onepulse"],
+            &["spacetimedb://evil.example/onepulse", RESOURCE],
+            &[RESOURCE, RESOURCE],
+        ] {
+            assert!(
+                matches!(refused(resources), Err(SiweError::Resource { .. })),
+                "{resources:?}"
+            );
+        }
+        let error = refused(&["spacetimedb://evil.example/onepulse"]).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "the message must name this database as its one resource \
+             (spacetimedb://host/database, accepted: localhost/onepulse, \
+             db.onepulse.example/onepulse); it names [spacetimedb://evil.example/onepulse]"
+        );
+        let text = link(&wallet).to_string();
+        assert_eq!(
+            verify_signed_message(&text, &sign(&wallet, &text), &rules(), &[], NOW * MICROS),
+            Err(SiweError::Resource {
+                resources: RESOURCE.into(),
+                accepted: "none yet: the owner adds one with add_link_server".into(),
+            })
+        );
+        // The resource is signed: changing it after signing changes the signer.
+        let signature = sign(&wallet, &text);
+        let moved = text.replace(RESOURCE, "spacetimedb://localhost/onepulse");
+        assert!(matches!(
+            check(&moved, &signature),
+            Err(SiweError::WrongSigner { .. })
+        ));
     }
 
     #[test]
@@ -674,8 +777,11 @@ mod tests {
         );
 
         // `Not Before` (which OnePulse does not write, but EIP-4361 allows) must be reached.
+        // EIP-4361 puts it before `Resources`.
         let base = link(&wallet).to_string();
-        let later = format!("{base}\nNot Before: 2025-12-06T06:00:00Z");
+        let not_before =
+            |at: &str| base.replace("\nResources:", &format!("\nNot Before: {at}\nResources:"));
+        let later = not_before("2025-12-06T06:00:00Z");
         assert_eq!(
             check(&later, &sign(&wallet, &later)),
             Err(SiweError::NotYetValid {
@@ -683,7 +789,7 @@ mod tests {
                 now: "2025-12-06T05:46:40Z".into(),
             })
         );
-        let earlier = format!("{base}\nNot Before: 2025-12-06T05:00:00Z");
+        let earlier = not_before("2025-12-06T05:00:00Z");
         assert!(check(&earlier, &sign(&wallet, &earlier)).is_ok());
         // Sub-second precision, as JavaScript's toISOString() writes it.
         let millis = base.replace(
@@ -701,7 +807,7 @@ mod tests {
     proptest! {
         #[test]
         fn random_input_never_panics(text in ".{0,600}", signature in ".{0,140}", now in any::<i64>()) {
-            let _ = verify_signed_message(&text, &signature, &rules(), now);
+            let _ = verify_signed_message(&text, &signature, &rules(), &servers(), now);
         }
 
         #[test]
@@ -715,7 +821,7 @@ mod tests {
             let cut = text.char_indices().map(|(i, _)| i).nth(cut).unwrap_or(text.len());
             let mutated = format!("{}{insert}{}", &text[..cut], &text[cut..]);
             let signature = sign(&wallet, &mutated);
-            let _ = verify_signed_message(&mutated, &signature, &rules(), now);
+            let _ = verify_signed_message(&mutated, &signature, &rules(), &servers(), now);
         }
 
         #[test]

@@ -60,6 +60,16 @@ pub fn last_gm_day_calldata(user: Address) -> Vec<u8> {
     DailyGM::lastGMDayCall { user }.abi_encode()
 }
 
+/// Seconds in a UTC day (Solidity's `1 days`).
+pub const SECONDS_PER_DAY: u64 = 86_400;
+
+/// The UTC day number of a block with this timestamp: `block.timestamp / 1 days`, which is what
+/// `lastGMDay(user)` holds right after `user`'s GM in that block (the contract stores exactly
+/// that), so a GM's day needs the block's header, not a call at that block's state.
+pub fn day_of_timestamp(timestamp: u64) -> u64 {
+    timestamp / SECONDS_PER_DAY
+}
+
 /// Decodes the answer of `lastGMDay` (a `uint256`) as a day number.
 pub fn decode_last_gm_day(answer: &[u8]) -> Result<u64, ContractError> {
     let day = DailyGM::lastGMDayCall::abi_decode_returns(answer).map_err(|source| {
@@ -184,6 +194,17 @@ mod tests {
         ] {
             assert!(decode_gm_log(&topics, &[]).is_err(), "{topics:?}");
         }
+    }
+
+    #[test]
+    fn a_days_number_is_its_timestamp_over_a_day() {
+        assert_eq!(day_of_timestamp(0), 0);
+        assert_eq!(day_of_timestamp(86_399), 0);
+        assert_eq!(day_of_timestamp(86_400), 1);
+        // 2026-12-02T00:00:00Z and the second before it.
+        assert_eq!(day_of_timestamp(1_796_169_600), 20_789);
+        assert_eq!(day_of_timestamp(1_796_169_599), 20_788);
+        assert_eq!(day_of_timestamp(u64::MAX), u64::MAX / 86_400);
     }
 
     #[test]

@@ -3,15 +3,19 @@
 //! Every answer is untrusted: a wrong `jsonrpc`/`id`, a body that is not JSON, a result of the
 //! wrong shape — each is an [`RpcError::Malformed`] naming the call, never a panic.
 
-use alloy::primitives::{Address, B256, Bytes, U64};
-use serde::de::DeserializeOwned;
+use alloy::primitives::{Address, B256, Bloom, Bytes, U64};
+use serde::de::{DeserializeOwned, Deserializer, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 pub use serde_json::Value;
+use std::io::Read;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-/// Largest answer read (an `eth_getLogs` over many blocks).
-const MAX_BODY: u64 = 64 * 1024 * 1024;
+/// Largest answer read by default (an `eth_getLogs` over many blocks): a larger one is refused
+/// with [`RpcError::TooLarge`] (a caller reading logs then asks for fewer blocks). The answer is
+/// decoded straight from these bytes into its typed result, so a call holds at most about
+/// twice this much memory. See [`RpcClient::with_max_body`].
+pub const DEFAULT_MAX_BODY: u64 = 16 * 1024 * 1024;
 
 /// Why a JSON-RPC call failed.
 #[derive(Debug, thiserror::Error)]
@@ -25,6 +29,16 @@ pub enum RpcError {
         method: String,
         /// What went wrong.
         detail: String,
+    },
+    /// The answer is larger than the client reads ([`RpcClient::with_max_body`]).
+    #[error("{method} to {url}: the answer is larger than {limit} bytes")]
+    TooLarge {
+        /// The node's URL.
+        url: String,
+        /// The JSON-RPC method.
+        method: String,
+        /// The most bytes read.
+        limit: u64,
     },
     /// An HTTP answer other than 200.
     #[error("{method} to {url}: HTTP {status}: {body}")]
@@ -174,18 +188,61 @@ pub struct TransactionRequest {
     pub gas: Option<U64>,
 }
 
-/// `eth_getLogs`' filter: the logs of `address` with topic 0 `topic0` in blocks
-/// `from_block..=to_block`.
+/// Which blocks an `eth_getLogs` filter covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogBlocks {
+    /// Blocks `from..=to` by number: whichever blocks the answering node has under those
+    /// numbers (a node that lags may not have them all).
+    Range {
+        /// The first block.
+        from: u64,
+        /// The last block (included).
+        to: u64,
+    },
+    /// The one block with this hash ([EIP-234](https://eips.ethereum.org/EIPS/eip-234)): a
+    /// node that does not have it answers an error, never an empty list.
+    Hash(B256),
+}
+
+/// `eth_getLogs`' filter: the logs of `address` with topic 0 `topic0` in `blocks`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LogFilter {
     /// The contract.
     pub address: Address,
     /// The event signature's hash.
     pub topic0: B256,
-    /// The first block.
-    pub from_block: u64,
-    /// The last block (included).
-    pub to_block: u64,
+    /// The blocks.
+    pub blocks: LogBlocks,
+}
+
+/// A block's header, as much of it as the project reads (`eth_getBlockByNumber`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BlockHeader {
+    /// The block's number.
+    pub number: U64,
+    /// The block's hash.
+    pub hash: B256,
+    /// The parent block's hash.
+    pub parent_hash: B256,
+    /// The block's time, in seconds since the Unix epoch.
+    pub timestamp: U64,
+    /// The bloom filter of the block's logs (`None` if the node left it out): when it does not
+    /// contain an address and topic, no log of the block has them.
+    #[serde(default)]
+    pub logs_bloom: Option<Bloom>,
+}
+
+/// What one batch `[eth_chainId, eth_blockNumber, eth_getLogs]` answered: a load balancer
+/// sends a batch to one backend, so the head is that of the node that answered the logs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogsAtHead {
+    /// The answering node's chain id.
+    pub chain_id: u64,
+    /// The answering node's newest block.
+    pub head: u64,
+    /// The logs.
+    pub logs: Vec<RpcLog>,
 }
 
 /// A JSON-RPC client of one node.
@@ -194,14 +251,88 @@ pub struct RpcClient {
     url: String,
     agent: ureq::Agent,
     next_id: AtomicU64,
+    max_body: u64,
 }
 
+/// A JSON-RPC answer whose result is decoded straight into `R` (no intermediate `Value`).
 #[derive(Deserialize)]
-struct Answer {
+#[serde(bound = "R: Deserialize<'de>")]
+struct Answer<R> {
     jsonrpc: Option<String>,
     id: Option<Value>,
-    result: Option<Value>,
+    #[serde(default = "none")]
+    result: Option<R>,
     error: Option<AnswerError>,
+}
+
+fn none<R>() -> Option<R> {
+    None
+}
+
+impl<R> Answer<R> {
+    /// Checks the envelope; the result (`null` or missing decoded as `null`, e.g. `None`).
+    fn into_result(self, method: &str, id: u64) -> Result<R, RpcError>
+    where
+        R: DeserializeOwned,
+    {
+        let malformed = |detail: String| RpcError::Malformed {
+            method: method.to_owned(),
+            detail,
+        };
+        if self.jsonrpc.as_deref() != Some("2.0") {
+            return Err(malformed(format!(
+                "jsonrpc is {:?}, not \"2.0\"",
+                self.jsonrpc
+            )));
+        }
+        if self.id != Some(Value::from(id)) {
+            return Err(malformed(format!("answers id {:?}, not {id}", self.id)));
+        }
+        if let Some(error) = self.error {
+            return Err(RpcError::Rpc {
+                method: method.to_owned(),
+                code: error.code,
+                message: error.message,
+                data: error.data,
+            });
+        }
+        match self.result {
+            Some(result) => Ok(result),
+            None => R::deserialize(Value::Null)
+                .map_err(|e| malformed(format!("result null is not what {method} returns: {e}"))),
+        }
+    }
+}
+
+/// A result in the range batch: a quantity (`eth_chainId`, `eth_blockNumber`) or the logs,
+/// decoded as they are read.
+enum BatchResult {
+    Quantity(U64),
+    Logs(Vec<RpcLog>),
+}
+
+impl<'de> Deserialize<'de> for BatchResult {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Expected;
+        impl<'de> Visitor<'de> for Expected {
+            type Value = BatchResult;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a hex quantity or a list of logs")
+            }
+
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<BatchResult, E> {
+                U64::deserialize(serde::de::value::StrDeserializer::<E>::new(v))
+                    .map(BatchResult::Quantity)
+            }
+
+            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<BatchResult, A::Error> {
+                Vec::<RpcLog>::deserialize(serde::de::value::SeqAccessDeserializer::new(seq))
+                    .map(BatchResult::Logs)
+            }
+        }
+        deserializer.deserialize_any(Expected)
+    }
 }
 
 #[derive(Deserialize)]
@@ -223,6 +354,7 @@ impl RpcClient {
             url: url.to_owned(),
             agent,
             next_id: AtomicU64::new(1),
+            max_body: DEFAULT_MAX_BODY,
         }
     }
 
@@ -231,17 +363,17 @@ impl RpcClient {
         &self.url
     }
 
-    /// Calls `method` with `params` (a JSON array) and decodes its result as `R`.
-    pub fn request<R: DeserializeOwned>(&self, method: &str, params: Value) -> Result<R, RpcError> {
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let body =
-            serde_json::json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
+    /// The same client reading answers of at most `bytes` bytes (default
+    /// [`DEFAULT_MAX_BODY`]); a larger answer is [`RpcError::TooLarge`].
+    pub fn with_max_body(mut self, bytes: u64) -> Self {
+        self.max_body = bytes;
+        self
+    }
+
+    /// Posts `body` and reads the answer's bytes (at most the client's limit).
+    fn post(&self, method: &str, body: String) -> Result<Vec<u8>, RpcError> {
         let transport = |detail: String| RpcError::Transport {
             url: self.url.clone(),
-            method: method.to_owned(),
-            detail,
-        };
-        let malformed = |detail: String| RpcError::Malformed {
             method: method.to_owned(),
             detail,
         };
@@ -249,53 +381,125 @@ impl RpcClient {
             .agent
             .post(&self.url)
             .header("Content-Type", "application/json")
-            .send(body.to_string())
+            .send(body)
             .map_err(|e| transport(e.to_string()))?;
         let status = response.status().as_u16();
-        let text = response
+        let too_large = || RpcError::TooLarge {
+            url: self.url.clone(),
+            method: method.to_owned(),
+            limit: self.max_body,
+        };
+        // A declared length over the limit is refused unread; one within it is reserved at
+        // once, so the buffer never grows by doubling (which would hold up to 3× the answer).
+        let declared = response.body().content_length();
+        if declared.is_some_and(|length| length > self.max_body) {
+            return Err(too_large());
+        }
+        let mut bytes =
+            Vec::with_capacity(declared.and_then(|n| usize::try_from(n).ok()).unwrap_or(0));
+        response
             .body_mut()
             .with_config()
-            .limit(MAX_BODY)
-            .read_to_string()
-            .map_err(|e| transport(format!("reading the answer: {e}")))?;
+            .limit(self.max_body)
+            .reader()
+            .read_to_end(&mut bytes)
+            .map_err(|e| match ureq::Error::from(e) {
+                ureq::Error::BodyExceedsLimit(_) => too_large(),
+                e => transport(format!("reading the answer: {e}")),
+            })?;
         if status != 200 {
             return Err(RpcError::Http {
                 url: self.url.clone(),
                 method: method.to_owned(),
                 status,
-                body: text.chars().take(300).collect(),
+                body: snippet(&bytes, 300),
             });
         }
-        let answer: Answer = serde_json::from_str(&text).map_err(|e| {
+        Ok(bytes)
+    }
+
+    /// Calls `method` with `params` (a JSON array) and decodes its result as `R`.
+    pub fn request<R: DeserializeOwned>(&self, method: &str, params: Value) -> Result<R, RpcError> {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let body =
+            serde_json::json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
+        let bytes = self.post(method, body.to_string())?;
+        let answer: Answer<R> =
+            serde_json::from_slice(&bytes).map_err(|e| RpcError::Malformed {
+                method: method.to_owned(),
+                detail: format!(
+                    "not a JSON-RPC answer with what {method} returns ({e}): {}",
+                    snippet(&bytes, 200)
+                ),
+            })?;
+        answer.into_result(method, id)
+    }
+
+    /// One batch `[eth_chainId, eth_blockNumber, eth_getLogs(filter)]`, answered by one node
+    /// even behind a load balancer: the logs with the chain and head of the node that answered
+    /// them. Errors name `eth_getLogs` unless one of the other two calls failed.
+    pub fn logs_at_head(&self, filter: &LogFilter) -> Result<LogsAtHead, RpcError> {
+        const METHODS: [&str; 3] = ["eth_chainId", "eth_blockNumber", "eth_getLogs"];
+        let first = self.next_id.fetch_add(3, Ordering::Relaxed);
+        let calls: Vec<Value> = METHODS
+            .iter()
+            .zip(first..)
+            .map(|(method, id)| {
+                let params = if *method == "eth_getLogs" {
+                    logs_params(filter)
+                } else {
+                    Value::Array(vec![])
+                };
+                serde_json::json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params})
+            })
+            .collect();
+        let bytes = self.post("eth_getLogs", Value::Array(calls).to_string())?;
+        let malformed = |detail: String| RpcError::Malformed {
+            method: "eth_getLogs (batch)".to_owned(),
+            detail,
+        };
+        let answers: Vec<Answer<BatchResult>> = serde_json::from_slice(&bytes).map_err(|e| {
             malformed(format!(
-                "not a JSON-RPC answer ({e}): {}",
-                text.chars().take(200).collect::<String>()
+                "not a JSON-RPC batch answer ({e}): {}",
+                snippet(&bytes, 200)
             ))
         })?;
-        if answer.jsonrpc.as_deref() != Some("2.0") {
+        if answers.len() != METHODS.len() {
             return Err(malformed(format!(
-                "jsonrpc is {:?}, not \"2.0\"",
-                answer.jsonrpc
+                "{} answers to {} calls",
+                answers.len(),
+                METHODS.len()
             )));
         }
-        if answer.id != Some(Value::from(id)) {
-            return Err(malformed(format!("answers id {:?}, not {id}", answer.id)));
+        let (mut chain_id, mut head, mut logs) = (None, None, None);
+        for answer in answers {
+            let at = answer
+                .id
+                .as_ref()
+                .and_then(Value::as_u64)
+                .and_then(|id| id.checked_sub(first))
+                .and_then(|i| usize::try_from(i).ok())
+                .filter(|&i| i < METHODS.len())
+                .ok_or_else(|| malformed(format!("an answer with id {:?}", answer.id)))?;
+            let method = METHODS.get(at).copied().unwrap_or("eth_getLogs");
+            let id = first.saturating_add(at as u64);
+            let result = answer.into_result(method, id)?;
+            let wrong = || malformed(format!("{method} answered the wrong kind of result"));
+            match (at, result) {
+                (0, BatchResult::Quantity(n)) if chain_id.is_none() => chain_id = Some(n),
+                (1, BatchResult::Quantity(n)) if head.is_none() => head = Some(n),
+                (2, BatchResult::Logs(found)) if logs.is_none() => logs = Some(found),
+                _ => return Err(wrong()),
+            }
         }
-        if let Some(error) = answer.error {
-            return Err(RpcError::Rpc {
-                method: method.to_owned(),
-                code: error.code,
-                message: error.message,
-                data: error.data,
-            });
+        match (chain_id, head, logs) {
+            (Some(chain_id), Some(head), Some(logs)) => Ok(LogsAtHead {
+                chain_id: chain_id.to::<u64>(),
+                head: head.to::<u64>(),
+                logs,
+            }),
+            _ => Err(malformed("an answer is missing".into())),
         }
-        let result = answer.result.unwrap_or(Value::Null);
-        serde_json::from_value(result.clone()).map_err(|e| {
-            malformed(format!(
-                "result {} is not what {method} returns: {e}",
-                truncate(&result.to_string(), 200)
-            ))
-        })
     }
 
     /// `eth_chainId`.
@@ -312,13 +516,13 @@ impl RpcClient {
 
     /// `eth_getLogs` for `filter`.
     pub fn get_logs(&self, filter: &LogFilter) -> Result<Vec<RpcLog>, RpcError> {
-        let params = serde_json::json!([{
-            "address": filter.address,
-            "topics": [filter.topic0],
-            "fromBlock": format!("{:#x}", filter.from_block),
-            "toBlock": format!("{:#x}", filter.to_block),
-        }]);
-        self.request("eth_getLogs", params)
+        self.request("eth_getLogs", logs_params(filter))
+    }
+
+    /// `eth_getBlockByNumber` without transactions: the block's header, `None` when the node
+    /// does not have that block.
+    pub fn block_header(&self, block: BlockId) -> Result<Option<BlockHeader>, RpcError> {
+        self.request("eth_getBlockByNumber", serde_json::json!([block, false]))
     }
 
     /// `eth_call` of `data` on `to` at `block`; the returned bytes.
@@ -347,8 +551,29 @@ impl RpcClient {
     }
 }
 
-fn truncate(text: &str, chars: usize) -> String {
-    text.chars().take(chars).collect()
+/// `eth_getLogs`' params for `filter`.
+fn logs_params(filter: &LogFilter) -> Value {
+    match filter.blocks {
+        LogBlocks::Range { from, to } => serde_json::json!([{
+            "address": filter.address,
+            "topics": [filter.topic0],
+            "fromBlock": format!("{from:#x}"),
+            "toBlock": format!("{to:#x}"),
+        }]),
+        LogBlocks::Hash(hash) => serde_json::json!([{
+            "address": filter.address,
+            "topics": [filter.topic0],
+            "blockHash": hash,
+        }]),
+    }
+}
+
+/// The start of an answer, as text, for an error message.
+fn snippet(bytes: &[u8], chars: usize) -> String {
+    String::from_utf8_lossy(bytes.get(..chars.saturating_mul(4)).unwrap_or(bytes))
+        .chars()
+        .take(chars)
+        .collect()
 }
 
 #[cfg(test)]
@@ -393,6 +618,42 @@ mod tests {
     }
 
     #[test]
+    fn answers_decode_straight_into_their_result() {
+        let decode = |text: &str| -> Result<Option<BlockHeader>, RpcError> {
+            serde_json::from_str::<Answer<Option<BlockHeader>>>(text)
+                .map_err(|e| RpcError::Malformed {
+                    method: "m".into(),
+                    detail: e.to_string(),
+                })?
+                .into_result("eth_getBlockByNumber", 7)
+        };
+        // null and a missing result are both "no block".
+        assert_eq!(
+            decode(r#"{"jsonrpc":"2.0","id":7,"result":null}"#).unwrap(),
+            None
+        );
+        assert_eq!(decode(r#"{"jsonrpc":"2.0","id":7}"#).unwrap(), None);
+        // A wrong id, version or result shape is malformed; an error is the node's refusal.
+        for bad in [
+            r#"{"jsonrpc":"2.0","id":8,"result":null}"#,
+            r#"{"jsonrpc":"1.0","id":7,"result":null}"#,
+            r#"{"jsonrpc":"2.0","id":7,"result":{"number":"ten"}}"#,
+        ] {
+            assert!(
+                matches!(decode(bad), Err(RpcError::Malformed { .. })),
+                "{bad}"
+            );
+        }
+        let refused = decode(r#"{"jsonrpc":"2.0","id":7,"error":{"code":-1,"message":"no"}}"#);
+        assert!(matches!(refused, Err(RpcError::Rpc { code: -1, .. })));
+        // A quantity result may not be null.
+        let quantity = serde_json::from_str::<Answer<U64>>(r#"{"jsonrpc":"2.0","id":1}"#)
+            .unwrap()
+            .into_result("eth_blockNumber", 1);
+        assert!(matches!(quantity, Err(RpcError::Malformed { .. })));
+    }
+
+    #[test]
     fn block_ids_are_hex_quantities() {
         assert_eq!(serde_json::to_value(BlockId::Number(255)).unwrap(), "0xff");
         assert_eq!(serde_json::to_value(BlockId::Latest).unwrap(), "latest");
@@ -415,6 +676,41 @@ mod tests {
         assert!(!log.removed);
         let bad = serde_json::from_value::<RpcLog>(serde_json::json!({"address": "0x12"}));
         assert!(bad.is_err());
+    }
+
+    #[test]
+    fn headers_decode_from_node_json_and_refuse_missing_fields() {
+        let word = |n: u8| format!("0x{}", format!("{n:02x}").repeat(32));
+        let header: BlockHeader = serde_json::from_value(serde_json::json!({
+            "number": "0x10",
+            "hash": word(1),
+            "parentHash": word(2),
+            "timestamp": "0x6553f100",
+            "transactions": [],
+            "logsBloom": format!("0x{}", "00".repeat(256))
+        }))
+        .unwrap();
+        assert_eq!(header.logs_bloom, Some(Bloom::default()));
+        assert_eq!(header.number, U64::from(16));
+        assert_eq!(header.timestamp, U64::from(0x6553_f100u64));
+        assert_eq!(header.hash, B256::repeat_byte(1));
+        for bad in [
+            serde_json::json!({"number": "0x10", "hash": word(1), "parentHash": word(2)}),
+            serde_json::json!({"number": "0x10", "hash": "0x12", "parentHash": word(2), "timestamp": "0x1"}),
+            serde_json::json!({"number": "ten", "hash": word(1), "parentHash": word(2), "timestamp": "0x1"}),
+            // A bloom filter is 256 bytes.
+            serde_json::json!({"number": "0x10", "hash": word(1), "parentHash": word(2), "timestamp": "0x1", "logsBloom": "0x00"}),
+        ] {
+            assert!(
+                serde_json::from_value::<BlockHeader>(bad.clone()).is_err(),
+                "{bad}"
+            );
+        }
+        // A node without the block answers null.
+        assert_eq!(
+            serde_json::from_value::<Option<BlockHeader>>(Value::Null).unwrap(),
+            None
+        );
     }
 
     #[test]

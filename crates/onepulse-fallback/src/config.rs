@@ -75,7 +75,8 @@ pub struct Config {
     )]
     pub burst: f64,
 
-    /// Requests per second a rate-limited client earns back (above 0).
+    /// Requests per second a rate-limited client earns back (from 0.001, one every 1000 s, to
+    /// 1000000).
     #[arg(
         long,
         value_name = "R",
@@ -96,8 +97,9 @@ pub struct Config {
     )]
     pub trusted_proxies: Vec<IpNet>,
 
-    /// Clients the rate limiter remembers at once, about 65 bytes each (at least 1); when
-    /// full, idle clients are forgotten first, then the least recently seen half.
+    /// Clients the rate limiter remembers at once, about 110 bytes each (at least 1). When it
+    /// is full, a new client replaces the least recently seen one if that one's bucket has
+    /// refilled; otherwise new clients share one overflow bucket (same burst and rate).
     #[arg(
         long,
         value_name = "N",
@@ -271,11 +273,19 @@ fn parse_burst(text: &str) -> Result<f64, String> {
     Ok(n)
 }
 
-/// `--per-second`: above 0.
+/// The range of `--per-second`: slow enough for any use (one request per 1000 s), and no rate
+/// so small that a wait would not fit a `Duration` or a `Retry-After`.
+const PER_SECOND_RANGE: std::ops::RangeInclusive<f64> = 0.001..=1_000_000.0;
+
+/// `--per-second`: within [`PER_SECOND_RANGE`].
 fn parse_per_second(text: &str) -> Result<f64, String> {
     let n = parse_number(text)?;
-    if n <= 0.0 {
-        return Err("must be above 0".into());
+    if !PER_SECOND_RANGE.contains(&n) {
+        return Err(format!(
+            "must be from {} to {}",
+            PER_SECOND_RANGE.start(),
+            PER_SECOND_RANGE.end()
+        ));
     }
     Ok(n)
 }
@@ -414,6 +424,8 @@ mod tests {
         );
         assert_eq!(parse("--allow-origin *").unwrap().allow_origins, ["*"]);
         assert_eq!(parse("--listen=[::1]:1").unwrap().listen.port(), 1);
+        assert_eq!(parse("--per-second 0.001").unwrap().per_second, 0.001);
+        assert_eq!(parse("--per-second 1e6").unwrap().per_second, 1e6);
     }
 
     #[test]
@@ -471,8 +483,19 @@ mod tests {
             ("--burst 0", "--burst", "must be at least 1"),
             ("--burst 0.5", "--burst", "must be at least 1"),
             ("--burst NaN", "--burst", "not a number"),
-            ("--per-second 0", "--per-second", "must be above 0"),
-            ("--per-second=-1", "--per-second", "must be above 0"),
+            (
+                "--per-second 0",
+                "--per-second",
+                "must be from 0.001 to 1000000",
+            ),
+            (
+                "--per-second=-1",
+                "--per-second",
+                "must be from 0.001 to 1000000",
+            ),
+            ("--per-second 1e-300", "--per-second", "must be from 0.001"),
+            ("--per-second 0.0009", "--per-second", "must be from 0.001"),
+            ("--per-second 1e7", "--per-second", "to 1000000"),
             ("--per-second inf", "--per-second", "not a number"),
             (
                 "--trusted-proxy proxy.example",

@@ -11,13 +11,20 @@
 //! **The bucket.** IPv4 clients each have their own; IPv6 clients share one per /64 (one
 //! household or server gets a whole /64, so per-address buckets would be free to multiply).
 //!
-//! **Memory.** At most `max_clients` buckets are kept. A new client arriving when the map is
-//! full first makes idle clients (their bucket full again, so forgetting them changes nothing)
-//! be forgotten, then, if that is not enough, the least recently seen clients down to half the
-//! map (they get a fresh burst if they come back). The sweep sorts the map, but it runs at most
-//! once per `max_clients / 2` new clients, so its cost per request is a constant. A bucket
-//! takes 48 bytes plus the hash table's overhead (about 65 bytes per client at worst) and a
-//! sweep briefly 40 bytes per client more: the default 100 000 clients stay under 11 MB.
+//! **Memory.** At most `max_clients` buckets are kept, in the order their clients were last
+//! seen. A new client arriving when the map is full may take the place of one of the (at most
+//! [`PROBES`]) least recently seen ones only if that client's bucket has refilled (forgetting it
+//! loses nothing: it would come back to a full bucket anyway); those looked at and not refilled
+//! move to the recent end, so one drained client does not block every newcomer while others
+//! have refilled. If none has, the map is under churn — more clients are
+//! active than it holds — and the newcomer spends from one *overflow* bucket that every such
+//! newcomer shares (the same burst and rate), so clients it cannot remember never get a fresh
+//! burst each: an attacker with more addresses than the map holds is limited as a whole, and
+//! the clients already remembered keep their own budgets. Finding a client, looking at the
+//! least recently seen one, replacing it and moving a client to the recent end are constant
+//! work, so a flood of new clients costs the same per request however full the map is. A
+//! client takes a 64-byte slot plus a 32-byte entry in the hash table (with its overhead about
+//! 110 bytes): the default 100 000 clients stay under 11 MB.
 
 use axum::http::HeaderMap;
 use ipnet::IpNet;
@@ -120,16 +127,152 @@ struct Bucket {
     seen: Instant,
 }
 
+/// At most how many of the least recently seen clients a new client looks at for a refilled
+/// bucket whose place it may take.
+const PROBES: usize = 4;
+
+/// No slot: the end of the recency list.
+const NIL: usize = usize::MAX;
+
+/// A client's bucket in the recency list.
+#[derive(Debug, Clone, Copy)]
+struct Slot {
+    key: IpAddr,
+    bucket: Bucket,
+    /// The next less recently seen slot, or [`NIL`].
+    older: usize,
+    /// The next more recently seen slot, or [`NIL`].
+    newer: usize,
+}
+
+/// At most `max` buckets, in a doubly linked list from the least to the most recently seen
+/// client (slot indices in `slots`), found by key through `index`, and the overflow bucket
+/// newcomers share while no slot may be reused. Every operation is constant work: a slot, once
+/// made, is only ever reused for a new client, never removed.
+#[derive(Debug)]
+struct Buckets {
+    max: usize,
+    index: HashMap<IpAddr, usize>,
+    slots: Vec<Slot>,
+    oldest: usize,
+    newest: usize,
+    /// The bucket of the newcomers the map has no room for (made at its first use).
+    overflow: Option<Bucket>,
+    /// Slots read to make room for a new client (for the tests of bounded work).
+    inspected: u64,
+}
+
+impl Buckets {
+    fn new(max: usize) -> Self {
+        Self {
+            max: max.max(1),
+            index: HashMap::new(),
+            slots: Vec::new(),
+            oldest: NIL,
+            newest: NIL,
+            overflow: None,
+            inspected: 0,
+        }
+    }
+
+    /// The bucket `key` spends from, its client now the most recently seen: its own; for a new
+    /// client `fresh`, in a new slot while there are fewer than `max`, else in the least
+    /// recently seen client's if `forgettable` says that client's bucket has refilled; else the
+    /// shared overflow bucket (`fresh` at its first use), the map left as it is.
+    fn bucket_of(
+        &mut self,
+        key: IpAddr,
+        fresh: Bucket,
+        forgettable: impl Fn(&Bucket) -> bool,
+    ) -> &mut Bucket {
+        let slot = match self.index.get(&key) {
+            Some(&slot) => {
+                self.unlink(slot);
+                slot
+            }
+            None if self.slots.len() < self.max => {
+                if self.slots.len() == self.slots.capacity() {
+                    // Grow like a Vec does, but never past `max`.
+                    let more = self.slots.len().max(16).min(self.max - self.slots.len());
+                    self.slots.reserve_exact(more);
+                }
+                self.slots.push(Slot {
+                    key,
+                    bucket: fresh,
+                    older: NIL,
+                    newer: NIL,
+                });
+                self.index.insert(key, self.slots.len() - 1);
+                self.slots.len() - 1
+            }
+            None => {
+                // Full (`max` ≥ 1 slots), so there is an oldest. Look at a few of the least
+                // recently seen; each not refilled goes to the recent end.
+                let mut found = None;
+                for _ in 0..PROBES.min(self.slots.len()) {
+                    let slot = self.oldest;
+                    let oldest = self.inspect(slot);
+                    if forgettable(&oldest.bucket) {
+                        found = Some((slot, oldest));
+                        break;
+                    }
+                    self.unlink(slot);
+                    self.link_newest(slot);
+                }
+                let Some((slot, oldest)) = found else {
+                    return self.overflow.get_or_insert(fresh);
+                };
+                self.unlink(slot);
+                self.slots[slot].key = key;
+                self.slots[slot].bucket = fresh;
+                self.index.remove(&oldest.key);
+                self.index.insert(key, slot);
+                slot
+            }
+        };
+        self.link_newest(slot);
+        &mut self.slots[slot].bucket
+    }
+
+    /// Reads `slot` to decide whether it may be reused (counted: the tests check that a new
+    /// client costs one such read).
+    fn inspect(&mut self, slot: usize) -> Slot {
+        self.inspected += 1;
+        self.slots[slot]
+    }
+
+    fn unlink(&mut self, slot: usize) {
+        let Slot { older, newer, .. } = self.slots[slot];
+        match older {
+            NIL => self.oldest = newer,
+            older => self.slots[older].newer = newer,
+        }
+        match newer {
+            NIL => self.newest = older,
+            newer => self.slots[newer].older = older,
+        }
+    }
+
+    fn link_newest(&mut self, slot: usize) {
+        self.slots[slot].older = self.newest;
+        self.slots[slot].newer = NIL;
+        match self.newest {
+            NIL => self.oldest = slot,
+            newest => self.slots[newest].newer = slot,
+        }
+        self.newest = slot;
+    }
+}
+
 /// Per-client request budget over at most `max_clients` clients at once.
 pub struct RateLimiter {
     burst: f64,
     per_second: f64,
-    max_clients: usize,
-    buckets: Mutex<HashMap<IpAddr, Bucket>>,
+    buckets: Mutex<Buckets>,
 }
 
 impl RateLimiter {
-    /// `burst` requests at once, then `per_second`, remembering at most [`DEFAULT_MAX_CLIENTS`]
+    /// `burst` requests at once, then `per_second`, remembering at most 100 000
     /// clients.
     pub fn new(burst: f64, per_second: f64) -> Self {
         Self::with_max_clients(burst, per_second, DEFAULT_MAX_CLIENTS)
@@ -141,57 +284,55 @@ impl RateLimiter {
         Self {
             burst,
             per_second,
-            max_clients: max_clients.max(1),
-            buckets: Mutex::new(HashMap::new()),
+            buckets: Mutex::new(Buckets::new(max_clients)),
         }
     }
 
-    /// Takes one request from the budget of `client`'s bucket ([`bucket_key`]), or says how
-    /// long until one is available.
+    /// Takes one request from the budget of `client`'s bucket ([`bucket_key`]; the shared
+    /// overflow bucket for a new client while the map is full of clients whose buckets have
+    /// not refilled), or says how long until one is available.
     pub fn check(&self, client: IpAddr, now: Instant) -> Result<(), Duration> {
-        let key = bucket_key(client);
-        let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
-        if buckets.len() >= self.max_clients && !buckets.contains_key(&key) {
-            self.make_room(&mut buckets, now);
-        }
-        let bucket = buckets.entry(key).or_insert(Bucket {
+        let mut buckets = self.lock();
+        let fresh = Bucket {
             tokens: self.burst,
             seen: now,
+        };
+        let bucket = buckets.bucket_of(bucket_key(client), fresh, |bucket| {
+            self.tokens_at(bucket, now) >= self.burst
         });
-        let refill = now.saturating_duration_since(bucket.seen).as_secs_f64() * self.per_second;
-        bucket.tokens = (bucket.tokens + refill).min(self.burst);
+        bucket.tokens = self.tokens_at(bucket, now);
         bucket.seen = bucket.seen.max(now);
         if bucket.tokens >= 1.0 {
             bucket.tokens -= 1.0;
             Ok(())
         } else {
-            Err(Duration::from_secs_f64(
-                (1.0 - bucket.tokens) / self.per_second,
-            ))
+            // Finite and positive for any rate above 0; a wait too long for a Duration (a
+            // rate far below what `--per-second` accepts) is the longest one.
+            let seconds = (1.0 - bucket.tokens) / self.per_second;
+            Err(Duration::try_from_secs_f64(seconds).unwrap_or(Duration::MAX))
         }
+    }
+
+    /// The tokens `bucket` holds at `now`: what it had, plus what it earned since, at most
+    /// `burst`.
+    fn tokens_at(&self, bucket: &Bucket, now: Instant) -> f64 {
+        let earned = now.saturating_duration_since(bucket.seen).as_secs_f64() * self.per_second;
+        (bucket.tokens + earned).min(self.burst)
     }
 
     /// Clients remembered now.
     pub fn tracked_clients(&self) -> usize {
-        self.buckets.lock().unwrap_or_else(|e| e.into_inner()).len()
+        self.lock().index.len()
     }
 
-    /// Forgets idle clients, then if needed the least recently seen ones, down to half of
-    /// `max_clients`.
-    fn make_room(&self, buckets: &mut HashMap<IpAddr, Bucket>, now: Instant) {
-        let refill_time = Duration::from_secs_f64(self.burst / self.per_second);
-        buckets.retain(|_, b| now.saturating_duration_since(b.seen) < refill_time);
-        if buckets.len() < self.max_clients {
-            return;
-        }
-        let keep = self.max_clients / 2;
-        let mut by_age: Vec<(Instant, IpAddr)> =
-            buckets.iter().map(|(k, b)| (b.seen, *k)).collect();
-        by_age.sort_unstable();
-        let forget = by_age.len() - keep;
-        for (_, key) in by_age.iter().take(forget) {
-            buckets.remove(key);
-        }
+    /// Slots read so far to make room for new clients.
+    #[cfg(test)]
+    fn inspected(&self) -> u64 {
+        self.lock().inspected
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Buckets> {
+        self.buckets.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -226,8 +367,8 @@ mod tests {
 
     #[test]
     fn the_documented_memory_per_client_holds() {
-        assert!(std::mem::size_of::<(IpAddr, Bucket)>() <= 48);
-        assert!(std::mem::size_of::<(Instant, IpAddr)>() <= 40);
+        assert!(std::mem::size_of::<Slot>() <= 64);
+        assert!(std::mem::size_of::<(IpAddr, usize)>() <= 32);
     }
 
     #[test]
@@ -268,21 +409,22 @@ mod tests {
             let _ = limiter.check(client, t + Duration::from_micros(u64::from(i)));
             assert!(limiter.tracked_clients() <= 64, "at {i}");
         }
-        assert!(limiter.tracked_clients() >= 32);
+        assert_eq!(limiter.tracked_clients(), 64);
         let tiny = RateLimiter::with_max_clients(1.0, 0.001, 1);
         for i in 0..100u8 {
             let _ = tiny.check(IpAddr::from([10, 0, 0, i]), t);
             assert_eq!(tiny.tracked_clients(), 1);
         }
+        assert!(tiny.check(IpAddr::from([10, 0, 0, 99]), t).is_err());
     }
 
     #[test]
-    fn eviction_forgets_idle_clients_first_then_the_oldest() {
+    fn only_a_client_whose_bucket_refilled_is_forgotten() {
         let limiter = RateLimiter::with_max_clients(1.0, 1.0, 4);
         let t = Instant::now();
         let ms = |n: u64| t + Duration::from_secs(10) + Duration::from_millis(n);
-        let [a, b, c, d, e, f] = [
-            "10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4", "10.0.0.5", "10.0.0.6",
+        let [a, b, c, d, e, f, g] = [
+            "10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4", "10.0.0.5", "10.0.0.6", "10.0.0.7",
         ]
         .map(ip);
         // a is seen early and is idle (its bucket full again) by the time the map is full.
@@ -293,25 +435,163 @@ mod tests {
             assert!(limiter.check(client, now).is_err());
         }
         assert_eq!(limiter.check(e, ms(3)), Ok(()));
+        assert_eq!(limiter.tracked_clients(), 4, "the idle a made room for e");
+        // Everyone remembered is active (b, c, d, e with empty buckets): newcomers share the
+        // overflow bucket, and nobody is forgotten.
         assert_eq!(
-            limiter.tracked_clients(),
-            4,
-            "only the idle a was forgotten"
-        );
-        // Everyone active and the map full: the least recently seen go, down to half.
-        assert!(limiter.check(e, ms(4)).is_err(), "e is seen last");
-        assert_eq!(limiter.check(f, ms(5)), Ok(()));
-        assert_eq!(limiter.tracked_clients(), 3, "two kept, f added");
-        assert!(limiter.check(e, ms(5)).is_err(), "e was kept");
-        assert!(
-            limiter.check(d, ms(5)).is_err(),
-            "d was kept, its bucket still empty"
-        );
-        assert_eq!(
-            limiter.check(b, ms(5)),
+            limiter.check(f, ms(4)),
             Ok(()),
-            "b, seen least recently, was forgotten and starts afresh"
+            "the overflow bucket's burst"
         );
+        assert!(
+            limiter.check(g, ms(4)).is_err(),
+            "another newcomer finds the shared overflow bucket empty"
+        );
+        assert!(
+            limiter.check(f, ms(4)).is_err(),
+            "f was not remembered apart"
+        );
+        for client in [b, c, d, e] {
+            assert!(
+                limiter.check(client, ms(5)).is_err(),
+                "{client} was kept, its bucket still empty"
+            );
+        }
+        assert_eq!(limiter.tracked_clients(), 4);
+        // A second later b (now the least recently seen) has refilled: forgetting it loses
+        // nothing, so a newcomer takes its place, with a burst of its own.
+        let later = ms(1_005);
+        assert_eq!(limiter.check(g, later), Ok(()));
+        assert!(limiter.check(g, later).is_err(), "g has its own bucket now");
+        assert_eq!(
+            limiter.check(b, later),
+            Ok(()),
+            "b comes back to a full bucket"
+        );
+    }
+
+    /// Under a flood of new clients while the map is full of active ones, each new client
+    /// reads [`PROBES`] slots (of the least recently seen), whatever the map's size.
+    #[test]
+    fn a_new_client_costs_constant_work_however_full_the_map() {
+        let t = Instant::now();
+        for max in [10usize, 1_000, 20_000] {
+            let limiter = RateLimiter::with_max_clients(2.0, 0.001, max);
+            let client = |i: usize| IpAddr::V6(Ipv6Addr::from((i as u128 + 1) << 64));
+            for i in 0..max {
+                assert_eq!(limiter.check(client(i), t), Ok(()));
+            }
+            assert_eq!(
+                limiter.inspected(),
+                0,
+                "room was never needed while filling"
+            );
+            for round in 0..3u64 {
+                for i in 0..max {
+                    // Everyone stays active: no idle client to forget.
+                    let _ = limiter.check(client(i), t + Duration::from_millis(round));
+                }
+            }
+            assert_eq!(limiter.inspected(), 0, "known clients cost no read");
+            for n in 0..5_000usize {
+                let before = limiter.inspected();
+                let _ = limiter.check(client(max + n), t + Duration::from_millis(3));
+                assert_eq!(
+                    limiter.inspected() - before,
+                    PROBES as u64,
+                    "max {max}, new client {n}"
+                );
+                assert_eq!(limiter.tracked_clients(), max);
+            }
+        }
+    }
+
+    /// One drained client at the least recently seen end does not send every newcomer to the
+    /// overflow bucket while the next ones have refilled (only the least recently seen one was
+    /// looked at: the second newcomer here found the shared bucket empty).
+    #[test]
+    fn a_drained_oldest_client_does_not_block_newcomers() {
+        let limiter = RateLimiter::with_max_clients(30.0, 5.0, 3);
+        let t = Instant::now();
+        let [drained, idle1, idle2, new1, new2] =
+            ["10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.1.1", "10.0.1.2"].map(ip);
+        for _ in 0..30 {
+            assert_eq!(limiter.check(drained, t), Ok(()));
+        }
+        for client in [idle1, idle2] {
+            assert_eq!(limiter.check(client, t + Duration::from_millis(10)), Ok(()));
+        }
+        // A second later idle1 and idle2 have refilled, `drained` (the least recently seen)
+        // has not: each newcomer takes a refilled place, with a burst of its own.
+        let at = t + Duration::from_secs(1);
+        for newcomer in [new1, new2] {
+            for i in 0..30 {
+                assert_eq!(
+                    limiter.check(newcomer, at),
+                    Ok(()),
+                    "{newcomer}, request {i}"
+                );
+            }
+            assert!(limiter.check(newcomer, at).is_err());
+        }
+        assert_eq!(limiter.tracked_clients(), 3);
+        assert!(
+            limiter.check(drained, at).is_ok(),
+            "the drained client was kept (5 tokens earned)"
+        );
+    }
+
+    /// A client is never forgotten while its bucket is not full again, however many others
+    /// arrive: it cannot earn a fresh burst by making others arrive.
+    #[test]
+    fn a_limited_client_outlives_any_flood() {
+        let limiter = RateLimiter::with_max_clients(1.0, 0.001, 100);
+        let t = Instant::now();
+        let me = ip("192.0.2.1");
+        assert_eq!(limiter.check(me, t), Ok(()));
+        assert!(limiter.check(me, t).is_err());
+        for i in 0..10_000u32 {
+            let _ = limiter.check(IpAddr::V6(Ipv6Addr::from((u128::from(i) + 1) << 64)), t);
+        }
+        assert!(
+            limiter.check(me, t).is_err(),
+            "10 000 others: still remembered"
+        );
+    }
+
+    /// The review's attack: more /64s than the map holds, cycled so that each would be forgotten
+    /// before it comes back. Each key gets its burst once, the newcomers share one more; every
+    /// other request is refused (with a bounded map every key used to start afresh).
+    #[test]
+    fn cycling_more_keys_than_the_map_holds_is_limited() {
+        let max = 1_000usize;
+        let t = Instant::now();
+        for keys in [max, max + 1, 2 * max, 100 * max] {
+            let limiter = RateLimiter::with_max_clients(1.0, 0.001, max);
+            let key = |i: usize| IpAddr::V6(Ipv6Addr::from(((i % keys) as u128 + 1) << 64));
+            let total = 200_000usize;
+            let passed = (0..total)
+                .filter(|&i| {
+                    let now = t + Duration::from_micros(i as u64);
+                    limiter.check(key(i), now).is_ok()
+                })
+                .count();
+            // 200 ms at 0.001/s earns no key a request back.
+            assert!(passed <= max + 1, "{keys} keys: {passed} of {total} passed");
+            assert_eq!(limiter.tracked_clients(), max);
+        }
+    }
+
+    #[test]
+    fn a_tiny_rate_gives_the_longest_wait_not_a_panic() {
+        let limiter = RateLimiter::with_max_clients(1.0, 1e-300, 10);
+        let t = Instant::now();
+        let client = ip("10.0.0.1");
+        assert_eq!(limiter.check(client, t), Ok(()));
+        assert_eq!(limiter.check(client, t), Err(Duration::MAX));
+        let slow = RateLimiter::with_max_clients(1.0, 0.001, 10);
+        assert_eq!(slow.check(client, t), Ok(()));
+        assert_eq!(slow.check(client, t), Err(Duration::from_secs(1_000)));
     }
 
     fn headers(values: &[&str]) -> HeaderMap {

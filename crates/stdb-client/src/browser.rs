@@ -7,8 +7,16 @@
 //!   and removed (then the connection goes on anonymously) only when SpacetimeDB itself says it
 //!   is not valid there; any other refusal (a proxy's or firewall's 403, a server error, no
 //!   answer) keeps it and the attempt is retried.
-//! - When the socket closes, the connection retries on the [`Backoff`] schedule, at once when the
-//!   browser comes back `online` or the tab becomes visible, resubscribes and resyncs the cache.
+//! - The lifecycle is the core's ([`ClientCore::start`]): this transport only keeps the socket,
+//!   one timer (at [`ClientCore::poll_timeout`]) and the token exchange, and carries out the
+//!   core's [`Action`]s. When the socket closes or stops answering (a [`crate::Heartbeat`]
+//!   probe unanswered: a dead link is noticed within 15 s by default), the connection retries on
+//!   the [`Backoff`] schedule, resubscribes and resyncs the cache. When the browser comes back
+//!   `online` or the tab becomes visible, a waiting retry starts at once and a live socket is
+//!   probed at once, its answer due within [`crate::Heartbeat::wake_timeout`] (1.5 s), so a
+//!   socket that died in the background is replaced at once ([`BrowserConnection::page_visible`]).
+//! - [`BrowserConnection::close`] frees everything once the handles are dropped: the socket's
+//!   callbacks and the timer hold the connection weakly.
 //! - Listeners see every [`ConnectionStatus`] change and every [`Event`]; status changes are
 //!   logged to the console. A listener that panics is removed; the others keep being called.
 //! - Calls that get no answer end as [`ReducerOutcome::TimedOut`] after
@@ -33,17 +41,18 @@
 
 use crate::connect::{TokenRefusal, read_websocket_token};
 use crate::frame::MESSAGE_SLACK;
+use crate::lifecycle::CLOSED_BY_APPLICATION;
 use crate::waiters::{Waiters, one_off_rows};
 use crate::{
-    Backoff, ClientCore, ConnectOptions, ConnectionError, ConnectionStatus, Credentials, Event,
-    FrameError, Identity, ReducerOutcome, Row, SUBPROTOCOL, SubscriptionId, TableCache,
+    Action, Backoff, ClientCore, ConnectOptions, ConnectionError, ConnectionStatus, Credentials,
+    Event, FrameError, Identity, ReducerOutcome, Row, SUBPROTOCOL, SubscriptionId, TableCache,
 };
 use gloo_storage::{LocalStorage, Storage};
 use gloo_timers::callback::Timeout;
 use spacetimedb_lib::ser::Serialize;
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 use std::time::Duration;
 use wasm_bindgen::JsCast;
 use wasm_bindgen::closure::Closure;
@@ -72,9 +81,6 @@ impl BrowserOptions {
         }
     }
 }
-
-/// Why a closed connection is closed: only [`BrowserConnection::close`] ends one for good.
-const CLOSED_BY_APPLICATION: &str = "closed by the application";
 
 /// The error of a call whose answer can no longer come.
 fn closed() -> ConnectionError {
@@ -139,7 +145,8 @@ fn call_listeners<L>(
     }
 }
 
-/// An open socket and the callbacks that must live as long as it.
+/// An open socket and the callbacks that must live as long as it. The callbacks hold the
+/// connection weakly: a closed connection whose handles are dropped is freed.
 struct Socket {
     ws: WebSocket,
     _on_message: Closure<dyn FnMut(MessageEvent)>,
@@ -147,9 +154,12 @@ struct Socket {
 }
 
 impl Socket {
-    fn detach(&self) {
+    /// Stops its callbacks and closes it.
+    fn shut(&self) {
         self.ws.set_onmessage(None);
         self.ws.set_onclose(None);
+        // Closing an already closing socket only fails harmlessly.
+        let _ = self.ws.close();
     }
 }
 
@@ -163,18 +173,17 @@ struct Inner {
     /// Set when the core was rebuilt; the next [`BrowserConnection::flush`] replaces the socket.
     rebuilt: bool,
     waiters: Waiters,
+    /// The status last published to listeners.
     status: ConnectionStatus,
     socket: Option<Socket>,
     /// A socket whose callbacks may still be running; dropped at the next attempt.
     retired: Option<Socket>,
-    attempt: u32,
-    outage_started_ms: Option<f64>,
-    retry: Option<Timeout>,
-    connecting: bool,
+    /// Counts attempts: an attempt or socket of an older generation is ignored.
+    generation: u64,
     closed: bool,
     page_listeners: Vec<PageListener>,
     /// Wakes the core at its next deadline (the deadline, in ms, and the timer).
-    deadline: Option<(f64, Timeout)>,
+    timer: Option<(f64, Timeout)>,
 }
 
 impl Inner {
@@ -184,19 +193,20 @@ impl Inner {
             log::error!(
                 "handling a server frame panicked; rebuilding the connection state and reconnecting"
             );
+            let mut blank = self.template.blank();
+            blank.handle_timeout(core_time(now_ms()));
+            blank.start(seed());
+            // Its socket is the lost core's: the new core starts as if it had lost it.
+            let _ = blank.poll_action();
+            blank.connection_lost();
             let rebuilt = self.waiters.rebuild(
-                self.template.blank(),
+                blank,
                 FrameError::Panicked("see the panic logged before this".into()),
             );
             self.core = Some(rebuilt);
             self.rebuilt = true;
             // The server's state for this socket (subscriptions, calls) is the lost core's.
-            if let Some(socket) = self.socket.take() {
-                socket.detach();
-                // Closing an already closing socket only fails harmlessly.
-                let _ = socket.ws.close();
-                self.retired = Some(socket);
-            }
+            self.drop_socket();
         }
         self.core.get_or_insert_with(|| self.template.blank())
     }
@@ -207,11 +217,26 @@ impl Inner {
         core.handle_timeout(core_time(now_ms()));
         core
     }
+
+    /// Closes the socket (if any) and ignores anything more from it or from an attempt under
+    /// way. Its callbacks may be running: they are kept until the next attempt.
+    fn drop_socket(&mut self) {
+        self.generation = self.generation.wrapping_add(1);
+        if let Some(socket) = self.socket.take() {
+            socket.shut();
+            self.retired = Some(socket);
+        }
+    }
 }
 
 /// The core's clock: `performance.now()` as a duration.
 fn core_time(now_ms: f64) -> Duration {
     Duration::from_secs_f64((now_ms / 1000.0).max(0.0))
+}
+
+/// A jitter seed for the core's backoff: differs between tabs.
+fn seed() -> u64 {
+    (js_sys::Math::random() * 9_007_199_254_740_992.0) as u64
 }
 
 /// A listener on the window or document (`online`, `visibilitychange`), removed on close.
@@ -226,6 +251,22 @@ type PageListener = (
 pub struct BrowserConnection {
     inner: Rc<RefCell<Inner>>,
     listeners: Rc<RefCell<Listeners>>,
+}
+
+/// A connection held weakly, by callbacks that must not keep it alive.
+#[derive(Clone)]
+struct WeakConnection {
+    inner: Weak<RefCell<Inner>>,
+    listeners: Weak<RefCell<Listeners>>,
+}
+
+impl WeakConnection {
+    fn upgrade(&self) -> Option<BrowserConnection> {
+        Some(BrowserConnection {
+            inner: self.inner.upgrade()?,
+            listeners: self.listeners.upgrade()?,
+        })
+    }
 }
 
 thread_local! {
@@ -264,32 +305,40 @@ impl BrowserConnection {
         }
         let mut template = ClientCore::new(Credentials::Anonymous);
         template.configure(&options.connect);
+        template.set_backoff(options.backoff);
         register(&mut template);
+        let mut core = template.blank();
+        core.handle_timeout(core_time(now_ms()));
+        core.start(seed());
         let connection = Self {
             inner: Rc::new(RefCell::new(Inner {
                 options,
-                core: Some(template.blank()),
+                core: Some(core),
                 template,
                 rebuilt: false,
                 waiters: Waiters::default(),
                 status: ConnectionStatus::Connecting,
                 socket: None,
                 retired: None,
-                attempt: 0,
-                outage_started_ms: None,
-                retry: None,
-                connecting: false,
+                generation: 0,
                 closed: false,
                 page_listeners: Vec::new(),
-                deadline: None,
+                timer: None,
             })),
             listeners: Rc::default(),
         };
         connection.listen_to_page();
         CONNECTIONS.with(|c| c.borrow_mut().insert(key, connection.clone()));
         log::info!("connection status: {}", ConnectionStatus::Connecting);
-        connection.start_attempt();
+        connection.flush();
         Ok(connection)
+    }
+
+    fn downgrade(&self) -> WeakConnection {
+        WeakConnection {
+            inner: Rc::downgrade(&self.inner),
+            listeners: Rc::downgrade(&self.listeners),
+        }
     }
 
     /// Where the connection stands.
@@ -390,6 +439,16 @@ impl BrowserConnection {
         one_off_rows(answer.await.map_err(|_| closed())?)
     }
 
+    /// What the core has seen so far (frames handled, heartbeat answers included).
+    pub fn stats(&self) -> crate::Stats {
+        self.inner
+            .borrow()
+            .core
+            .as_ref()
+            .map(ClientCore::stats)
+            .unwrap_or_default()
+    }
+
     /// Reads `T`'s cached rows (`None` if the table was not registered). `f` runs while the
     /// connection's state is borrowed: it must not call the connection, nor panic.
     pub fn with_table<T: Row, R>(&self, f: impl FnOnce(&TableCache<T>) -> R) -> Option<R> {
@@ -422,62 +481,64 @@ impl BrowserConnection {
     }
 
     /// Closes the socket for good and forgets this connection: the next
-    /// [`shared`](Self::shared) call builds a new one.
+    /// [`shared`](Self::shared) call builds a new one. Once every handle is dropped, the
+    /// connection and its cache are freed.
     pub fn close(&self) {
         let key = {
             let mut inner = self.inner.borrow_mut();
             inner.closed = true;
-            inner.retry = None;
-            if let Some(socket) = inner.socket.take() {
-                socket.detach();
-                // Closing an already closing socket only fails harmlessly.
-                let _ = socket.ws.close();
-                inner.retired = Some(socket);
-            }
-            inner.core().connection_lost();
+            inner.drop_socket();
+            inner.core_now().close();
             inner.rebuilt = false;
-            inner.deadline = None;
-            inner
-                .page_listeners
-                .iter()
-                .for_each(|(target, name, callback)| {
-                    let _ = target.remove_event_listener_with_callback(
-                        name,
-                        callback.as_ref().unchecked_ref(),
-                    );
-                });
+            inner.timer = None;
+            // Removed, not dropped: close() may run inside one of them (through a listener).
+            for (target, name, callback) in &inner.page_listeners {
+                let _ = target
+                    .remove_event_listener_with_callback(name, callback.as_ref().unchecked_ref());
+            }
             token_key(&inner.options.connect)
         };
         CONNECTIONS.with(|c| c.borrow_mut().remove(&key));
         self.flush();
         // Subscriptions still waiting to apply never will.
         self.inner.borrow_mut().waiters.close();
-        self.set_status(ConnectionStatus::Disconnected(CLOSED_BY_APPLICATION.into()));
+        self.publish_status();
     }
 
-    /// Retries at once when the browser is back online or the tab becomes visible.
+    /// Tells the connection the page is back (the tab became visible, or the browser came back
+    /// online): a live socket is probed at once — a background tab's timers are throttled, so
+    /// its heartbeat may be late — with the shorter [`crate::Heartbeat::wake_timeout`], and a
+    /// waiting retry starts at once. Called by the connection
+    /// itself on `visibilitychange` and `online`.
+    pub fn page_visible(&self) {
+        {
+            let mut inner = self.inner.borrow_mut();
+            if inner.closed {
+                return;
+            }
+            inner.core_now().page_visible();
+        }
+        self.flush();
+    }
+
+    /// Calls [`page_visible`](Self::page_visible) when the browser is back online or the tab
+    /// becomes visible.
     fn listen_to_page(&self) {
         let Some(window) = web_sys::window() else {
             return;
         };
         let mut registered = Vec::new();
-        let weak = Rc::downgrade(&self.inner);
-        let listeners = Rc::downgrade(&self.listeners);
-        let retry_now = move |_: web_sys::Event| {
-            let (Some(inner), Some(listeners)) = (weak.upgrade(), listeners.upgrade()) else {
+        let weak = self.downgrade();
+        let page_back = move |_: web_sys::Event| {
+            let Some(connection) = weak.upgrade() else {
                 return;
             };
-            let connection = BrowserConnection { inner, listeners };
             let visible = web_sys::window()
                 .and_then(|w| w.document())
                 .is_none_or(|d| d.visibility_state() == web_sys::VisibilityState::Visible);
-            let dead = {
-                let inner = connection.inner.borrow();
-                !inner.closed && inner.socket.is_none() && !inner.connecting
-            };
-            if visible && dead {
-                log::info!("page is back: reconnecting now");
-                connection.start_attempt();
+            if visible {
+                log::info!("page is back: checking the connection now");
+                connection.page_visible();
             }
         };
         let targets: [(web_sys::EventTarget, &'static str); 2] = [
@@ -491,7 +552,7 @@ impl BrowserConnection {
             ),
         ];
         for (target, name) in targets {
-            let callback = Closure::<dyn FnMut(web_sys::Event)>::new(retry_now.clone());
+            let callback = Closure::<dyn FnMut(web_sys::Event)>::new(page_back.clone());
             if target
                 .add_event_listener_with_callback(name, callback.as_ref().unchecked_ref())
                 .is_ok()
@@ -502,59 +563,51 @@ impl BrowserConnection {
         self.inner.borrow_mut().page_listeners = registered;
     }
 
-    /// Starts a connection attempt unless one is running or the socket is open.
-    fn start_attempt(&self) {
-        {
-            let mut inner = self.inner.borrow_mut();
-            if inner.closed || inner.connecting || inner.socket.is_some() {
-                return;
+    /// Carries out the core's actions.
+    fn act(&self, action: Action) {
+        match action {
+            Action::Connect => {
+                let generation = {
+                    let mut inner = self.inner.borrow_mut();
+                    if inner.closed {
+                        return;
+                    }
+                    inner.drop_socket();
+                    inner.retired = None;
+                    inner.generation
+                };
+                let weak = self.downgrade();
+                wasm_bindgen_futures::spawn_local(attempt(weak, generation));
             }
-            inner.retry = None;
-            inner.retired = None;
-            inner.connecting = true;
+            Action::Disconnect => self.inner.borrow_mut().drop_socket(),
         }
-        let this = self.clone();
-        wasm_bindgen_futures::spawn_local(async move { this.attempt().await });
     }
 
-    async fn attempt(&self) {
-        let (options, key) = {
+    /// Opens the socket of attempt `generation` with `short_token` (none: anonymously).
+    fn open(&self, generation: u64, short_token: Option<&str>) -> Result<(), String> {
+        let (url, limit) = {
             let inner = self.inner.borrow();
+            if inner.closed || inner.generation != generation {
+                return Ok(());
+            }
+            let options = &inner.options.connect;
             (
-                inner.options.connect.clone(),
-                token_key(&inner.options.connect),
+                options.subscribe_url(short_token),
+                // A message this large would be refused anyway: not even copied into wasm memory.
+                options.max_frame_bytes.saturating_add(MESSAGE_SLACK),
             )
         };
-        let stored: Option<String> = LocalStorage::get(&key).ok();
-        let (short_token, credentials) = match stored {
-            Some(token) => match websocket_token(&options, &token).await {
-                Ok(short) => (Some(short), Credentials::Token),
-                Err(TokenRefusal::Rejected(message)) => {
-                    log::warn!(
-                        "the stored token was rejected ({message}); removed it, connecting anonymously"
-                    );
-                    LocalStorage::delete(&key);
-                    (None, Credentials::Anonymous)
-                }
-                Err(TokenRefusal::Unusable(message)) => return self.attempt_failed(&message),
-            },
-            None => (None, Credentials::Anonymous),
-        };
-        self.inner.borrow_mut().core().set_credentials(credentials);
-        if self.inner.borrow().closed {
-            return;
-        }
-        let url = options.subscribe_url(short_token.as_deref());
-        let ws = match WebSocket::new_with_str(&url, SUBPROTOCOL) {
-            Ok(ws) => ws,
-            Err(e) => return self.attempt_failed(&format!("{e:?}")),
-        };
+        let ws = WebSocket::new_with_str(&url, SUBPROTOCOL).map_err(|e| format!("{e:?}"))?;
         ws.set_binary_type(BinaryType::Arraybuffer);
         let on_message = {
-            let this = self.clone();
-            // A message this large would be refused anyway: not even copied into wasm memory.
-            let limit = options.max_frame_bytes.saturating_add(MESSAGE_SLACK);
+            let weak = self.downgrade();
             Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
+                let Some(this) = weak.upgrade() else {
+                    return;
+                };
+                if this.inner.borrow().generation != generation {
+                    return;
+                }
                 match event.data().dyn_into::<js_sys::ArrayBuffer>() {
                     Ok(buffer) if buffer.byte_length() as usize > limit => {
                         this.oversized_frame(buffer.byte_length() as usize, limit)
@@ -565,24 +618,41 @@ impl BrowserConnection {
             })
         };
         let on_close = {
-            let this = self.clone();
+            let weak = self.downgrade();
             Closure::<dyn FnMut(CloseEvent)>::new(move |event: CloseEvent| {
-                this.socket_closed(&format!("code {} {}", event.code(), event.reason()));
+                if let Some(this) = weak.upgrade() {
+                    this.socket_closed(
+                        generation,
+                        &format!("code {} {}", event.code(), event.reason()),
+                    );
+                }
             })
         };
         ws.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
         ws.set_onclose(Some(on_close.as_ref().unchecked_ref()));
-        let mut inner = self.inner.borrow_mut();
-        inner.connecting = false;
-        inner.socket = Some(Socket {
+        self.inner.borrow_mut().socket = Some(Socket {
             ws,
             _on_message: on_message,
             _on_close: on_close,
         });
+        Ok(())
+    }
+
+    /// The attempt failed before its socket opened.
+    fn attempt_failed(&self, generation: u64, reason: &str) {
+        {
+            let mut inner = self.inner.borrow_mut();
+            if inner.closed || inner.generation != generation {
+                return;
+            }
+            inner.core_now().connect_failed(reason);
+        }
+        self.flush();
     }
 
     /// Hands a frame to the core, taken out of the connection's state meanwhile (see the module
-    /// docs: a panic then leaves no borrow behind, only a missing core that is rebuilt).
+    /// docs: a panic then leaves no borrow behind, only a missing core that is rebuilt). The
+    /// time goes first; if it makes the core drop the socket, the core ignores the frame.
     fn handle_frame(&self, frame: &[u8]) {
         let core = {
             let mut inner = self.inner.borrow_mut();
@@ -594,8 +664,12 @@ impl BrowserConnection {
         };
         // Runs once this message callback has ended, whether or not handling the frame panicked:
         // a lost core is then rebuilt (and the socket replaced) without waiting for another call.
-        let this = self.clone();
-        wasm_bindgen_futures::spawn_local(async move { this.flush() });
+        let weak = self.downgrade();
+        wasm_bindgen_futures::spawn_local(async move {
+            if let Some(this) = weak.upgrade() {
+                this.flush();
+            }
+        });
         core.handle_frame(frame);
         self.inner.borrow_mut().core = Some(core);
         self.flush();
@@ -615,109 +689,107 @@ impl BrowserConnection {
         self.flush();
     }
 
-    /// Sends what the core queued and hands its events to waiters and listeners; replaces the
-    /// socket after the core was rebuilt; sets the timer for the core's next deadline.
+    /// Sends what the core queued, hands its events to waiters and listeners, carries out its
+    /// actions, publishes its status and sets the timer for its next deadline.
     fn flush(&self) {
-        let (events, connected, rebuilt) = {
-            let inner = &mut *self.inner.borrow_mut();
-            inner.core();
-            let rebuilt = std::mem::take(&mut inner.rebuilt);
-            let Inner {
-                core: Some(core),
-                socket,
-                waiters,
-                options,
-                attempt,
-                outage_started_ms,
-                ..
-            } = inner
-            else {
-                return;
-            };
-            if rebuilt {
-                // The old socket is closed: calls fail at once until the new one is up.
-                core.connection_lost();
-            }
-            while let Some(frame) = core.poll_transmit() {
-                if let Some(socket) = socket
-                    && let Err(e) = socket.ws.send_with_u8_array(&frame)
-                {
-                    log::warn!("could not send a frame: {e:?}");
-                }
-            }
-            let mut events = Vec::new();
-            let mut connected = None;
-            while let Some(event) = core.poll_event() {
-                waiters.dispatch(&event);
-                if let Event::Connected {
-                    identity,
-                    new_token,
+        loop {
+            let (events, actions) = {
+                let inner = &mut *self.inner.borrow_mut();
+                inner.core();
+                inner.rebuilt = false;
+                let Inner {
+                    core: Some(core),
+                    socket,
+                    waiters,
+                    options,
                     ..
-                } = &event
-                {
-                    if let Some(token) = new_token
+                } = inner
+                else {
+                    return;
+                };
+                while let Some(frame) = core.poll_transmit() {
+                    if let Some(socket) = socket
+                        && let Err(e) = socket.ws.send_with_u8_array(&frame)
+                    {
+                        log::warn!("could not send a frame: {e:?}");
+                    }
+                }
+                let mut events = Vec::new();
+                while let Some(event) = core.poll_event() {
+                    waiters.dispatch(&event);
+                    if let Event::Connected {
+                        new_token: Some(token),
+                        ..
+                    } = &event
                         && let Err(e) = LocalStorage::set(token_key(&options.connect), token)
                     {
                         log::warn!("could not keep the token in localStorage: {e}");
                     }
-                    *attempt = 0;
-                    *outage_started_ms = None;
-                    connected = Some(*identity);
+                    events.push(event);
                 }
-                events.push(event);
+                let actions: Vec<Action> = std::iter::from_fn(|| core.poll_action()).collect();
+                (events, actions)
+            };
+            self.publish_status();
+            for event in &events {
+                call_listeners(
+                    &self.listeners,
+                    |l| &mut l.events,
+                    |listener| listener(event),
+                );
             }
-            (events, connected, rebuilt)
-        };
-        self.set_deadline();
-        if let Some(identity) = connected {
-            self.set_status(ConnectionStatus::Connected(identity));
+            if actions.is_empty() {
+                break;
+            }
+            for action in actions {
+                self.act(action);
+            }
         }
-        for event in &events {
-            call_listeners(
-                &self.listeners,
-                |l| &mut l.events,
-                |listener| listener(event),
-            );
-        }
-        if rebuilt {
-            self.schedule_retry();
-        }
+        self.set_timer();
     }
 
     /// Sets (or clears) the timer that wakes the core at its next deadline.
-    fn set_deadline(&self) {
+    fn set_timer(&self) {
         let mut inner = self.inner.borrow_mut();
         let next = match inner.core.as_ref().and_then(ClientCore::poll_timeout) {
-            Some(at) => at.as_secs_f64() * 1000.0,
-            None => {
-                inner.deadline = None;
+            Some(at) if !inner.closed => at.as_secs_f64() * 1000.0,
+            _ => {
+                inner.timer = None;
                 return;
             }
         };
-        if inner.deadline.as_ref().is_some_and(|(at, _)| *at == next) {
+        if inner.timer.as_ref().is_some_and(|(at, _)| *at == next) {
             return;
         }
-        let this = self.clone();
+        let weak = self.downgrade();
         let delay = (next - now_ms()).clamp(0.0, f64::from(u32::MAX));
         let timer = Timeout::new(delay.ceil() as u32, move || {
+            let Some(this) = weak.upgrade() else {
+                return;
+            };
             {
                 let mut inner = this.inner.borrow_mut();
-                inner.deadline = None;
+                inner.timer = None;
                 inner.core_now();
             }
             this.flush();
         });
-        inner.deadline = Some((next, timer));
+        inner.timer = Some((next, timer));
     }
 
-    fn set_status(&self, status: ConnectionStatus) {
-        {
+    /// Tells the listeners the core's status, if it changed.
+    fn publish_status(&self) {
+        let status = {
             let mut inner = self.inner.borrow_mut();
+            let Some(status) = inner.core.as_ref().map(|core| core.status().clone()) else {
+                return;
+            };
             if inner.status == status {
                 return;
             }
             inner.status = status.clone();
-        }
+            status
+        };
         log::info!("connection status: {status}");
         call_listeners(
             &self.listeners,
@@ -726,61 +798,94 @@ impl BrowserConnection {
         );
     }
 
-    fn socket_closed(&self, reason: &str) {
+    fn socket_closed(&self, generation: u64, reason: &str) {
         {
             let mut inner = self.inner.borrow_mut();
-            // This runs inside the socket's own callback: keep its closures alive until later.
-            if let Some(socket) = inner.socket.take() {
-                socket.detach();
-                inner.retired = Some(socket);
+            if inner.closed || inner.generation != generation {
+                return;
             }
-            inner.core().connection_lost();
+            // This runs inside the socket's own callback: its closures are kept until later.
+            inner.drop_socket();
+            inner.core_now().connection_lost();
         }
         log::warn!("socket closed: {reason}");
         self.flush();
-        self.schedule_retry();
     }
+}
 
-    fn attempt_failed(&self, reason: &str) {
-        log::warn!("connection attempt failed: {reason}");
-        self.inner.borrow_mut().connecting = false;
-        self.schedule_retry();
-    }
-
-    fn schedule_retry(&self) {
-        let (attempt, delay, at) = {
-            let mut inner = self.inner.borrow_mut();
-            if inner.closed {
-                return;
+/// One connection attempt: the token exchange (if a token is kept), then the socket. Holds the
+/// connection only weakly while waiting for the exchange.
+async fn attempt(weak: WeakConnection, generation: u64) {
+    let Some((options, key)) = weak.upgrade().map(|this| {
+        let inner = this.inner.borrow();
+        (
+            inner.options.connect.clone(),
+            token_key(&inner.options.connect),
+        )
+    }) else {
+        return;
+    };
+    let stored: Option<String> = LocalStorage::get(&key).ok();
+    let exchanged = match &stored {
+        Some(token) => Some(websocket_token(&options, token).await),
+        None => None,
+    };
+    let Some(this) = weak.upgrade() else {
+        return;
+    };
+    let short_token = match exchanged {
+        None => {
+            this.with_current(generation, |core| {
+                core.set_credentials(Credentials::Anonymous)
+            });
+            None
+        }
+        Some(Ok(short)) => {
+            this.with_current(generation, |core| core.set_credentials(Credentials::Token));
+            Some(short)
+        }
+        Some(Err(Exchange::Answered(status, body))) => {
+            let forget = this.with_current(generation, |core| core.token_refused(status, &body));
+            match forget {
+                Some(true) => {
+                    LocalStorage::delete(&key);
+                    None
+                }
+                // The core counted the failure (or the attempt is no longer current).
+                Some(false) | None => return this.flush(),
             }
-            let now = now_ms();
-            let started = *inner.outage_started_ms.get_or_insert(now);
-            inner.attempt = inner.attempt.saturating_add(1);
-            let outage = Duration::from_secs_f64(((now - started) / 1000.0).max(0.0));
-            let delay = inner
-                .options
-                .backoff
-                .delay(inner.attempt, outage, js_sys::Math::random());
-            (inner.attempt, delay, now + delay.as_secs_f64() * 1000.0)
-        };
-        self.set_status(ConnectionStatus::Reconnecting {
-            attempt,
-            next_try_at_ms: at,
-        });
-        let this = self.clone();
-        let timer = Timeout::new(
-            delay.as_millis().min(u128::from(u32::MAX)) as u32,
-            move || this.start_attempt(),
-        );
-        self.inner.borrow_mut().retry = Some(timer);
+        }
+        Some(Err(Exchange::Failed(message))) => return this.attempt_failed(generation, &message),
+    };
+    if let Err(reason) = this.open(generation, short_token.as_deref()) {
+        this.attempt_failed(generation, &reason);
     }
+}
+
+impl BrowserConnection {
+    /// Runs `f` on the core if attempt `generation` is still the current one.
+    fn with_current<R>(&self, generation: u64, f: impl FnOnce(&mut ClientCore) -> R) -> Option<R> {
+        let mut inner = self.inner.borrow_mut();
+        if inner.closed || inner.generation != generation {
+            return None;
+        }
+        Some(f(inner.core_now()))
+    }
+}
+
+/// Why the token exchange gave no token.
+enum Exchange {
+    /// The server answered this status and body.
+    Answered(u16, String),
+    /// No usable answer (network error, timeout, a 200 without a token).
+    Failed(String),
 }
 
 /// Longest the token exchange may take before the attempt counts as failed.
 const TOKEN_TIMEOUT_MS: u32 = 10_000;
 
 /// Exchanges the long-lived token for a 60-second one.
-async fn websocket_token(options: &ConnectOptions, token: &str) -> Result<String, TokenRefusal> {
+async fn websocket_token(options: &ConnectOptions, token: &str) -> Result<String, Exchange> {
     let url = options.websocket_token_url();
     // A server that accepts but never answers must not stall reconnection.
     let abort = web_sys::AbortController::new().ok();
@@ -791,8 +896,12 @@ async fn websocket_token(options: &ConnectOptions, token: &str) -> Result<String
         .abort_signal(signal.as_ref())
         .send()
         .await
-        .map_err(|e| TokenRefusal::Unusable(format!("{url}: {e}")))?;
+        .map_err(|e| Exchange::Failed(format!("{url}: {e}")))?;
     let status = response.status();
     let body = response.text().await.unwrap_or_default();
-    read_websocket_token(status, &body)
+    match read_websocket_token(status, &body) {
+        Ok(token) => Ok(token),
+        Err(TokenRefusal::Unusable(message)) if status == 200 => Err(Exchange::Failed(message)),
+        Err(_) => Err(Exchange::Answered(status, body)),
+    }
 }

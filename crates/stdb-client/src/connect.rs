@@ -51,6 +51,15 @@ pub struct ConnectOptions {
     /// answer a call that ran out of energy at all). Default
     /// [`crate::DEFAULT_REQUEST_TIMEOUT`] (30 s).
     pub request_timeout: std::time::Duration,
+    /// The most memory the client cache may take, all tables together, as charged per row
+    /// (see [`crate::ROW_OVERHEAD`]), and so the most one frame's new rows may take. An update
+    /// beyond it is refused as a whole (an [`Event::FrameError`](crate::Event::FrameError),
+    /// and a failed subscription for its initial rows, which is then unsubscribed). Default [`crate::DEFAULT_MAX_CACHE_BYTES`] (256 MiB), sized for a browser
+    /// tab.
+    pub max_cache_bytes: usize,
+    /// When a silent socket is probed and how long the answer may take (default: a dead link is
+    /// noticed within 14 s); see [`crate::Heartbeat`].
+    pub heartbeat: crate::Heartbeat,
 }
 
 impl ConnectOptions {
@@ -64,6 +73,8 @@ impl ConnectOptions {
             light: false,
             max_frame_bytes: crate::DEFAULT_MAX_FRAME_BYTES,
             request_timeout: crate::DEFAULT_REQUEST_TIMEOUT,
+            max_cache_bytes: crate::DEFAULT_MAX_CACHE_BYTES,
+            heartbeat: crate::Heartbeat::default(),
         }
     }
 

@@ -1,17 +1,19 @@
 //! The sans-IO client: server frames in, client frames and events out.
 
-use crate::client_cache::{AnyTable, TableCache};
+use crate::client_cache::{AnyTable, RowBudget, TableCache};
 use crate::event::{Cause, ReducerEvent, RowChanges};
 use crate::frame::{self, Budget, FrameCompression, FrameDecoder};
+use crate::heartbeat::{Beat, Heartbeat};
+use crate::lifecycle::{Action, Lifecycle};
 use crate::one_off::PendingQueries;
 use crate::reducer::{DEFAULT_REQUEST_TIMEOUT, PendingCalls};
 use crate::row_list::RowRanges;
 use crate::subscription::{Send, Subscriptions};
 use crate::{
-    ClientError, Credentials, Event, FrameError, OneOffQueryId, OneOffTable, ReducerOutcome,
-    RequestId, Row, SubscriptionId, SubscriptionState,
+    Backoff, ClientError, ConnectionStatus, Credentials, Event, FrameError, OneOffQueryId,
+    OneOffTable, ReducerOutcome, RequestId, Row, SubscriptionId, SubscriptionState,
 };
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 use spacetimedb_client_api_messages::websocket::{
     BsatnFormat, CallReducer, CallReducerFlags, ClientMessage, DatabaseUpdate, OneOffQuery,
     QueryId, ServerMessage, SubscribeMulti, UnsubscribeMulti, UpdateStatus,
@@ -59,6 +61,9 @@ pub struct ClientCore {
     online: bool,
     /// Query sets sent again after a reconnect and not yet applied.
     resyncing: Vec<u32>,
+    /// Query sets whose rows the client refused (never counted) and whose unsubscribe is not yet
+    /// answered: the deletes of that answer are not theirs to take, they are ignored.
+    refused: FxHashSet<u32>,
     outgoing: VecDeque<Vec<u8>>,
     events: VecDeque<Event>,
     stats: Stats,
@@ -66,6 +71,8 @@ pub struct ClientCore {
     now: Duration,
     /// How long a call or query waits for its answer.
     request_timeout: Duration,
+    /// Sockets, retries, status and heartbeat, once [`Self::start`] was called.
+    lifecycle: Lifecycle,
 }
 
 impl ClientCore {
@@ -83,17 +90,20 @@ impl ClientCore {
             connection: None,
             online: false,
             resyncing: Vec::new(),
+            refused: FxHashSet::default(),
             outgoing: VecDeque::new(),
             events: VecDeque::new(),
             stats: Stats::default(),
             now: Duration::ZERO,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            lifecycle: Lifecycle::default(),
         }
     }
 
-    /// A core with the same registered tables, settings and credentials as this one, and
-    /// nothing else: no rows, subscriptions, calls or time. A transport rebuilds from it when
-    /// handling a frame panicked (see [`FrameError::Panicked`]).
+    /// A core with the same registered tables, settings, credentials and connection lifecycle
+    /// (status, attempt count) as this one, and nothing else: no rows, subscriptions, calls or
+    /// time. A transport rebuilds from it when handling a frame panicked (see
+    /// [`FrameError::Panicked`]).
     pub fn blank(&self) -> ClientCore {
         let mut core = ClientCore::new(self.credentials);
         core.tables = self
@@ -103,15 +113,112 @@ impl ClientCore {
             .collect();
         core.decoder = self.decoder.clone();
         core.request_timeout = self.request_timeout;
+        core.lifecycle = self.lifecycle.clone();
         core
     }
 
     /// Applies the settings of `options` that concern the protocol:
-    /// [`max_frame_bytes`](crate::ConnectOptions::max_frame_bytes) and
-    /// [`request_timeout`](crate::ConnectOptions::request_timeout).
+    /// [`max_frame_bytes`](crate::ConnectOptions::max_frame_bytes),
+    /// [`request_timeout`](crate::ConnectOptions::request_timeout) and
+    /// [`heartbeat`](crate::ConnectOptions::heartbeat).
     pub fn configure(&mut self, options: &crate::ConnectOptions) {
         self.set_max_frame_bytes(options.max_frame_bytes);
+        self.set_max_cache_bytes(options.max_cache_bytes);
         self.set_request_timeout(options.request_timeout);
+        self.lifecycle.set_heartbeat(options.heartbeat.clone());
+    }
+
+    /// The retry schedule after a socket is lost (default [`Backoff::default`]).
+    pub fn set_backoff(&mut self, backoff: Backoff) {
+        self.lifecycle.set_backoff(backoff);
+    }
+
+    /// When a silent socket is probed, and how long the answer may take (default
+    /// [`Heartbeat::default`]: a dead link is noticed within 15 s).
+    pub fn set_heartbeat(&mut self, heartbeat: Heartbeat) {
+        self.lifecycle.set_heartbeat(heartbeat);
+    }
+
+    /// How long an attempt may take from [`Action::Connect`] to the identity message
+    /// (default [`crate::DEFAULT_CONNECT_TIMEOUT`]) before it counts as failed.
+    pub fn set_connect_timeout(&mut self, timeout: Duration) {
+        self.lifecycle.set_connect_timeout(timeout);
+    }
+
+    /// Hands the connection's lifecycle to the core, at the time last given to
+    /// [`handle_timeout`](Self::handle_timeout): from now on it asks for sockets
+    /// ([`poll_action`](Self::poll_action)), retries lost ones on the [`Backoff`] schedule (jitter
+    /// drawn from `seed`: give each client a different one), keeps the
+    /// [`status`](Self::status) and probes silent sockets ([`Heartbeat`]). The first
+    /// [`Action::Connect`] is queued at once. A core never started does none of this.
+    pub fn start(&mut self, seed: u64) {
+        self.lifecycle.start(self.now, seed);
+    }
+
+    /// The next thing the transport must do with its socket, if any.
+    pub fn poll_action(&mut self) -> Option<Action> {
+        self.lifecycle.poll_action()
+    }
+
+    /// Where the connection stands, for the UI (meaningful once [`started`](Self::start)).
+    pub fn status(&self) -> &ConnectionStatus {
+        self.lifecycle.status()
+    }
+
+    /// The attempt asked for by [`Action::Connect`] failed before the socket said who we are
+    /// (no answer, refused, closed): the next one is scheduled.
+    pub fn connect_failed(&mut self, reason: &str) {
+        log::warn!("connection attempt failed: {reason}");
+        self.lifecycle.lost(self.now);
+    }
+
+    /// The token exchange (`POST /v1/identity/websocket-token`) answered `status` with `body`
+    /// instead of a token. Returns whether to forget the stored token: only when SpacetimeDB
+    /// itself says it is not valid there; then the attempt goes on anonymously (a new identity,
+    /// whose token comes with [`Event::Connected`]). Any other refusal (a proxy's or firewall's,
+    /// a server error) keeps the token: the attempt counts as failed and the next one is
+    /// scheduled.
+    pub fn token_refused(&mut self, status: u16, body: &str) -> bool {
+        if crate::connect::says_token_is_invalid(status, body) {
+            log::warn!(
+                "the stored token was rejected (HTTP {status}: {}); connecting anonymously",
+                body.trim()
+            );
+            self.credentials = Credentials::Anonymous;
+            true
+        } else {
+            self.connect_failed(&format!("websocket-token: HTTP {status}"));
+            false
+        }
+    }
+
+    /// The page became visible or the network came back: a live socket is probed now (unless a
+    /// probe is in flight), and an attempt waiting for its time starts now.
+    pub fn page_visible(&mut self) {
+        if self.lifecycle.wake(self.now) {
+            self.send_probe(true);
+        }
+    }
+
+    /// Closes the connection for good: calls in flight end as lost, no more actions are asked
+    /// for, the status says disconnected. The transport closes its socket itself.
+    pub fn close(&mut self) {
+        self.lifecycle.close();
+        self.connection_lost();
+    }
+
+    /// Sends a heartbeat probe on the live socket (`woken`: the page just became visible).
+    fn send_probe(&mut self, woken: bool) {
+        if !self.online {
+            return;
+        }
+        let id = self.request_id();
+        self.outgoing
+            .push_back(frame::encode(&ClientMessage::OneOffQuery(OneOffQuery {
+                message_id: id.to_le_bytes().into(),
+                query_string: self.lifecycle.heartbeat().query.as_str().into(),
+            })));
+        self.lifecycle.probe_sent(id, self.now, woken);
     }
 
     /// The most bytes one server frame may take once inflated, the frame and every query update
@@ -119,6 +226,13 @@ impl ClientCore {
     /// it becomes an [`Event::FrameError`] and is dropped.
     pub fn set_max_frame_bytes(&mut self, bytes: usize) {
         self.decoder.set_max_frame_bytes(bytes);
+    }
+
+    /// The most memory the client cache may take, all tables together, as charged per row
+    /// (default [`crate::DEFAULT_MAX_CACHE_BYTES`]). An update beyond it becomes an
+    /// [`Event::FrameError`] (and fails the subscription it applies) and is dropped as a whole.
+    pub fn set_max_cache_bytes(&mut self, bytes: usize) {
+        self.decoder.set_max_cache_bytes(bytes);
     }
 
     /// How long a reducer call or one-off query made from now on waits for its answer (default
@@ -150,15 +264,24 @@ impl ClientCore {
                 result: Err(format!("no answer within {:?}", self.request_timeout)),
             });
         }
+        match self.lifecycle.handle_timeout(self.now) {
+            Beat::Probe => self.send_probe(false),
+            Beat::Dead => self.connection_lost(),
+            Beat::Quiet => {}
+        }
     }
 
     /// When [`handle_timeout`](Self::handle_timeout) should be called next: the earliest
-    /// deadline of a call or query in flight, if any.
+    /// deadline of a call or query in flight, a retry, or the heartbeat, if any.
     pub fn poll_timeout(&self) -> Option<Duration> {
-        match (self.calls.next_deadline(), self.queries.next_deadline()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [
+            self.calls.next_deadline(),
+            self.queries.next_deadline(),
+            self.lifecycle.poll_timeout(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// What the next socket connects with: [`Credentials::Anonymous`] when no token is stored or
@@ -350,10 +473,14 @@ impl ClientCore {
     /// and an error; frames not yet sent are dropped. The cache and the subscriptions stay: when
     /// the next socket says who we are, every subscription is sent again and the cache resynced.
     /// Until then reducer calls and queries fail at once.
+    ///
+    /// Once [`started`](Self::start), the next attempt is scheduled.
     pub fn connection_lost(&mut self) {
+        self.lifecycle.lost(self.now);
         self.connection = None;
         self.online = false;
         self.resyncing.clear();
+        self.refused.clear();
         self.subscriptions.connection_lost();
         self.outgoing.clear();
         for (request_id, reducer) in self.calls.drain() {
@@ -372,9 +499,17 @@ impl ClientCore {
     }
 
     /// Handles one binary frame from the server. A frame that cannot be used becomes an
-    /// [`Event::FrameError`]; nothing panics.
+    /// [`Event::FrameError`]; nothing panics. Once [`started`](Self::start), a frame handed in
+    /// after the core counted the socket as lost ([`Action::Disconnect`], a lost connection or
+    /// [`close`](Self::close)) and before the next [`Action::Connect`] is ignored: it belongs to
+    /// a socket that is gone.
     pub fn handle_frame(&mut self, frame: &[u8]) {
+        if !self.lifecycle.accepts_frames() {
+            log::debug!("ignored a frame of a socket already dropped");
+            return;
+        }
         self.stats.frames += 1;
+        self.lifecycle.heard(self.now);
         match self.decoder.decode(frame) {
             Ok((message, compression, mut budget)) => {
                 if compression == FrameCompression::Gzip {
@@ -396,6 +531,7 @@ impl ClientCore {
         match message {
             ServerMessage::IdentityToken(token) => {
                 self.connection = Some((token.identity, token.connection_id));
+                self.lifecycle.connected(self.now, token.identity);
                 // A core that lost its socket resends its subscriptions on the new one.
                 let reconnected = !std::mem::replace(&mut self.online, true);
                 self.events.push_back(Event::Connected {
@@ -419,15 +555,31 @@ impl ClientCore {
                         }
                     }
                     Err(error) => {
+                        // Refused here, the set stays live on the server: end it there, so
+                        // later transactions stop carrying its rows (those that arrive until
+                        // then leave again with the server's `UnsubscribeMultiApplied`).
+                        let live = self.subscriptions.is_live(query_id);
+                        if self.subscriptions.is_known(query_id) {
+                            // Its unsubscribe answer (ours or the app's) lists rows never
+                            // counted: they may be another live set's.
+                            self.refused.insert(query_id);
+                        }
                         let message = error.to_string();
                         self.frame_error(error);
                         self.fail_set(query_id, &message);
+                        if live {
+                            self.send_subscription(Send::Unsubscribe { query_id });
+                        }
                     }
                 }
                 self.resync_progress(query_id);
             }
             ServerMessage::UnsubscribeMultiApplied(applied) => {
-                if let Err(error) = self.apply(applied.update, Cause::SubscriptionEnded, budget) {
+                if self.refused.remove(&applied.query_id.id) {
+                    log::debug!("ignored the deletes of a refused set's unsubscribe answer");
+                } else if let Err(error) =
+                    self.apply(applied.update, Cause::SubscriptionEnded, budget)
+                {
                     self.frame_error(error);
                 }
                 self.subscriptions.ended(applied.query_id.id);
@@ -456,6 +608,12 @@ impl ClientCore {
                 }
             }
             ServerMessage::OneOffQueryResponse(response) => {
+                let probe = <[u8; 4]>::try_from(&*response.message_id)
+                    .is_ok_and(|id| self.lifecycle.probe_answered(u32::from_le_bytes(id)));
+                if probe {
+                    // The link is alive; the answer itself means nothing.
+                    return;
+                }
                 let Some(id) = self.queries.finish(&response.message_id) else {
                     log::warn!("answer to an unknown one-off query");
                     return;
@@ -603,6 +761,7 @@ impl ClientCore {
 
     fn drop_all_subscriptions(&mut self, error: &str) {
         self.resyncing.clear();
+        self.refused.clear();
         for id in self.subscriptions.all_failed(error) {
             self.events.push_back(Event::SubscriptionFailed {
                 id,
@@ -622,39 +781,76 @@ impl ClientCore {
         }
     }
 
-    /// Applies a database update to the cache, one event per changed table. Query updates of
-    /// registered tables are inflated against the frame's `budget`; those of other tables are
-    /// not even looked at.
+    /// Applies a database update to the cache, one event per changed table, all or nothing:
+    /// the query updates of each registered table are gathered (a table listed twice counts
+    /// once), every table is checked first (rows decode, one row per primary key, the new rows
+    /// fit in the cache), and only when all pass is any applied. Query updates of registered
+    /// tables are inflated against the frame's `budget`; those of other tables are not even
+    /// looked at.
+    ///
+    /// With several tables, the check decodes each table's new rows and drops them before the
+    /// next table, so such an update decodes its new rows twice; its transient memory stays one
+    /// table's new rows (bounded by what is left of `max_cache_bytes`).
     fn apply(
         &mut self,
         update: DatabaseUpdate<BsatnFormat>,
         cause: Cause,
         budget: &mut Budget,
     ) -> Result<(), FrameError> {
-        let cause = Arc::new(cause);
-        let mut first_error = None;
+        type Lists = (Vec<RowRanges>, Vec<RowRanges>);
+        let mut gathered: Vec<(&'static str, Lists)> = Vec::new();
         for table_update in update.tables {
-            let Some(cache) = self.tables.get_mut(&*table_update.table_name) else {
+            let Some(cache) = self.tables.get(&*table_update.table_name) else {
                 log::debug!("rows for unregistered table {}", table_update.table_name);
                 continue;
             };
             let table = cache.name();
-            let rows = table_update.updates.into_iter().try_fold(
-                (Vec::new(), Vec::new()),
-                |(mut deletes, mut inserts), update| {
-                    let update = self.decoder.query_update(update, budget)?;
-                    deletes.push(RowRanges::new(update.deletes, table)?);
-                    inserts.push(RowRanges::new(update.inserts, table)?);
-                    Ok::<_, FrameError>((deletes, inserts))
-                },
-            );
-            match rows.and_then(|(deletes, inserts)| cache.apply(&deletes, &inserts)) {
+            let at = match gathered.iter().position(|(name, _)| *name == table) {
+                Some(at) => at,
+                None => {
+                    gathered.push((table, (Vec::new(), Vec::new())));
+                    gathered.len() - 1
+                }
+            };
+            for update in table_update.updates {
+                let update = self.decoder.query_update(update, budget)?;
+                let deletes = RowRanges::new(update.deletes, table)?;
+                let inserts = RowRanges::new(update.inserts, table)?;
+                if let Some((_, (all_deletes, all_inserts))) = gathered.get_mut(at) {
+                    all_deletes.push(deletes);
+                    all_inserts.push(inserts);
+                }
+            }
+        }
+        let cache_limit = self.decoder.max_cache_bytes();
+        let held: usize = self.tables.values().map(|t| t.charged_bytes()).sum();
+        let mut room = RowBudget {
+            cache: cache_limit.saturating_sub(held),
+            cache_limit,
+        };
+        // One table applies all or nothing on its own; several are checked first.
+        if gathered.len() > 1 {
+            for (table, (deletes, inserts)) in &gathered {
+                if let Some(cache) = self.tables.get(table) {
+                    cache.check(deletes, inserts, &mut room)?;
+                }
+            }
+            room.cache = usize::MAX;
+        }
+        let cause = Arc::new(cause);
+        let mut first_error = None;
+        for (table, (deletes, inserts)) in gathered {
+            let Some(cache) = self.tables.get_mut(table) else {
+                continue;
+            };
+            match cache.apply(&deletes, &inserts, &mut room) {
                 Ok(changes) if changes.is_empty() => {}
                 Ok(changes) => self.events.push_back(Event::RowsChanged(RowChanges {
                     table,
                     cause: Arc::clone(&cause),
                     changes,
                 })),
+                // Checked above; kept as an error rather than a panic all the same.
                 Err(error) => {
                     first_error.get_or_insert(error);
                 }

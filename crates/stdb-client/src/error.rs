@@ -48,8 +48,12 @@ pub enum FrameError {
         /// What was wrong.
         message: String,
     },
-    /// A frame over one of this client's memory limits (see
-    /// [`ConnectOptions::max_frame_bytes`](crate::ConnectOptions::max_frame_bytes)).
+    /// A frame over one of this client's memory limits: what it inflates to, or its elements
+    /// (`what` names the part; see
+    /// [`ConnectOptions::max_frame_bytes`](crate::ConnectOptions::max_frame_bytes)), or the
+    /// memory its new rows are charged (`what` is `"rows"`; see
+    /// [`ConnectOptions::max_cache_bytes`](crate::ConnectOptions::max_cache_bytes)). The whole
+    /// update was refused; nothing of it was applied.
     #[error("{what} refused: {message}")]
     Limit {
         /// The message or part being read.
@@ -63,6 +67,17 @@ pub enum FrameError {
     /// opened a new socket.
     #[error("handling a server frame panicked ({0}); the connection state was rebuilt")]
     Panicked(String),
+    /// An update that would leave two rows with one primary key in a table's cache (a table
+    /// holds at most one row per key). The update was refused as a whole.
+    #[error("table {table} would hold two rows with primary key {key}: {message}")]
+    DuplicateKey {
+        /// The table.
+        table: String,
+        /// The key, as `Debug` prints it (shortened).
+        key: String,
+        /// How it came about.
+        message: String,
+    },
     /// A row that does not decode as the registered row type.
     #[error("bad row in table {table}: {message}")]
     Row {

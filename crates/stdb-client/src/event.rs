@@ -128,7 +128,8 @@ pub enum Event {
     SubscriptionFailed {
         /// Which.
         id: SubscriptionId,
-        /// The server's message.
+        /// The server's message, or why this client refused the set's rows (it then ends
+        /// the set on the server too).
         error: String,
     },
     /// A subscription ended after `unsubscribe`.
@@ -147,10 +148,12 @@ pub enum Event {
     /// A failure sent to this connection that cannot be pinned on one of its calls.
     ///
     /// SpacetimeDB 1.2 answers a failed reducer call with request id 0, named after the reducer;
-    /// it is that call's only when exactly one call of that reducer is pending. Failures that are
-    /// not a reducer's (a failed subscription or one-off query, an unknown reducer) are named
-    /// `"<none>"` and never belong to a call. Calls such a failure may belong to end by their
-    /// timeout ([`ReducerOutcome::TimedOut`]).
+    /// it is that call's only when exactly one call of that reducer is pending and none timed
+    /// out lately (a call that timed out may still get its late failure; it is remembered for
+    /// 10 minutes, at most 256 of them). Failures that are not a reducer's (a failed
+    /// subscription or one-off query, an unknown reducer) are named `"<none>"` and never belong
+    /// to a call. Calls such a failure may belong to end by their timeout
+    /// ([`ReducerOutcome::TimedOut`]).
     UnattributedFailure {
         /// The reducer name the server gave (`"<none>"` for failures that are not a reducer's).
         reducer: String,

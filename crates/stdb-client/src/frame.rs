@@ -31,9 +31,19 @@ use std::io::Read;
 /// converted once); and its table and query updates, far larger decoded than encoded, are
 /// weighed first and refused beyond another `2 n` (plus 64 KiB, about 400 of them). Row lists
 /// are checked against the registered row type (a size hint that cannot hold one of its rows is
-/// refused) and sliced without a per-row allocation; only rows new to the cache cost memory of
-/// their own (their bytes, the decoded row and two index entries), and a row repeated in a frame
-/// is decoded once.
+/// refused) and sliced without a per-row allocation, and a row repeated in a frame is decoded
+/// once.
+///
+/// Only rows new to the cache cost memory that stays (their bytes, the decoded row, two index
+/// entries): each is charged an estimate as it is decoded ([`crate::ROW_OVERHEAD`]), and the
+/// cache as a whole at most [`crate::ConnectOptions::max_cache_bytes`]; an update beyond it is
+/// refused as a whole, and its rows stop being decoded as soon as their charge passes what the
+/// cache could have left. Rows already cached, or stale ones delivered again after a reconnect,
+/// are not charged. So a frame takes at most about `6 n + 64 KiB`, plus the maps an update
+/// builds over the rows it lists (about 100 bytes per distinct row: 600 000 cached 8-byte rows
+/// deleted and inserted again, a 9.6 MB frame, peaked at 114 MB), plus what its new rows are
+/// charged, which is at most what is left of `max_cache_bytes`. An update of several tables that
+/// applies is checked, then applied: its new rows are decoded twice, one table at a time.
 pub const DEFAULT_MAX_FRAME_BYTES: usize = 32 << 20;
 
 /// The most memory one array element of a server message takes once decoded (a table update is
@@ -103,6 +113,7 @@ pub struct FrameDecoder {
     message: Shape,
     query_update: Shape,
     max_frame_bytes: usize,
+    max_cache_bytes: usize,
 }
 
 impl Default for FrameDecoder {
@@ -111,6 +122,7 @@ impl Default for FrameDecoder {
             message: Shape::of::<ServerMessage<BsatnFormat>>("server message"),
             query_update: Shape::of::<QueryUpdate<BsatnFormat>>("query update"),
             max_frame_bytes: DEFAULT_MAX_FRAME_BYTES,
+            max_cache_bytes: crate::DEFAULT_MAX_CACHE_BYTES,
         }
     }
 }
@@ -128,6 +140,16 @@ impl FrameDecoder {
     /// Sets the per-frame inflate budget.
     pub fn set_max_frame_bytes(&mut self, bytes: usize) {
         self.max_frame_bytes = bytes;
+    }
+
+    /// Sets the most memory the client cache may be charged, all tables together.
+    pub fn set_max_cache_bytes(&mut self, bytes: usize) {
+        self.max_cache_bytes = bytes;
+    }
+
+    /// The most memory the client cache may be charged, all tables together.
+    pub fn max_cache_bytes(&self) -> usize {
+        self.max_cache_bytes
     }
 
     /// Decodes one binary frame; the budget returned is what its query updates may still inflate.

@@ -7,6 +7,14 @@
 //! and `browser` (web-sys, feature `browser`, wasm32). Both report failures as one
 //! [`ConnectionError`].
 //!
+//! The connection's lifecycle is in the core too, the way `quinn-proto` handles time: once
+//! [`ClientCore::start`]ed, the transport passes the time in ([`ClientCore::handle_timeout`],
+//! [`ClientCore::poll_timeout`]) and carries out the [`Action`]s the core asks for (open a
+//! socket, close this one); the core owns the retry schedule ([`Backoff`], with jitter from a
+//! seed the transport supplies), the [`ConnectionStatus`], the token-refusal policy
+//! ([`ClientCore::token_refused`]) and the [`Heartbeat`] that notices a dead link. Both
+//! transports therefore behave the same.
+//!
 //! Row types are the application's: implement [`Row`] (a BSATN-decodable struct with its table
 //! name and primary key) and register it with [`ClientCore::register_table`].
 
@@ -16,6 +24,8 @@ mod core;
 mod error;
 mod event;
 mod frame;
+mod heartbeat;
+mod lifecycle;
 mod one_off;
 mod reconnect;
 mod reducer;
@@ -33,12 +43,14 @@ pub mod browser;
 #[cfg(feature = "native")]
 pub mod native;
 
-pub use client_cache::TableCache;
+pub use client_cache::{DEFAULT_MAX_CACHE_BYTES, ROW_OVERHEAD, TableCache};
 pub use connect::{Compression, ConnectOptions, Credentials, SUBPROTOCOL};
 pub use core::ClientCore;
 pub use error::{ClientError, ConnectionError, FrameError};
 pub use event::{AnyRow, Cause, Change, Event, ReducerEvent, RowChanges};
 pub use frame::DEFAULT_MAX_FRAME_BYTES;
+pub use heartbeat::{DEFAULT_PROBE_QUERY, Heartbeat};
+pub use lifecycle::{Action, DEFAULT_CONNECT_TIMEOUT};
 pub use one_off::{OneOffQueryId, OneOffResult, OneOffTable};
 pub use reconnect::{Backoff, ConnectionStatus};
 pub use reducer::{DEFAULT_REQUEST_TIMEOUT, ReducerOutcome, RequestId};

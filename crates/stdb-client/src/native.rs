@@ -3,10 +3,11 @@
 //! For tests, tools and services. One task owns the socket; every call locks the core briefly,
 //! queues the frames it produced, and waits (when it returns a future) for the matching event.
 //!
-//! The core's clock is the time since the connection was made: calls tell it the time before
-//! they are made, and the socket task wakes at the core's next deadline
-//! ([`ClientCore::poll_timeout`]) so that unanswered calls end as
-//! [`ReducerOutcome::TimedOut`].
+//! The connection's lifecycle is the core's ([`ClientCore::start`]): the socket task carries out
+//! its [`Action`]s (open a socket, drop this one), tells it what happened, and wakes at its next
+//! deadline ([`ClientCore::poll_timeout`]) — unanswered calls end as
+//! [`ReducerOutcome::TimedOut`], retries start, silent sockets are probed (see
+//! [`crate::Heartbeat`]). The core's clock is the time since the connection was made.
 //!
 //! A panic while handling a frame (a bug, e.g. in a row type) is caught: the core is rebuilt
 //! from a blank copy (same tables and settings; subscriptions restored with the same handles,
@@ -14,11 +15,11 @@
 //! [`Event::FrameError`] with [`FrameError::Panicked`] is sent,
 //! and the socket is replaced by a new one, where the subscriptions apply again.
 
-use crate::connect::{TokenRefusal, read_websocket_token};
+use crate::connect::read_websocket_token;
 use crate::frame::MESSAGE_SLACK;
 use crate::waiters::{Waiters, one_off_rows};
 use crate::{
-    Backoff, ClientCore, ConnectOptions, ConnectionError, ConnectionId, ConnectionStatus,
+    Action, ClientCore, ConnectOptions, ConnectionError, ConnectionId, ConnectionStatus,
     Credentials, Event, FrameError, Identity, ReducerOutcome, Row, SUBPROTOCOL, SubscriptionId,
     TableCache,
 };
@@ -27,7 +28,7 @@ use futures_util::{SinkExt, StreamExt};
 use spacetimedb_lib::ser::Serialize;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::{Notify, mpsc, watch};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -35,7 +36,13 @@ use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 /// Longest a connection attempt (token exchange + WebSocket handshake) may take.
-const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Longest sending one frame may take before the socket counts as lost (a stalled link).
+const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Why a connection closed by [`NativeConnection::close`] is closed.
+const CLOSED_BY_CLIENT: &str = "closed by the client";
 
 struct Shared {
     core: ClientCore,
@@ -48,6 +55,12 @@ struct Shared {
     origin: Instant,
     /// Wakes the socket task when a call may have brought the next deadline closer.
     timer: Arc<Notify>,
+    status: watch::Sender<ConnectionStatus>,
+    /// The long-lived token the next socket connects with: the given one, or the one minted for
+    /// an anonymous connect; forgotten when SpacetimeDB says it is not valid.
+    token: Option<String>,
+    /// The latest identity the server said, and the token minted with it (anonymous connects).
+    identity: Option<(Identity, ConnectionId, Option<String>)>,
 }
 
 impl Shared {
@@ -57,7 +70,7 @@ impl Shared {
         self.core.handle_timeout(now);
     }
 
-    /// Queues the core's frames for the socket and hands its events out.
+    /// Queues the core's frames for the socket, hands its events out and publishes its status.
     fn flush(&mut self) {
         while let Some(frame) = self.core.poll_transmit() {
             // The receiver lives as long as the socket task; after it, `closed` is set.
@@ -65,8 +78,24 @@ impl Shared {
         }
         while let Some(event) = self.core.poll_event() {
             self.waiters.dispatch(&event);
+            if let Event::Connected {
+                identity,
+                connection_id,
+                new_token,
+            } = &event
+            {
+                if new_token.is_some() {
+                    self.token.clone_from(new_token);
+                }
+                self.identity = Some((*identity, *connection_id, new_token.clone()));
+            }
             // Nobody listening to events is fine.
             let _ = self.events.send(event);
+        }
+        let status = self.core.status();
+        if *self.status.borrow() != *status {
+            log::info!("connection status: {status}");
+            self.status.send_replace(status.clone());
         }
     }
 }
@@ -89,14 +118,14 @@ impl std::fmt::Debug for NativeConnection {
     }
 }
 
-/// Exchanges a long-lived token for a 60-second WebSocket token.
-pub async fn websocket_token(
+/// Asks `POST /v1/identity/websocket-token` for a 60-second token: the answer's status and body.
+async fn fetch_websocket_token(
     options: &ConnectOptions,
     token: &str,
-) -> Result<String, ConnectionError> {
+) -> Result<(u16, String), ConnectionError> {
     let url = options.websocket_token_url();
     let bearer = format!("Bearer {token}");
-    let answer = tokio::task::spawn_blocking(move || {
+    tokio::task::spawn_blocking(move || {
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_global(Some(CONNECT_TIMEOUT))
@@ -115,12 +144,27 @@ pub async fn websocket_token(
         Ok::<_, ConnectionError>((status, body))
     })
     .await
-    .map_err(|e| ConnectionError::Connect(e.to_string()))??;
-    let (status, body) = answer;
-    read_websocket_token(status, &body).map_err(|refusal| match refusal {
-        TokenRefusal::Rejected(message) => ConnectionError::TokenRejected(message),
-        TokenRefusal::Unusable(message) => ConnectionError::Connect(message),
-    })
+    .map_err(|e| ConnectionError::Connect(e.to_string()))?
+}
+
+/// Exchanges a long-lived token for a 60-second WebSocket token.
+pub async fn websocket_token(
+    options: &ConnectOptions,
+    token: &str,
+) -> Result<String, ConnectionError> {
+    let (status, body) = fetch_websocket_token(options, token).await?;
+    read_websocket_token(status, &body).map_err(Into::into)
+}
+
+impl From<crate::connect::TokenRefusal> for ConnectionError {
+    fn from(refusal: crate::connect::TokenRefusal) -> Self {
+        match refusal {
+            crate::connect::TokenRefusal::Rejected(message) => {
+                ConnectionError::TokenRejected(message)
+            }
+            crate::connect::TokenRefusal::Unusable(message) => ConnectionError::Connect(message),
+        }
+    }
 }
 
 /// The raw WebSocket of a native connection.
@@ -156,34 +200,59 @@ pub async fn open_socket(
 }
 
 impl NativeConnection {
-    /// Connects, registers tables with `register`, and waits for the server's identity.
+    /// Connects, registers tables with `register`, and waits for the server's identity; the
+    /// first attempt's failure is returned (a rejected token as
+    /// [`ConnectionError::TokenRejected`]).
     ///
     /// With `options.token` set, the token is first exchanged for a 60-second one (the same flow
     /// a browser must use). Returns the connection and the stream of every [`Event`]. When the
-    /// socket closes later, the connection reconnects by itself (see [`Backoff`]) with the same
-    /// identity, sends every subscription again and resyncs the cache.
+    /// socket closes later (or stops answering, see [`crate::Heartbeat`]), the connection
+    /// reconnects by itself on the [`Backoff`](crate::Backoff) schedule with the same identity,
+    /// sends every subscription again and resyncs the cache. Should SpacetimeDB later say the
+    /// token is not valid (e.g. the database was wiped), it is forgotten and the connection goes
+    /// on anonymously, as the browser transport does: the new identity and its token come with
+    /// [`Event::Connected`].
     pub async fn connect(
         options: &ConnectOptions,
         register: impl FnOnce(&mut ClientCore),
     ) -> Result<(Self, mpsc::UnboundedReceiver<Event>), ConnectionError> {
-        let mut socket = open(options).await?;
+        Self::establish(options, register, false).await
+    }
+
+    /// Like [`connect`](Self::connect), but a failed first attempt is retried on the backoff
+    /// schedule too: waits until the database is reachable, however long that takes. For
+    /// services that start before (or without) their database.
+    pub async fn connect_retrying(
+        options: &ConnectOptions,
+        register: impl Fn(&mut ClientCore),
+    ) -> (Self, mpsc::UnboundedReceiver<Event>) {
+        loop {
+            match Self::establish(options, register_once(&register), true).await {
+                Ok(connected) => return connected,
+                // Only if the socket task itself ended (a runtime shutting down): start over.
+                Err(e) => log::warn!("connecting to {} failed: {e}", options.uri),
+            }
+        }
+    }
+
+    async fn establish(
+        options: &ConnectOptions,
+        register: impl FnOnce(&mut ClientCore),
+        retry_first: bool,
+    ) -> Result<(Self, mpsc::UnboundedReceiver<Event>), ConnectionError> {
         let mut core = ClientCore::new(match options.token {
             Some(_) => Credentials::Token,
             None => Credentials::Anonymous,
         });
         core.configure(options);
         register(&mut core);
-        let (identity, connection_id, new_token) = handshake(&mut socket, &mut core).await?;
+        core.start(seed());
 
         let (events_tx, events_rx) = mpsc::unbounded_channel();
         let (out_tx, out_rx) = mpsc::unbounded_channel::<Vec<u8>>();
         let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
-        let (status_tx, status_rx) = watch::channel(ConnectionStatus::Connected(identity));
-        let _ = events_tx.send(Event::Connected {
-            identity,
-            connection_id,
-            new_token: new_token.clone(),
-        });
+        let (status_tx, status_rx) = watch::channel(core.status().clone());
+        let (first_tx, first_rx) = oneshot::channel();
         let timer = Arc::new(Notify::new());
         let shared = Arc::new(Mutex::new(Shared {
             core,
@@ -194,22 +263,27 @@ impl NativeConnection {
             closed: None,
             origin: Instant::now(),
             timer: Arc::clone(&timer),
+            status: status_tx,
+            token: options.token.clone(),
+            identity: None,
         }));
-        // Reconnects use the long-lived token, so they come back as the same identity.
-        let reconnect_options = ConnectOptions {
-            token: options.token.clone().or_else(|| new_token.clone()),
-            ..options.clone()
-        };
         let pump = Pump {
             shared: Arc::clone(&shared),
             outgoing: out_rx,
             shutdown: shutdown_rx,
-            status: status_tx,
-            options: reconnect_options,
+            options: options.clone(),
             timer,
+            first: Some(first_tx),
+            retry_first,
         };
-        tokio::spawn(pump.run(socket));
-
+        tokio::spawn(pump.run());
+        first_rx
+            .await
+            .map_err(|_| ConnectionError::Closed("the socket task ended".into()))??;
+        let (identity, connection_id, new_token) = lock(&shared)
+            .identity
+            .clone()
+            .ok_or_else(|| ConnectionError::Connect("no identity".into()))?;
         let connection = Self {
             shared,
             identity,
@@ -230,7 +304,7 @@ impl NativeConnection {
         self.status.clone()
     }
 
-    /// Our identity.
+    /// Our identity, as the first socket said it (see [`Event::Connected`] for later ones).
     pub fn identity(&self) -> Identity {
         self.identity
     }
@@ -345,67 +419,83 @@ fn lock(shared: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
     shared.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Opens a socket for `options`, exchanging its token for a 60-second one first; gives up after
-/// [`CONNECT_TIMEOUT`] (a server that accepts but never answers must not stall reconnection).
-async fn open(options: &ConnectOptions) -> Result<Socket, ConnectionError> {
-    let attempt = async {
-        let short_token = match &options.token {
-            Some(token) => Some(websocket_token(options, token).await?),
-            None => None,
-        };
-        open_socket(options, short_token.as_deref()).await
-    };
-    tokio::time::timeout(CONNECT_TIMEOUT, attempt)
-        .await
-        .map_err(|_| {
-            ConnectionError::Connect(format!(
-                "{}: no answer within {CONNECT_TIMEOUT:?}",
-                options.uri
-            ))
-        })?
+/// Hands `register` to one attempt at a time (a `FnOnce` used again after a failed attempt).
+fn register_once<'a>(register: &'a impl Fn(&mut ClientCore)) -> impl FnOnce(&mut ClientCore) + 'a {
+    move |core| register(core)
 }
 
-/// Reads the first frame, which must be the identity, into `core`.
-async fn handshake(
-    socket: &mut Socket,
-    core: &mut ClientCore,
-) -> Result<(Identity, ConnectionId, Option<String>), ConnectionError> {
-    let first = loop {
-        match socket.next().await {
-            Some(Ok(Message::Binary(frame))) => break frame,
-            Some(Ok(Message::Close(close))) => {
-                return Err(ConnectionError::Connect(format!(
-                    "closed before identity: {close:?}"
-                )));
+/// A jitter seed that differs between clients: the clock's nanoseconds, the process and a
+/// per-process counter.
+fn seed() -> u64 {
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or_default();
+    let count = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    nanos ^ (u64::from(std::process::id()) << 32) ^ count.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+}
+
+/// How an attempt to open a socket ended without one.
+struct AttemptFailed {
+    error: ConnectionError,
+    /// The core was already told (a refused token exchange it judged).
+    counted: bool,
+}
+
+/// Opens a socket for `options` as the holder of `token`, exchanging it for a 60-second one
+/// first. A refused exchange goes to the core's token policy ([`ClientCore::token_refused`])
+/// unless `strict` (the first attempt of [`NativeConnection::connect`], whose caller gets the
+/// refusal as an error); a forgotten token is removed from `shared` and the socket opens
+/// anonymously.
+async fn open(
+    options: &ConnectOptions,
+    shared: &Mutex<Shared>,
+    strict: bool,
+) -> Result<Socket, AttemptFailed> {
+    let failed = |error| AttemptFailed {
+        error,
+        counted: false,
+    };
+    let token = lock(shared).token.clone();
+    let short_token = match token {
+        None => None,
+        Some(token) => {
+            let (status, body) = fetch_websocket_token(options, &token)
+                .await
+                .map_err(failed)?;
+            match read_websocket_token(status, &body) {
+                Ok(short) => Some(short),
+                Err(refusal) if strict || status == 200 => return Err(failed(refusal.into())),
+                Err(refusal) => {
+                    let mut shared = lock(shared);
+                    if !shared.core.token_refused(status, &body) {
+                        return Err(AttemptFailed {
+                            error: refusal.into(),
+                            counted: true,
+                        });
+                    }
+                    shared.token = None;
+                    None
+                }
             }
-            Some(Ok(_)) => continue,
-            Some(Err(e)) => return Err(ConnectionError::Connect(e.to_string())),
-            None => return Err(ConnectionError::Connect("closed before identity".into())),
         }
     };
-    handle_frame(core, &first).map_err(|panic| {
-        ConnectionError::Connect(format!("handling the identity frame panicked: {panic}"))
-    })?;
-    match core.poll_event() {
-        Some(Event::Connected {
-            identity,
-            connection_id,
-            new_token,
-        }) => Ok((identity, connection_id, new_token)),
-        _ => Err(ConnectionError::Connect(
-            "the first message was not an identity".into(),
-        )),
-    }
+    open_socket(options, short_token.as_deref())
+        .await
+        .map_err(failed)
 }
 
-/// The task that owns the socket: moves frames both ways and reconnects when it closes.
+/// The task that owns the socket: carries out the core's actions and moves frames both ways.
 struct Pump {
     shared: Arc<Mutex<Shared>>,
     outgoing: mpsc::UnboundedReceiver<Vec<u8>>,
     shutdown: oneshot::Receiver<()>,
-    status: watch::Sender<ConnectionStatus>,
     options: ConnectOptions,
     timer: Arc<Notify>,
+    /// Told when the first socket has said who we are (or, unless `retry_first`, why not).
+    first: Option<oneshot::Sender<Result<(), ConnectionError>>>,
+    retry_first: bool,
 }
 
 /// Hands `frame` to `core`, catching a panic (whose message is returned). After a panic the
@@ -420,152 +510,197 @@ fn handle_frame(core: &mut ClientCore, frame: &[u8]) -> Result<(), String> {
     })
 }
 
-/// Why a socket stopped.
-enum Stop {
+/// What one wait of the socket task ended with.
+enum Step {
+    /// Something was handled; look at the core's actions again.
+    Go,
+    /// The socket is gone.
     Lost(String),
-    ClosedByClient,
+    /// The client closed the connection.
+    Shutdown,
 }
 
 impl Pump {
-    async fn run(mut self, mut socket: Socket) {
-        let started = Instant::now();
+    async fn run(mut self) {
+        let mut socket: Option<Socket> = None;
         loop {
-            let stop = self.carry(&mut socket).await;
-            let _ = socket.close(None).await;
-            {
+            let action = {
                 let mut shared = lock(&self.shared);
-                shared.core.connection_lost();
+                shared.tick();
+                let action = shared.core.poll_action();
                 shared.flush();
-                // Frames queued for the old socket belong to calls that already ended.
-                while self.outgoing.try_recv().is_ok() {}
-                if let Stop::ClosedByClient = stop {
-                    shared.closed = Some("closed by the client".into());
-                    // Subscriptions still waiting to apply never will.
-                    shared.waiters.close();
+                if shared.identity.is_some()
+                    && let Some(first) = self.first.take()
+                {
+                    let _ = first.send(Ok(()));
                 }
-            }
-            let reason = match stop {
-                Stop::ClosedByClient => {
-                    return self.set_status(ConnectionStatus::Disconnected(
-                        "closed by the client".into(),
-                    ));
-                }
-                Stop::Lost(reason) => reason,
+                action
             };
-            log::warn!("connection lost: {reason}; reconnecting");
-            match self.reconnect(started).await {
-                Some(new_socket) => socket = new_socket,
-                None => {
-                    let mut shared = lock(&self.shared);
-                    shared.closed = Some("closed by the client".into());
-                    shared.waiters.close();
-                    drop(shared);
-                    return self.set_status(ConnectionStatus::Disconnected(
-                        "closed by the client".into(),
-                    ));
-                }
-            }
-        }
-    }
-
-    fn set_status(&self, status: ConnectionStatus) {
-        log::info!("connection status: {status}");
-        self.status.send_replace(status);
-    }
-
-    /// Moves frames until the socket closes or the client closes it; ends calls at their
-    /// deadline.
-    async fn carry(&mut self, socket: &mut Socket) -> Stop {
-        loop {
-            let deadline = {
-                let shared = lock(&self.shared);
-                shared
-                    .core
-                    .poll_timeout()
-                    .map(|at| tokio::time::Instant::from_std(shared.origin + at))
-            };
-            let timeout = async {
-                match deadline {
-                    Some(at) => tokio::time::sleep_until(at).await,
-                    None => std::future::pending().await,
-                }
-            };
-            tokio::select! {
-                message = socket.next() => match message {
-                    Some(Ok(Message::Binary(frame))) => {
-                        let mut shared = lock(&self.shared);
-                        let shared_ref = &mut *shared;
-                        shared_ref.tick();
-                        if let Err(panic) = handle_frame(&mut shared_ref.core, &frame) {
-                            log::error!("handling a frame panicked: {panic}; rebuilding the connection state");
-                            let blank = shared_ref.core.blank();
-                            shared_ref.core = shared_ref
-                                .waiters
-                                .rebuild(blank, FrameError::Panicked(panic));
-                            shared_ref.flush();
-                            return Stop::Lost("handling a frame panicked".into());
+            match action {
+                Some(Action::Connect) => {
+                    // Replaces any socket still open.
+                    socket = None;
+                    let strict = self.first.is_some() && !self.retry_first;
+                    let attempt = tokio::time::timeout(
+                        CONNECT_TIMEOUT,
+                        open(&self.options, &self.shared, strict),
+                    );
+                    let outcome = tokio::select! {
+                        outcome = attempt => outcome,
+                        _ = &mut self.shutdown => return self.finish(),
+                    };
+                    let failed = match outcome {
+                        Ok(Ok(opened)) => {
+                            socket = Some(opened);
+                            continue;
                         }
-                        shared.flush();
-                        if let Some((identity, _)) = shared.core.identity()
-                            && !matches!(*self.status.borrow(), ConnectionStatus::Connected(_))
-                        {
-                            drop(shared);
-                            self.set_status(ConnectionStatus::Connected(identity));
-                        }
+                        Ok(Err(failed)) => failed,
+                        Err(_) => AttemptFailed {
+                            error: ConnectionError::Connect(format!(
+                                "{}: no answer within {CONNECT_TIMEOUT:?}",
+                                self.options.uri
+                            )),
+                            counted: false,
+                        },
+                    };
+                    if self.give_up(&failed.error) {
+                        return self.finish();
                     }
-                    Some(Ok(Message::Close(close))) => return Stop::Lost(format!("closed by the server: {close:?}")),
-                    Some(Ok(_)) => {}
-                    Some(Err(e)) => return Stop::Lost(e.to_string()),
-                    None => return Stop::Lost("socket ended".into()),
-                },
-                frame = self.outgoing.recv() => match frame {
-                    Some(frame) => {
-                        if let Err(e) = socket.send(Message::Binary(frame.into())).await {
-                            return Stop::Lost(e.to_string());
-                        }
+                    if !failed.counted {
+                        lock(&self.shared)
+                            .core
+                            .connect_failed(&failed.error.to_string());
                     }
-                    None => return Stop::ClosedByClient,
-                },
-                _ = &mut self.shutdown => return Stop::ClosedByClient,
-                _ = timeout => {
+                    continue;
+                }
+                Some(Action::Disconnect) => {
+                    // Dropped, not closed: a stalled link would never finish a close handshake.
+                    socket = None;
+                    let error = ConnectionError::Connect("no identity in time".into());
+                    if self.give_up(&error) {
+                        return self.finish();
+                    }
+                    continue;
+                }
+                None => {}
+            }
+            match self.wait(socket.as_mut()).await {
+                Step::Go => {}
+                Step::Shutdown => return self.finish(),
+                Step::Lost(reason) => {
+                    socket = None;
+                    log::warn!("connection lost: {reason}");
+                    if self.give_up(&ConnectionError::Connect(reason)) {
+                        return self.finish();
+                    }
                     let mut shared = lock(&self.shared);
-                    shared.tick();
+                    shared.core.connection_lost();
                     shared.flush();
+                    // Frames queued for the old socket belong to calls that already ended.
+                    while self.outgoing.try_recv().is_ok() {}
                 }
-                // A call was made: its deadline may come before the one slept on.
-                _ = self.timer.notified() => {}
             }
         }
     }
 
-    /// Tries again on the backoff schedule until a socket opens (or the client closes).
-    async fn reconnect(&mut self, started: Instant) -> Option<Socket> {
-        let outage = Instant::now();
-        let backoff = Backoff::default();
-        for attempt in 1.. {
-            let delay = backoff.delay(attempt, outage.elapsed(), jitter());
-            self.set_status(ConnectionStatus::Reconnecting {
-                attempt,
-                next_try_at_ms: (started.elapsed() + delay).as_secs_f64() * 1000.0,
-            });
-            tokio::select! {
-                _ = tokio::time::sleep(delay) => {}
-                _ = &mut self.shutdown => return None,
-            }
-            match open(&self.options).await {
-                Ok(socket) => return Some(socket),
-                Err(e) => log::info!("reconnect attempt {attempt} failed: {e}"),
-            }
+    /// Whether a failure ends the connection: only before the first identity of
+    /// [`NativeConnection::connect`], whose caller then gets `error`.
+    fn give_up(&mut self, error: &ConnectionError) -> bool {
+        if self.retry_first {
+            return false;
         }
-        None
+        match self.first.take() {
+            Some(first) => {
+                let _ = first.send(Err(error.clone()));
+                true
+            }
+            None => false,
+        }
     }
-}
 
-/// A number in `[0, 1)` that differs between clients and attempts.
-fn jitter() -> f64 {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or_default();
-    f64::from(nanos % 1_000_000) / 1_000_000.0
+    /// Ends the connection for good.
+    fn finish(&mut self) {
+        let mut shared = lock(&self.shared);
+        shared.closed = Some(CLOSED_BY_CLIENT.into());
+        shared.core.close();
+        shared.flush();
+        // Subscriptions still waiting to apply never will.
+        shared.waiters.close();
+    }
+
+    /// Waits for one thing to happen: a frame (handled), a frame to send (sent), the core's next
+    /// deadline (told), a call made, or the client closing.
+    async fn wait(&mut self, socket: Option<&mut Socket>) -> Step {
+        let deadline = {
+            let shared = lock(&self.shared);
+            shared
+                .core
+                .poll_timeout()
+                .map(|at| tokio::time::Instant::from_std(shared.origin + at))
+        };
+        let timeout = async {
+            match deadline {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
+        let Some(socket) = socket else {
+            return tokio::select! {
+                frame = self.outgoing.recv() => match frame {
+                    // No socket: the frame's call already ended as lost.
+                    Some(_) => Step::Go,
+                    None => Step::Shutdown,
+                },
+                _ = &mut self.shutdown => Step::Shutdown,
+                _ = timeout => Step::Go,
+                _ = self.timer.notified() => Step::Go,
+            };
+        };
+        tokio::select! {
+            message = socket.next() => match message {
+                Some(Ok(Message::Binary(frame))) => {
+                    let mut shared = lock(&self.shared);
+                    let shared = &mut *shared;
+                    // The time first: if it makes the core drop this socket (a probe overdue),
+                    // the core ignores the frame; its `Action::Disconnect` drops the socket on
+                    // the next turn.
+                    shared.tick();
+                    if let Err(panic) = handle_frame(&mut shared.core, &frame) {
+                        log::error!("handling a frame panicked: {panic}; rebuilding the connection state");
+                        let blank = shared.core.blank();
+                        shared.core = shared
+                            .waiters
+                            .rebuild(blank, FrameError::Panicked(panic));
+                        shared.flush();
+                        return Step::Lost("handling a frame panicked".into());
+                    }
+                    shared.flush();
+                    Step::Go
+                }
+                Some(Ok(Message::Close(close))) => Step::Lost(format!("closed by the server: {close:?}")),
+                Some(Ok(_)) => Step::Go,
+                Some(Err(e)) => Step::Lost(e.to_string()),
+                None => Step::Lost("socket ended".into()),
+            },
+            frame = self.outgoing.recv() => match frame {
+                Some(frame) => {
+                    match tokio::time::timeout(SEND_TIMEOUT, socket.send(Message::Binary(frame.into()))).await {
+                        Ok(Ok(())) => Step::Go,
+                        Ok(Err(e)) => Step::Lost(e.to_string()),
+                        Err(_) => Step::Lost(format!("a frame not sent within {SEND_TIMEOUT:?}")),
+                    }
+                }
+                None => Step::Shutdown,
+            },
+            _ = &mut self.shutdown => Step::Shutdown,
+            _ = timeout => {
+                let mut shared = lock(&self.shared);
+                shared.tick();
+                shared.flush();
+                Step::Go
+            }
+            // A call was made: its deadline may come before the one slept on.
+            _ = self.timer.notified() => Step::Go,
+        }
+    }
 }

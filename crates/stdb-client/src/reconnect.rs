@@ -10,11 +10,13 @@ pub enum ConnectionStatus {
     Connecting,
     /// Connected as this identity.
     Connected(Identity),
-    /// The socket closed; trying again.
+    /// The socket closed, stopped answering (see [`crate::Heartbeat`]) or could not be opened;
+    /// trying again.
     Reconnecting {
         /// Attempts made since the socket closed.
         attempt: u32,
-        /// When the next attempt starts, in the transport's clock (milliseconds).
+        /// When the next attempt starts, in the core's clock (milliseconds): `performance.now()`
+        /// in the browser, time since the connection was made natively.
         next_try_at_ms: f64,
     },
     /// Given up for good (closed by the application, or refused by configuration).

@@ -37,6 +37,7 @@ pub trait Row: for<'de> Deserialize<'de> + SpacetimeType + Debug + Send + Sync +
 pub(crate) struct RowDecoder {
     guard: Option<Shape>,
     size: RowSize,
+    heap_per_byte: usize,
 }
 
 impl RowDecoder {
@@ -44,6 +45,7 @@ impl RowDecoder {
         let shape = Shape::of::<T>(T::TABLE);
         Self {
             size: shape.row_size(),
+            heap_per_byte: shape.heap_per_byte(),
             guard: shape.has_preallocated_arrays().then_some(shape),
         }
     }
@@ -52,6 +54,12 @@ impl RowDecoder {
     /// boundaries cannot hold such rows are refused before anything is decoded.
     pub fn row_size(&self) -> RowSize {
         self.size
+    }
+
+    /// At most how many bytes of heap a decoded row takes per byte of its BSATN (see
+    /// [`Shape::heap_per_byte`]).
+    pub fn heap_per_byte(&self) -> usize {
+        self.heap_per_byte
     }
 
     pub fn decode<T: Row>(&self, bytes: &[u8]) -> Result<T, FrameError> {

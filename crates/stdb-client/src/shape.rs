@@ -12,10 +12,18 @@ use crate::row_list::RowSize;
 use spacetimedb_sats::typespace::{SpacetimeType, TypespaceBuilder};
 use spacetimedb_sats::{AlgebraicType, AlgebraicTypeRef, Typespace};
 use std::any::TypeId;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// Deepest nesting accepted (the server's messages nest a dozen levels at most).
 const MAX_DEPTH: usize = 64;
+
+/// The in-memory size assumed for a value whose size the walk cannot tell (nested too deep, or
+/// recursive through a `Box`): 4 KiB, more than any row type here holds in place.
+const UNKNOWN_SIZE: usize = 1 << 12;
+
+/// The in-memory size of a pointer: what a zero-size array element (maybe a `Box<()>`) is taken
+/// to be decoded.
+const POINTER: usize = 8;
 
 /// The type of a BSATN value, resolved so its bytes can be checked.
 #[derive(Debug, Clone)]
@@ -157,6 +165,109 @@ impl Shape {
         }
     }
 
+    /// At most how many bytes of heap a decoded value takes per byte of its BSATN (at least 1).
+    ///
+    /// Strings and byte arrays take one byte per byte. An array of anything else allocates each
+    /// element's in-memory size (see [`Self::inline_size`]) for as few as its smallest encoding
+    /// (see [`Self::min_size`]): a `None` of `Option<u128>` is one byte encoded, 32 decoded. The
+    /// bytes every element must have are never bytes of a deeper array's elements, so the
+    /// largest such ratio over every array in the type bounds the whole value. A zero-size
+    /// element is taken as a pointer (a `Box<()>`) for one byte (see [`Self::check`]). Not
+    /// counted: what the allocator rounds up, and `Box`es of anything else (encoded as what
+    /// they hold: invisible here).
+    pub fn heap_per_byte(&self) -> usize {
+        /// Each named type is visited once (the largest ratio does not depend on where a type
+        /// sits), so recursive types take linear time.
+        fn visit(
+            shape: &Shape,
+            ty: &AlgebraicType,
+            seen: &mut HashSet<AlgebraicTypeRef>,
+            sizes: &mut HashMap<AlgebraicTypeRef, usize>,
+            depth: usize,
+        ) -> usize {
+            if depth > MAX_DEPTH {
+                return 1;
+            }
+            match ty {
+                AlgebraicType::Ref(r) => match shape.typespace.get(*r) {
+                    Some(t) if seen.insert(*r) => visit(shape, t, seen, sizes, depth + 1),
+                    _ => 1,
+                },
+                AlgebraicType::Array(a) => {
+                    let elem = &*a.elem_ty;
+                    // A zero-size element takes a byte of the row's length (see `walk`), and may
+                    // be a `Box` (a pointer) decoded.
+                    let inline = match shape.inline_size(elem, sizes, depth + 1) {
+                        0 => POINTER,
+                        inline => inline,
+                    };
+                    let ratio = inline.div_ceil(shape.min_size(elem, depth + 1).max(1));
+                    ratio.max(visit(shape, elem, seen, sizes, depth + 1))
+                }
+                AlgebraicType::Product(p) => p
+                    .elements
+                    .iter()
+                    .map(|e| visit(shape, &e.algebraic_type, seen, sizes, depth + 1))
+                    .fold(1, usize::max),
+                AlgebraicType::Sum(s) => s
+                    .variants
+                    .iter()
+                    .map(|v| visit(shape, &v.algebraic_type, seen, sizes, depth + 1))
+                    .fold(1, usize::max),
+                _ => 1,
+            }
+        }
+        let mut sizes = HashMap::new();
+        visit(self, &self.root, &mut HashSet::new(), &mut sizes, 0)
+    }
+
+    /// At most how many bytes a decoded value of `ty` takes in place (in a `Vec`'s buffer):
+    /// fields laid out with at most 16-byte alignment, an enum's tag taking one alignment more.
+    /// Named types are sized once (`sizes`); one met again while being sized (only possible
+    /// through a `Box`) is taken as [`UNKNOWN_SIZE`].
+    fn inline_size(
+        &self,
+        ty: &AlgebraicType,
+        sizes: &mut HashMap<AlgebraicTypeRef, usize>,
+        depth: usize,
+    ) -> usize {
+        const ALIGN: usize = 16;
+        if depth > MAX_DEPTH {
+            return UNKNOWN_SIZE;
+        }
+        match ty {
+            AlgebraicType::Ref(r) => {
+                if let Some(&size) = sizes.get(r) {
+                    return size;
+                }
+                sizes.insert(*r, UNKNOWN_SIZE);
+                let size = self
+                    .typespace
+                    .get(*r)
+                    .map_or(UNKNOWN_SIZE, |t| self.inline_size(t, sizes, depth + 1));
+                sizes.insert(*r, size);
+                size
+            }
+            AlgebraicType::Product(p) => p
+                .elements
+                .iter()
+                .map(|e| self.inline_size(&e.algebraic_type, sizes, depth + 1))
+                .fold(0, usize::saturating_add)
+                .next_multiple_of(ALIGN),
+            AlgebraicType::Sum(s) => s
+                .variants
+                .iter()
+                .map(|v| self.inline_size(&v.algebraic_type, sizes, depth + 1))
+                .max()
+                .unwrap_or(0)
+                .next_multiple_of(ALIGN)
+                .saturating_add(ALIGN),
+            // A `Vec` or `String`: pointer, capacity, length.
+            AlgebraicType::Array(_) | AlgebraicType::String => 24,
+            other => self.fixed_size(other, depth).unwrap_or(UNKNOWN_SIZE),
+        }
+    }
+
     /// The smallest BSATN size of a value of `ty` (0 where the walk gives up: a lower bound).
     fn min_size(&self, ty: &AlgebraicType, depth: usize) -> usize {
         if depth > MAX_DEPTH {
@@ -185,6 +296,9 @@ impl Shape {
     }
 
     /// Checks that `bytes` is exactly one value of this shape whose every length fits.
+    ///
+    /// An array of zero-size elements (encoded as nothing) may claim no more of them than there
+    /// are bytes left: each is taken to need one.
     ///
     /// Returns how many elements of arrays of variable-size values (structs, enums, strings)
     /// it holds: the official decoder allocates each of those in a `Vec` at its in-memory size,
@@ -291,6 +405,13 @@ impl Shape {
                 let len = reader.len()?;
                 let elem = self.resolve(&array.elem_ty, reader)?;
                 match self.fixed_size(elem, depth) {
+                    // Zero-size elements (`()`, or a `Box` of one, 8 bytes decoded) encode as
+                    // nothing: each is taken to need a byte all the same, so a row claims no
+                    // more of them than it has bytes left.
+                    Some(0) if len > reader.remaining() => Err(reader.error(format!(
+                        "array claims {len} zero-size elements but only {} bytes are left",
+                        reader.remaining()
+                    ))),
                     Some(size) => {
                         let total = len.checked_mul(size).ok_or_else(|| {
                             reader.error(format!("array of {len} elements is too large"))
@@ -431,5 +552,61 @@ mod tests {
     fn knows_which_types_preallocate() {
         assert!(!Shape::of::<Flat>("t").has_preallocated_arrays());
         assert!(Shape::of::<WithList>("t").has_preallocated_arrays());
+    }
+
+    /// The decoded heap per BSATN byte bounds what the official decoder allocates: one byte per
+    /// byte for strings and bytes, an element's in-memory size over its smallest encoding for
+    /// other arrays (a `None` of `Option<u128>` is 1 byte encoded and 32 decoded).
+    #[test]
+    fn bounds_the_decoded_heap_per_byte() {
+        assert_eq!(Shape::of::<Flat>("t").heap_per_byte(), 1);
+        assert_eq!(Shape::of::<Fixed>("t").heap_per_byte(), 1);
+        assert_eq!(Shape::of::<Vec<u8>>("t").heap_per_byte(), 1);
+        assert_eq!(Shape::of::<Vec<u64>>("t").heap_per_byte(), 1);
+        // 24 bytes of `String` for a 4-byte length prefix.
+        assert_eq!(Shape::of::<Vec<String>>("t").heap_per_byte(), 6);
+        let options = Shape::of::<Vec<Option<u128>>>("t").heap_per_byte();
+        assert!(options >= size_of::<Option<u128>>(), "{options}");
+        let nested = Shape::of::<Vec<Vec<Option<u128>>>>("t").heap_per_byte();
+        assert!(nested >= size_of::<Option<u128>>(), "{nested}");
+    }
+
+    #[derive(SpacetimeType)]
+    #[sats(crate = spacetimedb_lib)]
+    struct Units {
+        id: u64,
+        units: Vec<()>,
+    }
+
+    /// A zero-size element encodes as nothing: a 12-byte row used to pass claiming u32::MAX of
+    /// them (minutes of decoding, or 8 bytes each as `Box<()>`s). Each now takes a byte of what
+    /// is left, and is charged as a pointer.
+    #[test]
+    fn zero_size_elements_take_a_byte_each() {
+        let shape = Shape::of::<Units>("t");
+        let mut row = 7u64.to_le_bytes().to_vec();
+        row.extend(u32::MAX.to_le_bytes());
+        let err = shape.check(&row).unwrap_err();
+        assert!(err.to_string().contains("zero-size"), "{err}");
+        let mut empty = 7u64.to_le_bytes().to_vec();
+        empty.extend(0u32.to_le_bytes());
+        assert_eq!(shape.check(&empty), Ok(0));
+        assert!(shape.heap_per_byte() >= POINTER);
+    }
+
+    #[derive(SpacetimeType)]
+    #[sats(crate = spacetimedb_lib)]
+    struct Tree {
+        left: Vec<Tree>,
+        right: Vec<Tree>,
+        label: Option<u128>,
+    }
+
+    /// A recursive type is walked once per named type, not once per path (2^64 of them here).
+    #[test]
+    fn bounds_a_recursive_type_quickly() {
+        let shape = Shape::of::<Tree>("t");
+        // A `Tree` in a `Vec`: 48 bytes of `Vec`s and 32 of `Option<u128>` for 9 bytes.
+        assert!(shape.heap_per_byte() >= size_of::<Tree>().div_ceil(9));
     }
 }

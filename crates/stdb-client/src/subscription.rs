@@ -215,6 +215,18 @@ impl Subscriptions {
         self.sets.remove(&query_id);
     }
 
+    /// Whether a set is known: live, or being ended by an unsubscribe.
+    pub fn is_known(&self, query_id: u32) -> bool {
+        self.sets.contains_key(&query_id)
+    }
+
+    /// Whether a set is live: known and not being ended by an unsubscribe.
+    pub fn is_live(&self, query_id: u32) -> bool {
+        self.sets
+            .get(&query_id)
+            .is_some_and(|set| set.state != SetState::Ending)
+    }
+
     /// The server refused or dropped a set: its handles, now failed.
     pub fn failed(&mut self, query_id: u32, error: &str) -> Vec<SubscriptionId> {
         let Some(set) = self.sets.remove(&query_id) else {

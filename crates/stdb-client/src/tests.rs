@@ -471,6 +471,167 @@ fn an_unnumbered_failure_with_two_candidates_is_not_guessed() {
     ));
 }
 
+/// SpacetimeDB 1.2 sends a failed call's result with request id 0. A call that timed out may
+/// still get that late failure: it must not be pinned on the next call of the same reducer (whose
+/// own result would then be dropped). On the core's clock: the late failure is unattributed, the
+/// next call gets its real result; once the timed-out call is long forgotten, a failure with
+/// request id 0 is the only pending call's again.
+#[test]
+fn a_late_failure_of_a_timed_out_call_is_not_pinned_on_the_next_call() {
+    use std::time::Duration;
+    let secs = Duration::from_secs;
+    let mut core = connected_core();
+    core.set_request_timeout(secs(10));
+    core.handle_timeout(secs(100));
+    let slow = core.call_reducer("set_score", &(1u32, 2i32)).unwrap();
+    core.handle_timeout(secs(110));
+    assert!(matches!(
+        drain(&mut core).as_slice(),
+        [Event::ReducerDone { request_id, outcome: ReducerOutcome::TimedOut, .. }] if *request_id == slow
+    ));
+    let next = core.call_reducer("set_score", &(1u32, 3i32)).unwrap();
+    // The slow call's late failure arrives: it could be either call's.
+    core.handle_frame(&transaction(ME, 0, UpdateStatus::Failed("too slow".into())));
+    match drain(&mut core).as_slice() {
+        [Event::UnattributedFailure { reducer, outcome }] => {
+            assert_eq!(reducer, "set_score");
+            assert_eq!(*outcome, ReducerOutcome::Failed("too slow".into()));
+        }
+        other => panic!("{other:?}"),
+    }
+    // The next call's own result still reaches it.
+    core.handle_frame(&transaction(
+        ME,
+        next.0,
+        UpdateStatus::Committed(DatabaseUpdate { tables: vec![] }),
+    ));
+    assert!(matches!(
+        drain(&mut core).as_slice(),
+        [Event::ReducerDone { request_id, outcome: ReducerOutcome::Committed, .. }] if *request_id == next
+    ));
+    // Much later, the timed-out call is forgotten: a failure with request id 0 is the only
+    // pending call's again.
+    core.handle_timeout(secs(110) + crate::reducer::TOMBSTONE_LIFETIME);
+    let last = core.call_reducer("set_score", &(1u32, -1i32)).unwrap();
+    core.handle_frame(&transaction(ME, 0, UpdateStatus::Failed("negative".into())));
+    assert!(matches!(
+        drain(&mut core).as_slice(),
+        [Event::ReducerDone { request_id, outcome: ReducerOutcome::Failed(_), .. }] if *request_id == last
+    ));
+}
+
+/// A table with a primary key holds at most one row per key. A hostile update inserting a
+/// thousand rows with one key (their bytes differ) used to leave `len() == 1000` while `get`
+/// found one; it is refused as a whole, naming the table, and so is a row whose key another
+/// cached row keeps. A delete and an insert of one key stay an update, and one row delivered
+/// twice (overlapping queries) is no duplicate.
+#[test]
+fn a_table_holds_at_most_one_row_per_primary_key() {
+    let mut core = connected_core();
+    let committed = |deletes: &[Player], inserts: &[Player]| {
+        transaction(OTHER, 0, UpdateStatus::Committed(update(deletes, inserts)))
+    };
+    let same_key: Vec<Player> = (0..1000).map(|i| player(7, "p", i)).collect();
+    core.handle_frame(&committed(&[], &same_key));
+    let duplicate = |events: &[Event]| match events {
+        [Event::FrameError(error @ FrameError::DuplicateKey { table, key, .. })] => {
+            assert_eq!((table.as_str(), key.as_str()), ("player", "7"));
+            error.to_string()
+        }
+        other => panic!("{other:?}"),
+    };
+    let message = duplicate(&drain(&mut core));
+    assert!(
+        message.starts_with("table player would hold two rows with primary key 7"),
+        "{message}"
+    );
+    let cache = |core: &ClientCore| core.table::<Player>().map(|t| (t.len(), t.get(&7)));
+    assert_eq!(cache(&core), Some((0, None)));
+
+    core.handle_frame(&committed(&[], &[player(7, "ann", 1), player(7, "ann", 1)]));
+    assert_eq!(names(&changes(&drain(&mut core))), ["+ann"]);
+    core.handle_frame(&committed(&[], &[player(7, "bob", 2)]));
+    duplicate(&drain(&mut core));
+    let (len, row) = cache(&core).unwrap();
+    assert_eq!((len, row.map(|r| r.name.clone())), (1, Some("ann".into())));
+    // Deleted once of twice, the row stays: the key is still taken.
+    core.handle_frame(&committed(&[player(7, "ann", 1)], &[player(7, "bob", 2)]));
+    duplicate(&drain(&mut core));
+    core.handle_frame(&committed(
+        &[player(7, "ann", 1), player(7, "ann", 1)],
+        &[player(7, "bob", 2)],
+    ));
+    assert_eq!(names(&changes(&drain(&mut core))), ["ann>bob"]);
+    assert_eq!(core.table::<Player>().map(|t| t.len()), Some(1));
+
+    // A subscription whose rows hold one key twice fails.
+    let id = core.subscribe(["SELECT * FROM player"]).unwrap();
+    sent(&mut core);
+    core.handle_frame(&applied(
+        0,
+        update(&[], &[player(9, "x", 1), player(9, "y", 1)]),
+    ));
+    let events = drain(&mut core);
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, Event::FrameError(FrameError::DuplicateKey { .. }))),
+        "{events:?}"
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, Event::SubscriptionFailed { id: failed, .. } if *failed == id)),
+        "{events:?}"
+    );
+}
+
+/// The client cache's limit: the update that would pass it is refused as a whole, and fails
+/// the subscription whose initial rows it carries.
+#[test]
+fn an_update_past_the_cache_limit_is_refused_as_a_whole() {
+    let mut core = connected_core();
+    let rows: Vec<Player> = (0..10).map(|i| player(i, "p", 0)).collect();
+    let per_row = crate::ROW_OVERHEAD;
+    core.set_max_cache_bytes(8 * per_row);
+    core.handle_frame(&transaction(
+        OTHER,
+        0,
+        UpdateStatus::Committed(update(&[], &rows[..5])),
+    ));
+    assert_eq!(changes(&drain(&mut core)).len(), 5);
+    let id = core.subscribe(["SELECT * FROM player"]).unwrap();
+    sent(&mut core);
+    core.handle_frame(&applied(0, update(&[], &rows)));
+    let events = drain(&mut core);
+    let refused = events.iter().find_map(|e| match e {
+        Event::FrameError(FrameError::Limit {
+            what: "rows",
+            message,
+        }) => Some(message),
+        _ => None,
+    });
+    assert!(
+        refused.is_some_and(|m| m.contains("table player") && m.contains("max_cache_bytes")),
+        "{events:?}"
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, Event::SubscriptionFailed { id: failed, .. } if *failed == id)),
+        "{events:?}"
+    );
+    assert_eq!(core.table::<Player>().map(|t| t.len()), Some(5));
+    // Deleting rows makes room: an update that deletes as much as it adds fits.
+    core.handle_frame(&transaction(
+        OTHER,
+        0,
+        UpdateStatus::Committed(update(&rows[..5], &rows[5..])),
+    ));
+    assert_eq!(changes(&drain(&mut core)).len(), 10);
+    assert_eq!(core.table::<Player>().map(|t| t.len()), Some(5));
+}
+
 /// An out-of-energy call gets no answer at all: it ends at its deadline, on the core's clock.
 #[test]
 fn calls_and_queries_without_an_answer_time_out() {
@@ -1048,6 +1209,7 @@ fn subscriptions_made_before_the_identity_are_sent_when_it_arrives() {
 mod cache_model {
     use super::*;
     use crate::TableCache;
+    use crate::client_cache::RowBudget;
     use crate::row_list::RowRanges;
     use std::collections::BTreeMap;
 
@@ -1103,6 +1265,43 @@ mod cache_model {
         }
     }
 
+    /// During a resync of many stale rows, a small update computes a few row charges, not one per
+    /// stale row (every update used to sum every stale row's charge: 123× slower per small
+    /// transaction with 100 000 stale rows).
+    #[test]
+    fn a_small_update_during_a_resync_does_not_walk_the_stale_rows() {
+        const STALE: u32 = 10_000;
+        let mut cache = TableCache::<Player>::default();
+        let all: Vec<Bytes> = (0..STALE).map(|id| bytes_of(&player(id, "p", 0))).collect();
+        cache
+            .apply_rows(
+                &[],
+                &[RowRanges::from_rows(&all)],
+                &mut RowBudget::unlimited(),
+            )
+            .unwrap();
+        cache.begin_resync();
+        let before = cache.charges_computed();
+        for id in 0..100 {
+            let row = [bytes_of(&player(STALE + id, "new", 1))];
+            cache
+                .apply_rows(
+                    &[],
+                    &[RowRanges::from_rows(&row)],
+                    &mut RowBudget::unlimited(),
+                )
+                .unwrap();
+        }
+        let work = cache.charges_computed() - before;
+        assert!(
+            work <= 100 * 4,
+            "{work} row charges for 100 one-row updates"
+        );
+        cache.assert_stale_held();
+        assert_eq!(cache.finish_resync().len(), STALE as usize);
+        cache.assert_stale_held();
+    }
+
     proptest! {
         /// Server-consistent updates (a changed row is deleted and inserted in one update) and
         /// resyncs leave the cache equal to the server's rows, findable by key, and report each
@@ -1133,16 +1332,23 @@ mod cache_model {
                     cache.begin_resync();
                     let all = model.iter().map(|(id, score)| bytes_of(&player(*id, "p", *score)));
                     let all: Vec<Bytes> = all.collect();
-                    let mut changes = cache.apply_rows(&[], &[RowRanges::from_rows(&all)]).unwrap();
+                    cache.assert_stale_held();
+                    // Delivered again in two updates, so the total is checked halfway too.
+                    let (first, second) = all.split_at(all.len() / 2);
+                    let mut changes = cache.apply_rows(&[], &[RowRanges::from_rows(first)], &mut RowBudget::unlimited()).unwrap();
+                    cache.assert_stale_held();
+                    changes.extend(cache.apply_rows(&[], &[RowRanges::from_rows(second)], &mut RowBudget::unlimited()).unwrap());
+                    cache.assert_stale_held();
                     changes.extend(cache.finish_resync());
                     changes
                 } else {
                     cache
-                        .apply_rows(&[RowRanges::from_rows(&deletes)], &[RowRanges::from_rows(&inserts)])
+                        .apply_rows(&[RowRanges::from_rows(&deletes)], &[RowRanges::from_rows(&inserts)], &mut RowBudget::unlimited())
                         .unwrap()
                 };
                 prop_assert_eq!(summary(&changes), diff(&before, &model));
                 assert_matches(&cache, &model);
+                cache.assert_stale_held();
             }
         }
     }

@@ -13,6 +13,9 @@ use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
 
 wasm_bindgen_test_configure!(run_in_browser);
 
+#[global_allocator]
+static ALLOCATOR: heap_meter::Counting = heap_meter::Counting;
+
 #[wasm_bindgen_test]
 async fn one_connection_per_tab_and_the_token_is_kept_and_reused() {
     let options = options();
@@ -139,4 +142,70 @@ async fn a_rejected_stored_token_is_replaced() {
     assert_ne!(stored, "not-a-token");
     assert_eq!(stored.split('.').count(), 3, "a JWT");
     connection.close();
+}
+
+/// Inserts `count` synthetic rows from `first` on with last GM on `day` (`seed_gm_stats`, as the
+/// database owner).
+async fn seed(first: u32, count: u32, day: i32) {
+    let options = options();
+    let Some(owner) = option_env!("ONEPULSE_OWNER_TOKEN") else {
+        panic!("built without ONEPULSE_OWNER_TOKEN: run `cargo xtask test`");
+    };
+    let url = format!(
+        "{}/v1/database/{}/call/seed_gm_stats",
+        options.connect.http_base(),
+        options.connect.database
+    );
+    let response = gloo_net::http::Request::post(&url)
+        .header("Authorization", &format!("Bearer {owner}"))
+        .header("Content-Type", "application/json")
+        .body(format!("[{first}, {count}, {day}]"))
+        .expect("the seed request")
+        .send()
+        .await
+        .expect("seeded");
+    assert_eq!(response.status(), 200, "{:?}", response.text().await);
+}
+
+/// `close()` frees: a connection holding 10 000 rows, closed and with every handle dropped,
+/// leaves the heap within 1 MiB of where it was (its socket's callbacks and its timer hold it
+/// only weakly).
+#[wasm_bindgen_test]
+async fn a_closed_connection_and_its_cache_are_freed() {
+    const ROWS: usize = 10_000;
+    const DAY: i32 = 2_000;
+    seed(500_000, ROWS as u32, DAY).await;
+    // A connection a previous test left open would be handed out (and freed) instead.
+    BrowserConnection::shared(options(), register)
+        .unwrap()
+        .close();
+    gloo_timers::future::sleep(std::time::Duration::from_millis(200)).await;
+    let before = heap_meter::live();
+
+    let connection = BrowserConnection::shared(options(), register).unwrap();
+    connected(&connection).await;
+    connection
+        .subscribe_applied([format!(
+            "SELECT * FROM gm_stats_by_address WHERE last_gm_day = {DAY}"
+        )])
+        .await
+        .unwrap();
+    assert_eq!(
+        connection.with_table::<GmStatsRow, _>(|t| t.len()),
+        Some(ROWS)
+    );
+    let held = heap_meter::live().saturating_sub(before);
+    assert!(held > 2 << 20, "the cache holds the rows: {held} bytes");
+    let again = connection.clone();
+    connection.close();
+    drop(connection);
+    drop(again);
+    // Let the socket's close and any callback already queued run.
+    gloo_timers::future::sleep(std::time::Duration::from_millis(500)).await;
+
+    let kept = heap_meter::live().saturating_sub(before);
+    assert!(
+        kept < 1 << 20,
+        "{kept} bytes still held after close (the cache held {held})"
+    );
 }

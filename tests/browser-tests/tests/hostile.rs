@@ -136,6 +136,46 @@ async fn hostile_frames_end_as_errors_in_bounded_memory() {
     connection.close();
 }
 
+/// The distinct-row attack: a million different valid rows in one 20 MB frame, each new to the
+/// cache (ten such frames used to reach the 4 GiB wasm limit). With a 32 MiB cache the frame is
+/// refused by `max_cache_bytes`, as one error event, within the documented bound (its rows stop
+/// being decoded once their charge passes the cache's room: the decoding bound plus the
+/// cache), and the good row sent after it still arrives.
+#[wasm_bindgen_test]
+async fn distinct_rows_are_refused_in_bounded_memory() {
+    const CACHE: usize = 32 * MIB;
+    heap_meter::reset_peak();
+    let before = heap_meter::live();
+    let mut options = hostile_options("distinct");
+    options.connect.max_cache_bytes = CACHE;
+    let connection = BrowserConnection::shared(options, register_hostile).unwrap();
+    let errors = frame_errors(&connection);
+    within(90, "the row sent after the distinct rows", || {
+        connection.with_table::<HostileRow, _>(|t| t.len()) == Some(1)
+    })
+    .await;
+    let errors = errors.borrow().clone();
+    match errors.as_slice() {
+        [
+            FrameError::Limit {
+                what: "rows",
+                message,
+            },
+        ] => {
+            assert!(message.contains("table hostile"), "{message}");
+            assert!(message.contains("max_cache_bytes"), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+    let peak = heap_meter::peak().saturating_sub(before);
+    let frame = 20 * 1_000_000 + 256;
+    let bound = 6 * frame + CACHE + MIB;
+    assert!(peak <= bound, "peak {peak} bytes, bound {bound}");
+    let memory = wasm_memory_bytes();
+    assert!(memory < 160 * MIB, "wasm memory grew to {memory} bytes");
+    connection.close();
+}
+
 /// A panic while handling a frame (here in a row type's primary key) aborts that call in wasm;
 /// the connection must still work afterwards: it rebuilds its state, reconnects and gets data
 /// on the new socket, later calls do not panic, and the page can go on to another server.

@@ -292,3 +292,79 @@ async fn the_page_shows_a_known_address_and_refuses_a_bad_one() {
         "no stale numbers after a bad address"
     );
 }
+
+/// A store whose database and fallback service cannot be reached (nothing listens on port 9).
+fn unreachable_store() -> GmStore {
+    let options = stdb_client::browser::BrowserOptions::new("ws://127.0.0.1:9", "nowhere");
+    let mut config = StoreConfig::new(options, "http://127.0.0.1:9");
+    config.fallback_delay = Duration::from_millis(50);
+    GmStore::new(config).unwrap()
+}
+
+#[wasm_bindgen_test]
+async fn the_last_live_numbers_show_at_once_on_the_next_visit_cached_and_never_ready() {
+    let device = other_device(&options()).await;
+    let address = unique_address();
+    report(&device, &address, Chain::Base, today() - 1).await;
+    report(&device, &address, Chain::Base, today()).await;
+    let live = live_only_store();
+    live.set_address(address.as_str());
+    eventually("live data", || live.is_ready.get_untracked()).await;
+    let numbers = live.streaks.get_untracked();
+    assert_eq!(numbers.get(&Chain::Base).map(|s| s.current), Some(2));
+    let before = js_sys::Date::now() as i64;
+
+    // The next visit cannot reach anything: the kept numbers are on screen at once.
+    let offline = unreachable_store();
+    offline.set_address(address.as_str());
+    assert_eq!(offline.streaks.get_untracked(), numbers);
+    assert!(offline.shows_numbers.get_untracked());
+    assert_eq!(offline.source.get_untracked(), DataSource::Cached);
+    assert!(
+        !offline.is_ready.get_untracked(),
+        "cached numbers are never ready"
+    );
+    let as_of = offline.cached_as_of.get_untracked().expect("their age");
+    assert!(
+        as_of <= before + 1000,
+        "as of when they were live: {as_of} vs {before}"
+    );
+    // The socket and the fallback fail: the numbers stay, never live, never ready.
+    eventually("a fallback failure", || {
+        offline.fallback_error.get_untracked().is_some()
+    })
+    .await;
+    assert_eq!(offline.streaks.get_untracked(), numbers);
+    assert_eq!(offline.source.get_untracked(), DataSource::Cached);
+    assert!(!offline.is_ready.get_untracked());
+
+    // Another address has no kept numbers.
+    let other = unreachable_store();
+    other.set_address(unique_address().as_str());
+    assert!(!other.shows_numbers.get_untracked());
+}
+
+#[wasm_bindgen_test]
+async fn hostile_kept_numbers_are_ignored_without_a_panic() {
+    use gloo_storage::Storage;
+    let address = unique_address();
+    let a = address.as_str();
+    let hostile = [
+        "{".to_owned(),
+        "null".to_owned(),
+        format!(r#"[{{"address":"{a}","as_of_ms":-1,"stats":[]}}]"#),
+        format!(
+            r#"[{{"address":"{a}","as_of_ms":5,"stats":[{{"chain_id":8453,"current":3,"highest":2,"all_time":9,"last_day":1}}]}}]"#
+        ),
+        format!("[{}]", "{\"a\":".repeat(5000)),
+    ];
+    for text in hostile {
+        gloo_storage::LocalStorage::raw()
+            .set_item("onepulse.snapshots", &text)
+            .unwrap();
+        let store = unreachable_store();
+        store.set_address(a);
+        assert!(!store.shows_numbers.get_untracked(), "{text:.60}");
+        assert_eq!(store.cached_as_of.get_untracked(), None);
+    }
+}

@@ -17,6 +17,6 @@ mod stack;
 
 pub use browser::Chromedriver;
 pub use farcaster_host::{FarcasterHost, HOST_FID, HOST_USERNAME, HOST_WALLET};
-pub use gate::Gate;
+pub use gate::{Gate, Mode};
 pub use page::Page;
 pub use stack::{Reporter, Stack};

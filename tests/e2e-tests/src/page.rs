@@ -2,7 +2,8 @@
 
 use crate::Chromedriver;
 use fantoccini::Client;
-use serde_json::Value;
+use fantoccini::wd::WebDriverCompatibleCommand;
+use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
 /// How long a wait for something on the page lasts before the test fails.
@@ -106,17 +107,26 @@ impl Page {
 
     /// Waits until `check` gives `Some`, polling every 25 ms; fails the test after [`WAIT`],
     /// naming `what` and the last thing seen.
-    pub async fn until<T, F, Fut>(&self, what: &str, mut check: F) -> T
+    pub async fn until<T, F, Fut>(&self, what: &str, check: F) -> T
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<T, String>>,
     {
-        let deadline = Instant::now() + WAIT;
+        self.until_within(WAIT, what, check).await
+    }
+
+    /// [`Page::until`] with a deadline of `wait`.
+    pub async fn until_within<T, F, Fut>(&self, wait: Duration, what: &str, mut check: F) -> T
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, String>>,
+    {
+        let deadline = Instant::now() + wait;
         loop {
             match check().await {
                 Ok(value) => return value,
                 Err(seen) if Instant::now() >= deadline => {
-                    panic!("waited {WAIT:?} for {what}; last seen: {seen}")
+                    panic!("waited {wait:?} for {what}; last seen: {seen}")
                 }
                 Err(_) => tokio::time::sleep(Duration::from_millis(25)).await,
             }
@@ -164,6 +174,53 @@ impl Page {
         .await
     }
 
+    /// Milliseconds from navigation start to the performance mark `name` (set by the app,
+    /// e.g. `onepulse:numbers-on-screen`), once it is set.
+    pub async fn until_mark(&self, name: &str) -> f64 {
+        self.until(&format!("the {name} mark"), || async {
+            let mark = self
+                .run(
+                    "const m = performance.getEntriesByName(arguments[0]); \
+                     return m.length ? m[0].startTime : null;",
+                    vec![name.into()],
+                )
+                .await;
+            mark.as_f64().ok_or_else(|| mark.to_string())
+        })
+        .await
+    }
+
+    /// Runs the Chrome DevTools Protocol command `cmd` with `params` on this tab (through
+    /// ChromeDriver's `goog/cdp/execute`); returns its result.
+    pub async fn cdp(&self, cmd: &str, params: Value) -> Value {
+        let command = Cdp {
+            cmd: cmd.to_owned(),
+            params,
+        };
+        self.client
+            .issue_cmd(command)
+            .await
+            .unwrap_or_else(|e| panic!("CDP {cmd} failed: {e}"))
+    }
+
+    /// Hides the tab as far as the page can tell: `document.visibilityState` becomes
+    /// `"hidden"` (with its `visibilitychange` event), then the page is frozen (CDP
+    /// `Page.setWebLifecycleState`): no timer, no script runs, as in a background tab the
+    /// browser froze; the network stack still holds the sockets.
+    pub async fn hide(&self) {
+        self.run(SET_VISIBILITY, vec!["hidden".into()]).await;
+        self.cdp("Page.setWebLifecycleState", json!({ "state": "frozen" }))
+            .await;
+    }
+
+    /// Shows the tab again: the page is resumed, then becomes `"visible"` (with its
+    /// `visibilitychange` event).
+    pub async fn show(&self) {
+        self.cdp("Page.setWebLifecycleState", json!({ "state": "active" }))
+            .await;
+        self.run(SET_VISIBILITY, vec!["visible".into()]).await;
+    }
+
     /// Ends the browser session.
     pub async fn close(self) {
         self.client.close().await.ok();
@@ -184,3 +241,35 @@ const WATCH_TEXT: &str = r#"
         { subtree: true, childList: true, characterData: true });
     check();
 "#;
+
+/// Makes `document.visibilityState` (and `document.hidden`) read `arguments[0]` and tells
+/// the page with a `visibilitychange` event, as a browser does when a tab is hidden or shown.
+const SET_VISIBILITY: &str = r#"
+    const [state] = arguments;
+    Object.defineProperty(document, 'visibilityState', { configurable: true, get: () => state });
+    Object.defineProperty(document, 'hidden', { configurable: true, get: () => state === 'hidden' });
+    document.dispatchEvent(new Event('visibilitychange', { bubbles: true }));
+"#;
+
+/// A Chrome DevTools Protocol command, sent through ChromeDriver.
+#[derive(Debug)]
+struct Cdp {
+    cmd: String,
+    params: Value,
+}
+
+impl WebDriverCompatibleCommand for Cdp {
+    fn endpoint(
+        &self,
+        base_url: &url::Url,
+        session_id: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        let session = session_id.unwrap_or_default();
+        base_url.join(&format!("session/{session}/goog/cdp/execute"))
+    }
+
+    fn method_and_body(&self, _request_url: &url::Url) -> (http::Method, Option<String>) {
+        let body = json!({ "cmd": self.cmd, "params": self.params });
+        (http::Method::POST, Some(body.to_string()))
+    }
+}

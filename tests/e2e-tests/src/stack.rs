@@ -106,6 +106,16 @@ impl Stack {
         self.server.url()
     }
 
+    /// The fallback service's port: put a [`Gate`] in front of it and pass that to the app as
+    /// `api=` to cut the page off from `/api` (the app itself stays served).
+    pub fn fallback_port(&self) -> u16 {
+        self.fallback
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .expect("the fallback URL ends with its port")
+    }
+
     /// The database's name.
     pub fn database(&self) -> &str {
         &self.database
@@ -191,6 +201,13 @@ impl Stack {
     /// Starts SpacetimeDB again, same port and data.
     pub fn restart_database(&mut self) {
         block_in_place(|| self.server.restart());
+    }
+
+    /// SpacetimeDB comes back wiped, on the same port: new JWT signing keys (every token it
+    /// issued is refused), the module published again with no rows, and a new reporter.
+    pub fn wipe_and_republish_database(&mut self) {
+        block_in_place(|| self.server.wipe_and_republish());
+        self.reporter.token = block_in_place(|| self.server.new_reporter()).token;
     }
 }
 

@@ -1,11 +1,13 @@
 //! The app's figures for `cargo xtask bench` (feature `bench`): page load → live data on
 //! screen, reducer commit → DOM latency, and the app's transfer size; then, with a local chain
 //! and the real chain watcher (at its default poll interval, no extra confirmations), GM
-//! transaction mined → streak on screen and the watcher's throughput. Prints one
-//! `BENCH {json}` line per figure. `cargo xtask bench` runs the tests one at a time.
+//! transaction mined → streak on screen and the watcher's throughput; and on a bad link (issue
+//! 14): a stalled link → noticed, link back → live, and a returning visit with the network
+//! blocked → cached numbers on screen. Prints one `BENCH {json}` line per figure.
+//! `cargo xtask bench` runs the tests one at a time.
 
 use e2e_tests::chains::{RunDir, Watcher, start_chains};
-use e2e_tests::{Chromedriver, Page, Stack};
+use e2e_tests::{Chromedriver, Gate, Page, Stack};
 use local_chain::LocalChain;
 use onepulse_domain::Address;
 use onepulse_evm::daily_gm;
@@ -129,25 +131,35 @@ async fn app_figures() {
     );
 }
 
-/// Raw and gzip (best) sizes, in kB, of the built app's wasm, JS and CSS.
+/// Raw and gzip (best) sizes, in kB, of the built app's wasm, JS and CSS: every such file under
+/// the dist folder, so the wasm-bindgen snippets (the Farcaster bridge, which the glue imports
+/// at page load) count too.
 fn app_size() -> (f64, f64) {
     let dist = std::env::var("ONEPULSE_APP_DIST").expect("ONEPULSE_APP_DIST");
     let mut raw = 0usize;
     let mut gzip = 0usize;
-    for entry in std::fs::read_dir(&dist).expect("the built app") {
-        let path = entry.expect("a dist entry").path();
-        let shipped = matches!(
-            path.extension().and_then(|e| e.to_str()),
-            Some("wasm" | "js" | "css")
-        );
-        if !shipped {
-            continue;
+    let mut folders = vec![std::path::PathBuf::from(dist)];
+    while let Some(folder) = folders.pop() {
+        for entry in std::fs::read_dir(&folder).expect("the built app") {
+            let path = entry.expect("a dist entry").path();
+            if path.is_dir() {
+                folders.push(path);
+                continue;
+            }
+            let shipped = matches!(
+                path.extension().and_then(|e| e.to_str()),
+                Some("wasm" | "js" | "css")
+            );
+            if !shipped {
+                continue;
+            }
+            let bytes = std::fs::read(&path).expect("a built file");
+            let mut encoder =
+                flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+            encoder.write_all(&bytes).expect("gzip");
+            raw += bytes.len();
+            gzip += encoder.finish().expect("gzip").len();
         }
-        let bytes = std::fs::read(&path).expect("a built file");
-        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
-        encoder.write_all(&bytes).expect("gzip");
-        raw += bytes.len();
-        gzip += encoder.finish().expect("gzip").len();
     }
     (raw as f64 / 1000.0, gzip as f64 / 1000.0)
 }
@@ -282,4 +294,96 @@ async fn chain_figures() {
         "GMs/s",
         None,
     );
+}
+
+/// Stalls timed (stall → noticed, then link back → live).
+const STALLS: usize = 5;
+/// Returning visits timed with the network blocked.
+const BLOCKED_LOADS: usize = 10;
+
+/// Waits (polling every 25 ms, for at most `patience`) until the pill's state satisfies
+/// `wanted`; returns the time it took from `since`, in milliseconds.
+async fn pill_until(
+    page: &Page,
+    since: Instant,
+    patience: Duration,
+    wanted: impl Fn(&str) -> bool,
+) -> f64 {
+    let deadline = Instant::now() + patience;
+    loop {
+        let pill = page.pill().await;
+        if wanted(&pill) {
+            return since.elapsed().as_secs_f64() * 1000.0;
+        }
+        assert!(Instant::now() < deadline, "the pill stayed {pill:?}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_link_figures() {
+    let stack = Stack::start("e2e-bench-bad-link", true).await;
+    let api = Gate::start(stack.fallback_port(), true).await;
+    let driver = Chromedriver::start().await;
+    let address = unique_address();
+    stack.report(&address, BASE, today());
+    let url = format!(
+        "{}&api={}",
+        stack.page_url(&format!("address={}", address.as_str())),
+        api.http_url()
+    );
+    let page = Page::open(&driver, &url).await;
+    page.until_pill("live").await;
+
+    // Stall → the pill no longer says Live; link back → Live again.
+    let (mut noticed, mut back) = (Vec::new(), Vec::new());
+    for _ in 0..STALLS {
+        let stalled = Instant::now();
+        stack.gate.stall();
+        noticed.push(pill_until(&page, stalled, Duration::from_secs(60), |p| p != "live").await);
+        let reopened = Instant::now();
+        stack.gate.open();
+        back.push(pill_until(&page, reopened, Duration::from_secs(60), |p| p == "live").await);
+    }
+    noticed.sort_by(f64::total_cmp);
+    back.sort_by(f64::total_cmp);
+    figure(
+        "stalled link → noticed, p50",
+        percentile(&noticed, 0.5),
+        "ms",
+        Some(15_000.0),
+    );
+    figure(
+        "stalled link → noticed, max",
+        percentile(&noticed, 1.0),
+        "ms",
+        Some(15_000.0),
+    );
+    figure("link back → live, p50", percentile(&back, 0.5), "ms", None);
+    figure("link back → live, max", percentile(&back, 1.0), "ms", None);
+
+    // Returning visits with SpacetimeDB and the fallback service unreachable: the page-load →
+    // numbers mark, reached from the numbers kept by the last live visit.
+    stack.gate.close();
+    api.close();
+    let mut shown = Vec::new();
+    for _ in 0..BLOCKED_LOADS {
+        page.goto(&url).await;
+        shown.push(page.until_mark("onepulse:numbers-on-screen").await);
+        assert_ne!(page.pill().await, "live");
+    }
+    shown.sort_by(f64::total_cmp);
+    figure(
+        "returning visit, network blocked → numbers on screen, p50",
+        percentile(&shown, 0.5),
+        "ms",
+        Some(100.0),
+    );
+    figure(
+        "returning visit, network blocked → numbers on screen, max",
+        percentile(&shown, 1.0),
+        "ms",
+        None,
+    );
+    page.close().await;
 }

@@ -189,13 +189,13 @@ fn a_bound_identity_cannot_report_its_own_gms() {
     // Nor the batch of a chain watcher.
     let batch = db.call(
         "report_chain_gms",
-        json!([BASE, 1, 1, [{
+        json!([BASE, 1, 0, 2, 0, [{
             "address": address.as_str(),
             "day": today(),
             "tx_hash": format!("0x{}", "ab".repeat(32)),
             "block_number": 1,
             "log_index": 0
-        }]]),
+        }], true]),
         Some(&me.token),
     );
     failed(batch, "is not a reporter");
@@ -799,4 +799,122 @@ fn reporters_are_added_and_removed_by_the_owner_only() {
         message,
         format!("identity {} is not a reporter", candidate.identity)
     );
+}
+
+/// A page pointed at another server (a link's `?spacetimedb=`), which may claim any identity,
+/// collects a signature naming that server: this database refuses it (and any message not
+/// naming exactly this database once), whoever sends it. The app's message names it: accepted.
+#[test]
+fn a_link_naming_another_database_is_refused() {
+    let db = TestDb::from_env();
+    let wallet = TestWallet::unique();
+    let me = db.new_identity();
+    let port = db.url().rsplit(':').next().expect("a port").to_owned();
+    let name = db.database().to_owned();
+    let right = test_kit::test_database_resource();
+    assert_eq!(right, format!("spacetimedb://127.0.0.1:{port}/{name}"));
+    let naming = |resources: &[String]| {
+        let mut message = wallet.link_message(&me.identity);
+        message.resources = resources.to_vec();
+        wallet.sign(&message)
+    };
+    for resources in [
+        vec![format!("spacetimedb://evil.example/{name}")],
+        vec![format!("spacetimedb://evil.example:{port}/{name}")],
+        vec![format!("spacetimedb://127.0.0.1:{port}/{name}-preview")],
+        vec![format!("spacetimedb://127.0.0.1:{port}/other")],
+        vec![format!("wss://127.0.0.1:{port}/{name}")],
+        vec![],
+        vec![right.clone(), format!("spacetimedb://evil.example/{name}")],
+    ] {
+        failed(
+            bind(&db, &me, &naming(&resources)),
+            "must name this database as its one resource",
+        );
+    }
+    assert!(db.bindings_of(&wallet.address()).is_empty());
+    let mut elsewhere = wallet.revoke_message();
+    elsewhere.resources = vec![format!("spacetimedb://evil.example/{name}")];
+    failed(
+        revoke(&db, None, &wallet.sign(&elsewhere)),
+        "must name this database",
+    );
+
+    let link = wallet.sign_link(&me.identity);
+    assert!(
+        link.0.ends_with(&format!("\nResources:\n- {right}")),
+        "{}",
+        link.0
+    );
+    assert_eq!(bind(&db, &me, &link), CallOutcome::Committed);
+    assert_eq!(db.bindings_of(&wallet.address()), [me.identity.as_str()]);
+}
+
+/// A new database accepts no link domain and no address of its own: a link from `localhost`
+/// (what every development page is) is refused until the owner adds both, and only the owner
+/// may. `cargo xtask dev` and the test setups add them explicitly after publishing.
+#[test]
+fn a_fresh_database_refuses_a_localhost_link_until_the_owner_adds_it() {
+    let db = TestDb::from_env();
+    let path = std::env::var("ONEPULSE_MODULE_WASM")
+        .expect("ONEPULSE_MODULE_WASM is set by cargo xtask test");
+    let wasm = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let name = format!("fresh-{}", unique_nonce().to_ascii_lowercase());
+    let owner = db.new_identity();
+    db.api()
+        .publish(&name, &wasm, &owner.token, false)
+        .unwrap_or_else(|e| panic!("publishing {name}: {e}"));
+    let call = |reducer: &str, args: serde_json::Value, token: &str| {
+        db.api()
+            .call_reducer(&name, reducer, &args, Some(token))
+            .unwrap_or_else(|e| panic!("{reducer}: {e}"))
+    };
+    let wallet = TestWallet::unique().for_database(db.url(), &name);
+    let me = db.new_identity();
+    let link = || {
+        let (message, signature) = wallet.sign_link(&me.identity);
+        call("bind_wallet", json!([message, signature]), &me.token)
+    };
+    failed(
+        link(),
+        "domain localhost:8080 is not accepted by this database (accepted: none yet",
+    );
+
+    for reducer in ["add_link_domain", "add_link_server"] {
+        failed(
+            call(reducer, json!([format!("localhost/{name}")]), &me.token),
+            "not authorized",
+        );
+    }
+    assert_eq!(
+        call("add_link_domain", json!(["localhost"]), &owner.token),
+        CallOutcome::Committed
+    );
+    failed(
+        link(),
+        "accepted: none yet: the owner adds one with add_link_server",
+    );
+    failed(
+        call("add_link_server", json!(["127.0.0.1"]), &owner.token),
+        "invalid link server",
+    );
+    assert_eq!(
+        call(
+            "add_link_server",
+            json!([format!("127.0.0.1/{name}")]),
+            &owner.token
+        ),
+        CallOutcome::Committed
+    );
+    assert_eq!(link(), CallOutcome::Committed);
+
+    assert_eq!(
+        call(
+            "remove_link_server",
+            json!([format!("127.0.0.1/{name}")]),
+            &owner.token
+        ),
+        CallOutcome::Committed
+    );
+    failed(link(), "must name this database");
 }

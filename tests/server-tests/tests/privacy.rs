@@ -391,3 +391,237 @@ async fn a_bound_identity_subscribes_to_its_own_profile_and_sees_no_other() {
     );
     assert_eq!(cached_profiles(&ann_connection), []);
 }
+
+/// Publishes `wasm` as `name` (a new database, or an update of it) as the holder of `token`.
+fn publish(db: &TestDb, name: &str, wasm: &[u8], token: &str) {
+    db.api()
+        .publish(name, wasm, token, false)
+        .unwrap_or_else(|e| panic!("publishing {name}: {e}"));
+}
+
+fn module_file(variable: &str) -> Vec<u8> {
+    let path = std::env::var(variable)
+        .unwrap_or_else(|_| panic!("{variable} is not set: run with `cargo xtask test`"));
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// A database as a module before the migrations left it, named `upgrade-…`: published from the
+/// fixture (`ONEPULSE_LEGACY_MODULE_WASM`: this module with feature `legacy-fixture`, whose
+/// `init` seeds the old loopback link domains and records no migration, and which has no
+/// `client_connected` hook) by a new owner, with one Base row whose profile columns are set
+/// as the old `report_gm` set them, and two link domains the owner added (which no migration
+/// may remove).
+struct LegacyDatabase {
+    name: String,
+    owner: NewIdentity,
+    address: Address,
+    before: GmStatsRow,
+}
+
+/// The link domains the owner added to every [`LegacyDatabase`].
+const OWNER_DOMAINS: [&str; 2] = ["localhost:8080", "onepulse.example"];
+
+/// The link domains `init` of modules before the migrations seeded in every new database.
+const OLD_DEFAULT_DOMAINS: [&str; 3] = ["localhost", "127.0.0.1", "[::1]"];
+
+impl LegacyDatabase {
+    fn publish(db: &TestDb) -> Self {
+        let name = format!("upgrade-{}", test_kit::unique_nonce().to_ascii_lowercase());
+        let owner = db.new_identity();
+        publish(
+            db,
+            &name,
+            &module_file("ONEPULSE_LEGACY_MODULE_WASM"),
+            &owner.token,
+        );
+        db.api()
+            .add_reporter(&name, &owner.token, &owner.identity)
+            .expect("the owner is a reporter");
+        let address = test_kit::unique_address();
+        let key = format!("{}:{}", address.as_str(), Chain::Base.id());
+        let owner_calls = |reducer: &str, args: serde_json::Value| {
+            db.api()
+                .call_as_owner(&name, &owner.token, reducer, &args)
+                .unwrap_or_else(|e| panic!("{reducer}: {e}"));
+        };
+        owner_calls(
+            REPORT_GM,
+            test_kit::report_args(address.as_str(), Chain::Base.id(), today()),
+        );
+        owner_calls(
+            "legacy_write_public_profile",
+            json!([key, {"some": 4242}, {"some": "Old Name"}, {"some": "oldname"}]),
+        );
+        for rule in OWNER_DOMAINS {
+            owner_calls("add_link_domain", json!([rule]));
+        }
+        let before = test_kit::gm_rows_of(db.api(), &name, &address).remove(0);
+        assert_eq!(
+            (before.fid, before.username.as_deref()),
+            (Some(4242), Some("oldname")),
+            "the fixture leaves the row as an older module did: names in the public table"
+        );
+        let legacy = Self {
+            name,
+            owner,
+            address,
+            before,
+        };
+        let mut seeded = OLD_DEFAULT_DOMAINS.to_vec();
+        seeded.extend(OWNER_DOMAINS);
+        seeded.sort_unstable();
+        assert_eq!(
+            legacy.link_domains(db),
+            seeded,
+            "the fixture's init seeded the old defaults"
+        );
+        legacy
+    }
+
+    fn call(&self, reducer: &str, args: serde_json::Value, token: Option<&str>) -> CallOutcome {
+        TestDb::from_env()
+            .api()
+            .call_reducer(&self.name, reducer, &args, token)
+            .unwrap_or_else(|e| panic!("{reducer}: {e}"))
+    }
+
+    fn owner_calls(&self, reducer: &str, args: serde_json::Value) {
+        assert_eq!(
+            self.call(reducer, args, Some(&self.owner.token)),
+            CallOutcome::Committed,
+            "{reducer} as the owner"
+        );
+    }
+
+    /// The row, read anonymously over `/sql` (which runs no hook).
+    fn rows(&self, db: &TestDb) -> Vec<GmStatsRow> {
+        test_kit::gm_rows_of(db.api(), &self.name, &self.address)
+    }
+
+    /// The accepted link domain rules, sorted (private: read as the owner).
+    fn link_domains(&self, db: &TestDb) -> Vec<String> {
+        let results = db
+            .api()
+            .sql(
+                &self.name,
+                "SELECT rule FROM link_domain",
+                Some(&self.owner.token),
+            )
+            .unwrap_or_else(|e| panic!("reading link_domain: {e}"));
+        let mut rules: Vec<String> = results
+            .iter()
+            .flat_map(|r| &r.rows)
+            .map(|row| match row.as_slice() {
+                [serde_json::Value::String(rule)] => rule.clone(),
+                other => panic!("a link_domain row: {other:?}"),
+            })
+            .collect();
+        rules.sort_unstable();
+        rules
+    }
+
+    /// The database as this module's migrations leave it: no personal data in the public
+    /// table (the streak unchanged), the old default link domains gone, the owner's kept.
+    fn assert_migrated(&self, db: &TestDb) {
+        let after = self.rows(db);
+        assert_no_personal_data(&after);
+        assert_eq!(after.len(), 1);
+        assert_eq!(
+            (after[0].current_streak, after[0].all_time_gm_count),
+            (self.before.current_streak, self.before.all_time_gm_count),
+            "only the personal data changed"
+        );
+        let anonymous = sql_rows_of(db, &self.name, &format!("SELECT * FROM {TABLE}"));
+        assert!(
+            !anonymous.contains("oldname") && !anonymous.contains("Old Name"),
+            "{anonymous}"
+        );
+        assert_eq!(self.link_domains(db), OWNER_DOMAINS);
+    }
+
+    /// The migrations ran once: a loopback domain the owner adds afterwards stays, whatever
+    /// connects or migrates next.
+    fn assert_migrations_run_once(&self, db: &TestDb) {
+        self.owner_calls("add_link_domain", json!(["localhost"]));
+        self.owner_calls("migrate", json!([]));
+        let mut expected = vec!["localhost".to_owned()];
+        expected.extend(OWNER_DOMAINS.map(str::to_owned));
+        expected.sort_unstable();
+        assert_eq!(self.link_domains(db), expected);
+    }
+}
+
+/// The `migrate` reducer on its own: on the fixture, which has the real `migrate` but no
+/// `client_connected` hook, so nothing else migrates it. A stranger's call is refused and
+/// changes nothing; the owner's cleans the public table of the names an older module wrote
+/// (SEC-005) and removes the link domains older modules seeded, keeping the owner's; calling
+/// it again changes nothing.
+#[test]
+fn the_owner_s_migrate_cleans_what_older_modules_left() {
+    let db = TestDb::from_env();
+    let legacy = LegacyDatabase::publish(&db);
+    let stranger = db.new_identity();
+    assert!(matches!(
+        legacy.call("migrate", json!([]), Some(&stranger.token)),
+        CallOutcome::Failed(message) if message.contains("not authorized")
+    ));
+    assert_eq!(
+        legacy.rows(&db)[0].fid,
+        Some(4242),
+        "a refused migrate changes nothing"
+    );
+    assert_eq!(legacy.link_domains(&db).len(), 5);
+    for _ in 0..2 {
+        legacy.owner_calls("migrate", json!([]));
+        legacy.assert_migrated(&db);
+    }
+    legacy.assert_migrations_run_once(&db);
+}
+
+/// SEC-005 on upgrade: this module published over a database an older module wrote (the
+/// fixture) migrates it at the first client connection, before the call that connected:
+/// here an anonymous HTTP reducer call that is itself refused, or the owner re-adding a
+/// loopback link domain (what the test setups do after publishing), which the migration then
+/// does not remove. `cargo xtask db`/`dev` call `migrate` right after publishing as well, so
+/// that `/sql` readers (no hook) never wait for a connection.
+#[test]
+fn publishing_this_module_over_an_older_one_migrates_at_the_first_connection() {
+    let db = TestDb::from_env();
+    for owner_connects_first in [false, true] {
+        let legacy = LegacyDatabase::publish(&db);
+        publish(
+            &db,
+            &legacy.name,
+            &module_file("ONEPULSE_MODULE_WASM"),
+            &legacy.owner.token,
+        );
+        if owner_connects_first {
+            legacy.owner_calls("add_link_domain", json!(["127.0.0.1"]));
+            let mut expected = vec!["127.0.0.1".to_owned()];
+            expected.extend(OWNER_DOMAINS.map(str::to_owned));
+            assert_eq!(
+                legacy.link_domains(&db),
+                expected,
+                "migrated before the call: the owner's rule stays"
+            );
+            legacy.owner_calls("remove_link_domain", json!(["127.0.0.1"]));
+        } else {
+            assert!(matches!(
+                legacy.call("unbind_wallet", json!([legacy.address.as_str()]), None),
+                CallOutcome::Failed(_)
+            ));
+        }
+        legacy.assert_migrated(&db);
+        legacy.assert_migrations_run_once(&db);
+    }
+}
+
+/// Every row of `query` on database `name`, read anonymously, as JSON text.
+fn sql_rows_of(db: &TestDb, name: &str, query: &str) -> String {
+    let results = db
+        .api()
+        .sql(name, query, None)
+        .unwrap_or_else(|e| panic!("{query}: {e}"));
+    serde_json::to_string(&results.iter().map(|r| &r.rows).collect::<Vec<_>>())
+        .expect("rows are JSON")
+}

@@ -353,3 +353,38 @@ async fn a_bad_query_fails_the_subscription_with_the_servers_message() {
         "{closed:?}"
     );
 }
+
+/// Heartbeat probes over a real socket: answered by SpacetimeDB, so the connection stays live,
+/// and invisible — no event, no change to the cache.
+#[tokio::test]
+async fn heartbeat_probes_are_answered_and_leave_no_trace() {
+    let db = TestDb::from_env();
+    let mut options = options(&db);
+    options.heartbeat.idle = Duration::from_millis(100);
+    options.heartbeat.timeout = Duration::from_secs(3);
+    let (connection, mut events) = connect(&options).await;
+    let mut status = connection.status_changes();
+    status.borrow_and_update();
+    let address = unique_address();
+    within(connection.subscribe([stats_query(&address)]))
+        .await
+        .expect("subscribed");
+    while events.try_recv().is_ok() {}
+    let frames_before = connection.inspect(|core| core.stats().frames);
+
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    let frames = connection.inspect(|core| core.stats().frames) - frames_before;
+    assert!(
+        (5..=20).contains(&frames),
+        "about one probe answered per 100 ms of silence, got {frames}"
+    );
+    assert!(
+        !status.has_changed().expect("status open"),
+        "live all along: {:?}",
+        connection.status()
+    );
+    assert!(events.try_recv().is_err(), "probes are not events");
+    assert_eq!(cached_keys(&connection), Vec::<String>::new());
+    connection.close();
+}

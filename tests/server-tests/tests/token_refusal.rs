@@ -113,3 +113,50 @@ async fn a_proxy_refusing_the_exchange_does_not_invalidate_the_token() {
         );
     }
 }
+
+/// The same policy after the first connect, as the browser has it: a token SpacetimeDB says is
+/// not valid (e.g. the database came back wiped, with new keys) is forgotten and the connection
+/// goes on anonymously — a new identity whose token is handed out — without a reconnect loop.
+#[tokio::test]
+async fn a_retrying_connection_forgets_a_token_spacetimedb_rejects_and_goes_on_anonymously() {
+    let db = TestDb::from_env();
+    let options = ConnectOptions {
+        token: Some(token_of_another_server()),
+        ..ConnectOptions::new(db.url(), db.database())
+    };
+    let (connection, mut events) = tokio::time::timeout(
+        Duration::from_secs(20),
+        NativeConnection::connect_retrying(&options, |_| {}),
+    )
+    .await
+    .expect("connected anonymously without waiting for retries");
+    let minted = connection
+        .new_token()
+        .expect("a new identity comes with its token");
+    assert!(matches!(
+        events.recv().await,
+        Some(stdb_client::Event::Connected { new_token: Some(token), .. }) if token == minted
+    ));
+    assert!(websocket_token(&options, minted).await.is_ok());
+    connection.close();
+}
+
+/// A refusal that is not SpacetimeDB's keeps the token: the connection keeps trying with it and
+/// never falls back to a new anonymous identity.
+#[tokio::test]
+async fn a_retrying_connection_keeps_a_token_a_proxy_refuses() {
+    let options = ConnectOptions {
+        token: Some("a-stored-token".into()),
+        ..ConnectOptions::new(
+            &responder("403 Forbidden", "TokenError(Error(InvalidSignature))"),
+            "onepulse",
+        )
+    };
+    let connecting = NativeConnection::connect_retrying(&options, |_| {});
+    assert!(
+        tokio::time::timeout(Duration::from_secs(2), connecting)
+            .await
+            .is_err(),
+        "still trying with the token, not connected as someone else"
+    );
+}

@@ -34,7 +34,10 @@ pub use sql_rows::{gm_rows_of, sql_option};
 #[cfg(not(target_arch = "wasm32"))]
 pub use test_db::TestDb;
 #[cfg(not(target_arch = "wasm32"))]
-pub use test_wallet::{TEST_DOMAIN, TEST_LINK_SECS, TEST_URI, TestWallet, now_secs, unique_nonce};
+pub use test_wallet::{
+    TEST_DOMAIN, TEST_LINK_SECS, TEST_URI, TestWallet, now_secs, test_database_resource,
+    unique_nonce,
+};
 
 use onepulse_domain::GmDay;
 

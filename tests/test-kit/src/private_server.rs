@@ -18,7 +18,8 @@ pub struct PrivateServer {
 }
 
 impl PrivateServer {
-    /// Starts a fresh server and publishes the module as `database`.
+    /// Starts a fresh server and publishes the module as `database`; the owner accepts wallet
+    /// links from this machine (a new database accepts none).
     pub fn start(database: &str) -> Self {
         let env_path = |name: &str| {
             PathBuf::from(
@@ -38,23 +39,28 @@ impl PrivateServer {
         };
         let server = LocalServer::start(&config, Duration::from_secs(60))
             .expect("the private server starts");
-        let owner = server.api().new_identity().expect("an owner identity");
-        let wasm = std::fs::read(env_path("ONEPULSE_MODULE_WASM")).expect("the module");
-        server
-            .api()
-            .publish(database, &wasm, &owner.token, false)
-            .expect("the module publishes");
-        // A database published moments before a hard kill may be missing after the restart
-        // (the WebSocket upgrade then answers 404): give the server a moment to persist it.
-        std::thread::sleep(Duration::from_millis(1500));
+        let owner_token = publish(&server, database);
         let api = HttpApi::new(server.url());
         Self {
             config,
             server: Some(server),
             api,
             database: database.to_owned(),
-            owner_token: owner.token,
+            owner_token,
         }
+    }
+
+    /// The database comes back wiped: kills the server, deletes its data directory (its
+    /// databases and its JWT signing keys, so every token it issued is refused from now on),
+    /// starts it again on the same port and publishes the module again under the same name,
+    /// with a new owner who accepts wallet links from this machine.
+    pub fn wipe_and_republish(&mut self) {
+        self.stop();
+        std::fs::remove_dir_all(&self.config.data_dir).expect("the data directory is deleted");
+        let server = LocalServer::start(&self.config, Duration::from_secs(60))
+            .expect("the wiped server starts");
+        self.owner_token = publish(&server, &self.database);
+        self.server = Some(server);
     }
 
     /// Has the owner make `identity_hex` (64 hex digits) a reporter; panics if that fails.
@@ -121,6 +127,27 @@ impl PrivateServer {
                 .expect("the private server restarts"),
         );
     }
+}
+
+/// Publishes the module (`ONEPULSE_MODULE_WASM`) as `database` with a new owner identity, has
+/// the owner accept wallet links from this machine, and returns the owner's token.
+fn publish(server: &LocalServer, database: &str) -> String {
+    let module = std::env::var("ONEPULSE_MODULE_WASM")
+        .unwrap_or_else(|_| panic!("ONEPULSE_MODULE_WASM is not set: run with `cargo xtask test`"));
+    let owner = server.api().new_identity().expect("an owner identity");
+    let wasm = std::fs::read(module).expect("the module");
+    server
+        .api()
+        .publish(database, &wasm, &owner.token, false)
+        .expect("the module publishes");
+    server
+        .api()
+        .allow_loopback_links(database, &owner.token)
+        .expect("the owner accepts wallet links from this machine");
+    // A database published moments before a hard kill may be missing after the restart (the
+    // WebSocket upgrade then answers 404): give the server a moment to persist it.
+    std::thread::sleep(Duration::from_millis(1500));
+    owner.token
 }
 
 impl Drop for PrivateServer {

@@ -4,10 +4,12 @@ use crate::unique::unique_bytes;
 use k256::ecdsa::SigningKey;
 use onepulse_domain::siwe::nonce_from_bytes;
 use onepulse_domain::wallet_link::address_of;
-use onepulse_domain::{Address, Chain, IdentityHex, SiweMessage, personal_sign_hash};
+use onepulse_domain::{
+    Address, Chain, IdentityHex, SiweMessage, database_resource, personal_sign_hash,
+};
 
-/// The domain of the tests' link messages: this machine, which a new database accepts
-/// (`localhost` with any port is one of its development defaults).
+/// The domain of the tests' link messages: this machine (`localhost`, any port, is a domain
+/// the test setups add to every test database; a new database accepts none).
 pub const TEST_DOMAIN: &str = "localhost:8080";
 
 /// The URI of the tests' link messages (on [`TEST_DOMAIN`]).
@@ -29,9 +31,21 @@ pub fn unique_nonce() -> String {
     nonce_from_bytes(&unique_bytes()[..16])
 }
 
+/// The resource naming the test database of `cargo xtask test` (`ONEPULSE_SPACETIMEDB_URL`,
+/// `ONEPULSE_TEST_DATABASE`) as the app writes it: `spacetimedb://127.0.0.1:PORT/NAME`.
+pub fn test_database_resource() -> String {
+    let url = std::env::var("ONEPULSE_SPACETIMEDB_URL").unwrap_or_default();
+    let database = std::env::var("ONEPULSE_TEST_DATABASE").unwrap_or_default();
+    database_resource(&url, &database)
+        .unwrap_or_else(|_| "spacetimedb://127.0.0.1/onepulse-test".to_owned())
+}
+
 /// A wallet with a private key of the test's own, signing as `personal_sign` does.
 pub struct TestWallet {
     key: SigningKey,
+    /// The database its messages name ([`test_database_resource`] unless
+    /// [`for_database`](Self::for_database) says otherwise).
+    resource: String,
 }
 
 impl TestWallet {
@@ -39,6 +53,7 @@ impl TestWallet {
     pub fn from_key(bytes: &[u8; 32]) -> Self {
         Self {
             key: SigningKey::from_slice(bytes).expect("a valid secp256k1 private key"),
+            resource: test_database_resource(),
         }
     }
 
@@ -46,9 +61,20 @@ impl TestWallet {
     pub fn unique() -> Self {
         loop {
             if let Ok(key) = SigningKey::from_slice(&unique_bytes()) {
-                return Self { key };
+                return Self {
+                    key,
+                    resource: test_database_resource(),
+                };
             }
         }
+    }
+
+    /// This wallet, signing messages for `database` on the server at `server_url` (a
+    /// [`PrivateServer`](crate::PrivateServer)'s).
+    pub fn for_database(mut self, server_url: &str, database: &str) -> Self {
+        self.resource = database_resource(server_url, database)
+            .unwrap_or_else(|e| panic!("{server_url} {database}: {e}"));
+        self
     }
 
     /// The wallet's address.
@@ -71,13 +97,15 @@ impl TestWallet {
     }
 
     /// The Sign-In with Ethereum message linking this wallet to `identity_hex` (64 hex digits)
-    /// as the app builds it: [`TEST_DOMAIN`], Base, a fresh nonce, issued now, lasting
-    /// [`TEST_LINK_SECS`]. Tests change fields to make bad ones.
+    /// as the app builds it: [`TEST_DOMAIN`], the wallet's database as the resource, Base, a
+    /// fresh nonce, issued now, lasting [`TEST_LINK_SECS`]. Tests change fields to make bad
+    /// ones.
     pub fn link_message(&self, identity_hex: &str) -> SiweMessage {
         let identity = IdentityHex::parse(identity_hex).expect("an identity's 64 hex digits");
         SiweMessage::link(
             TEST_DOMAIN,
             TEST_URI,
+            &self.resource,
             &self.address(),
             &identity,
             Chain::Base,
@@ -92,6 +120,7 @@ impl TestWallet {
         SiweMessage::revoke_all(
             TEST_DOMAIN,
             TEST_URI,
+            &self.resource,
             &self.address(),
             Chain::Base,
             &unique_nonce(),

@@ -3,7 +3,7 @@
 use crate::Error;
 use onepulse_evm::daily_gm;
 use onepulse_evm::primitives::{Address, B256, Bytes, U64, address, keccak256};
-use onepulse_evm::rpc::{BlockId, Receipt, RpcClient, TransactionRequest};
+use onepulse_evm::rpc::{BlockHeader, BlockId, Receipt, RpcClient, RpcError, TransactionRequest};
 use serde_json::{Value, json};
 use std::fs::{self, File};
 use std::net::{Ipv4Addr, TcpListener};
@@ -22,6 +22,9 @@ pub const DEV_ACCOUNT_0_PRIVATE_KEY: &str =
 const RPC_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a mined transaction's receipt may take to appear.
 const RECEIPT_TIMEOUT: Duration = Duration::from_secs(30);
+/// How many free ports a node is started on before giving up, when another process keeps
+/// taking the port picked for it.
+pub const PORT_ATTEMPTS: u32 = 5;
 
 /// How to run a local chain.
 #[derive(Debug, Clone)]
@@ -74,6 +77,12 @@ pub struct LocalChain {
 impl LocalChain {
     /// Starts the node, waits (up to `timeout`) until its RPC answers with the right chain id,
     /// and deploys `DailyGM` from [`DEV_ACCOUNT_0`].
+    ///
+    /// A free port (`config.port` 0) is picked before Hardhat binds it, so another process may
+    /// take it in between: the node then exits with `EADDRINUSE`, and it is started again on
+    /// another free port (up to [`PORT_ATTEMPTS`] times). The node is only taken as up once
+    /// its own log says it listens, so another node that took the port is never mistaken for
+    /// it.
     pub fn start(config: &ChainConfig, timeout: Duration) -> Result<Self, Error> {
         let chain_id = config.chain_id;
         let node_error = |detail: String| Error::Node { chain_id, detail };
@@ -94,47 +103,22 @@ impl LocalChain {
                 source,
             })?;
         }
-        let port = match config.port {
-            0 => free_loopback_port()?,
-            port => port,
+        let deadline = Instant::now() + timeout;
+        let attempts = if config.port == 0 { PORT_ATTEMPTS } else { 1 };
+        let mut attempt = 1;
+        let mut chain = loop {
+            let port = match config.port {
+                0 => free_loopback_port()?,
+                port => port,
+            };
+            let mut chain = Self::spawn(config, &cli, port)?;
+            match chain.wait_until_up(deadline) {
+                Ok(()) => break chain,
+                // It has exited already; try another port.
+                Err(_) if attempt < attempts && chain.lost_its_port() => attempt += 1,
+                Err(e) => return Err(e),
+            }
         };
-        let log = File::create(&config.log_file).map_err(|source| Error::Io {
-            what: format!("creating {}", config.log_file.display()),
-            source,
-        })?;
-        let log_err = log.try_clone().map_err(|source| Error::Io {
-            what: "duplicating the log file handle".into(),
-            source,
-        })?;
-        let mut command = Command::new(&config.node);
-        command
-            .arg(&cli)
-            .arg("node")
-            .args(["--hostname", "127.0.0.1", "--port", &port.to_string()])
-            .current_dir(&config.contracts_dir)
-            .env("ONEPULSE_CHAIN_ID", chain_id.to_string())
-            // No telemetry prompt, no banners or update notices (its output is not a terminal
-            // either, which Hardhat also checks).
-            .env("HARDHAT_DISABLE_TELEMETRY_PROMPT", "true")
-            .stdin(Stdio::null())
-            .stdout(log)
-            .stderr(log_err);
-        let child = command.spawn().map_err(|source| Error::Io {
-            what: format!("starting {} {}", config.node.display(), cli.display()),
-            source,
-        })?;
-        let url = format!("http://127.0.0.1:{port}");
-        let mut chain = Self {
-            child,
-            chain_id,
-            rpc: RpcClient::new(&url, RPC_TIMEOUT),
-            url,
-            port,
-            contract: Address::ZERO,
-            deploy_block: 0,
-            log_file: config.log_file.clone(),
-        };
-        chain.wait_until_up(timeout)?;
         let receipt = chain.send(
             "deploying DailyGM",
             DEV_ACCOUNT_0,
@@ -148,8 +132,53 @@ impl LocalChain {
         Ok(chain)
     }
 
-    fn wait_until_up(&mut self, timeout: Duration) -> Result<(), Error> {
-        let deadline = Instant::now() + timeout;
+    /// Runs `hardhat node` for `config` on `port`, its output in the log file.
+    fn spawn(config: &ChainConfig, cli: &Path, port: u16) -> Result<Self, Error> {
+        let log = File::create(&config.log_file).map_err(|source| Error::Io {
+            what: format!("creating {}", config.log_file.display()),
+            source,
+        })?;
+        let log_err = log.try_clone().map_err(|source| Error::Io {
+            what: "duplicating the log file handle".into(),
+            source,
+        })?;
+        let mut command = Command::new(&config.node);
+        command
+            .arg(cli)
+            .arg("node")
+            .args(["--hostname", "127.0.0.1", "--port", &port.to_string()])
+            .current_dir(&config.contracts_dir)
+            .env("ONEPULSE_CHAIN_ID", config.chain_id.to_string())
+            // No telemetry prompt, no banners or update notices (its output is not a terminal
+            // either, which Hardhat also checks).
+            .env("HARDHAT_DISABLE_TELEMETRY_PROMPT", "true")
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(log_err);
+        let child = command.spawn().map_err(|source| Error::Io {
+            what: format!("starting {} {}", config.node.display(), cli.display()),
+            source,
+        })?;
+        let url = format!("http://127.0.0.1:{port}");
+        Ok(Self {
+            child,
+            chain_id: config.chain_id,
+            rpc: RpcClient::new(&url, RPC_TIMEOUT),
+            url,
+            port,
+            contract: Address::ZERO,
+            deploy_block: 0,
+            log_file: config.log_file.clone(),
+        })
+    }
+
+    /// Whether the node exited because its port was taken.
+    fn lost_its_port(&mut self) -> bool {
+        !self.is_running() && fs::read_to_string(&self.log_file).is_ok_and(|log| port_taken(&log))
+    }
+
+    fn wait_until_up(&mut self, deadline: Instant) -> Result<(), Error> {
+        let listening = format!("server at {}/", self.url);
         loop {
             if let Ok(Some(status)) = self.child.try_wait() {
                 return Err(Error::Node {
@@ -161,7 +190,19 @@ impl LocalChain {
                     ),
                 });
             }
-            match self.rpc.chain_id() {
+            // Only our node's log says it listens on this port: an answer before that would
+            // come from whoever else holds the port.
+            let ours = fs::read_to_string(&self.log_file).is_ok_and(|log| log.contains(&listening));
+            let answer = if ours {
+                self.rpc.chain_id()
+            } else {
+                Err(RpcError::Transport {
+                    url: self.url.clone(),
+                    method: "eth_chainId".into(),
+                    detail: "the node does not say it listens yet".into(),
+                })
+            };
+            match answer {
                 Ok(id) if id == self.chain_id => return Ok(()),
                 Ok(id) => {
                     return Err(Error::Node {
@@ -176,7 +217,7 @@ impl LocalChain {
                     return Err(Error::Node {
                         chain_id: self.chain_id,
                         detail: format!(
-                            "not answering on {} after {timeout:?} ({e}); see {}",
+                            "not answering on {} in time ({e}); see {}",
                             self.url,
                             self.log_file.display()
                         ),
@@ -309,6 +350,82 @@ impl LocalChain {
     pub fn increase_time(&self, seconds: u64) -> Result<(), Error> {
         self.raw("moving the clock", "evm_increaseTime", json!([seconds]))
             .map(drop)
+    }
+
+    /// Moves the chain's clock to the first second of the UTC day after its newest block's
+    /// day (`evm_setNextBlockTimestamp`; the clock runs on from there): the next transaction
+    /// is "tomorrow" for every wallet. Unlike adding 24 hours, this never lands two days on
+    /// when the test runs near midnight, so the chain stays at most one day ahead of the
+    /// machine's clock (what SpacetimeDB accepts).
+    pub fn next_day(&self) -> Result<(), Error> {
+        let newest = self.header(BlockId::Latest)?;
+        let day = newest.timestamp.to::<u64>() / daily_gm::SECONDS_PER_DAY;
+        let start = (day + 1) * daily_gm::SECONDS_PER_DAY;
+        self.raw(
+            "moving the clock to the next day",
+            "evm_setNextBlockTimestamp",
+            json!([start]),
+        )
+        .map(drop)
+    }
+
+    /// A block's header; an error if the node does not have it.
+    pub fn header(&self, block: BlockId) -> Result<BlockHeader, Error> {
+        let what = format!("reading the header of block {block:?}");
+        self.rpc
+            .block_header(block)
+            .map_err(|source| Error::Rpc {
+                what: what.clone(),
+                source,
+            })?
+            .ok_or_else(|| Error::Node {
+                chain_id: self.chain_id,
+                detail: format!("{what}: no such block"),
+            })
+    }
+
+    /// Each of `wallets` says `gm()`, all in ONE block (automining is paused while they are
+    /// sent, then one block is mined); their receipts, in the order sent.
+    pub fn gm_in_one_block(&self, wallets: &[Address]) -> Result<Vec<Receipt>, Error> {
+        self.raw("pausing automining", "evm_setAutomine", json!([false]))?;
+        let sent: Result<Vec<B256>, Error> = wallets
+            .iter()
+            .map(|&from| {
+                let request = TransactionRequest {
+                    from,
+                    to: Some(self.contract),
+                    data: Bytes::from(daily_gm::gm_calldata()),
+                    gas: Some(U64::from(100_000)),
+                };
+                self.rpc
+                    .send_transaction(&request)
+                    .map_err(|source| Error::Rpc {
+                        what: format!("gm() from {from}"),
+                        source,
+                    })
+            })
+            .collect();
+        let mined = sent.and_then(|hashes| {
+            self.raw("mining the block", "evm_mine", json!([]))?;
+            Ok(hashes)
+        });
+        // Automining comes back whatever happened.
+        self.raw("resuming automining", "evm_setAutomine", json!([true]))?;
+        let receipts = mined?
+            .into_iter()
+            .map(|hash| self.receipt("gm() in one block", hash))
+            .collect::<Result<Vec<Receipt>, Error>>()?;
+        let blocks: std::collections::BTreeSet<u64> = receipts.iter().map(block_of).collect();
+        if blocks.len() > 1 || receipts.iter().any(|r| !r.succeeded()) {
+            return Err(Error::Node {
+                chain_id: self.chain_id,
+                detail: format!(
+                    "{} GMs did not all succeed in one block (blocks {blocks:?})",
+                    receipts.len()
+                ),
+            });
+        }
+        Ok(receipts)
     }
 
     /// The newest block's number.
@@ -469,6 +586,11 @@ fn free_loopback_port() -> Result<u16, Error> {
             what: "finding a free loopback port".into(),
             source,
         })
+}
+
+/// Whether a node's log says it could not listen because the port was taken.
+fn port_taken(log: &str) -> bool {
+    log.contains("EADDRINUSE")
 }
 
 fn tail(path: &Path, lines: usize) -> String {

@@ -3,7 +3,7 @@
 use local_chain::{CHAIN_IDS, ChainConfig, DEV_ACCOUNT_0, LocalChain, TcpGate, start_chains};
 use onepulse_evm::daily_gm::{self, GmEvent};
 use onepulse_evm::primitives::{Address, B256, Bytes, address};
-use onepulse_evm::rpc::{BlockId, LogFilter, RpcClient};
+use onepulse_evm::rpc::{BlockId, LogBlocks, LogFilter, RpcClient};
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -100,7 +100,7 @@ fn gm_records_today_and_a_second_gm_the_same_day_reverts() {
     assert_eq!(chain.last_gm_day(wallet, BlockId::Latest).unwrap(), day);
 
     // The next day it works again.
-    chain.increase_time(DAY).unwrap();
+    chain.next_day().unwrap();
     chain.gm(wallet).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(chain.last_gm_day(wallet, BlockId::Latest).unwrap(), day + 1);
 }
@@ -138,7 +138,7 @@ fn gm_events_name_the_user_and_the_recipient_in_their_topics() {
     let wallet = chain.new_wallet().unwrap();
     let friend = chain.new_wallet().unwrap();
     let gm = chain.gm(wallet).unwrap();
-    chain.increase_time(DAY).unwrap();
+    chain.next_day().unwrap();
     let gm_to = chain.gm_to(wallet, friend).unwrap();
 
     let padded = |a: Address| a.into_word();
@@ -159,8 +159,10 @@ fn gm_events_name_the_user_and_the_recipient_in_their_topics() {
         .get_logs(&LogFilter {
             address: chain.contract(),
             topic0: daily_gm::gm_topic(),
-            from_block: chain.deploy_block(),
-            to_block: chain.block_number().unwrap(),
+            blocks: LogBlocks::Range {
+                from: chain.deploy_block(),
+                to: chain.block_number().unwrap(),
+            },
         })
         .unwrap();
     let events: Vec<GmEvent> = logs
@@ -182,6 +184,95 @@ fn gm_events_name_the_user_and_the_recipient_in_their_topics() {
     );
     assert_eq!(logs[0].transaction_hash, Some(gm.transaction_hash));
     assert_eq!(logs[1].transaction_hash, Some(gm_to.transaction_hash));
+
+    // By block hash (EIP-234): exactly that block's logs; an unknown hash is an error, never
+    // an empty answer.
+    let header = chain
+        .header(BlockId::Number(gm_to.block_number.unwrap().to::<u64>()))
+        .unwrap();
+    let by_hash = |hash: B256| {
+        chain.rpc().get_logs(&LogFilter {
+            address: chain.contract(),
+            topic0: daily_gm::gm_topic(),
+            blocks: LogBlocks::Hash(hash),
+        })
+    };
+    let at_block = by_hash(header.hash).unwrap();
+    assert_eq!(at_block.len(), 1);
+    assert_eq!(at_block[0].transaction_hash, Some(gm_to.transaction_hash));
+    assert_eq!(at_block[0].block_hash, Some(header.hash));
+    assert!(by_hash(B256::repeat_byte(0x42)).is_err());
+    // A block the node does not have yet has no header.
+    let head = chain.block_number().unwrap();
+    assert_eq!(
+        chain
+            .rpc()
+            .block_header(BlockId::Number(head + 10))
+            .unwrap(),
+        None
+    );
+}
+
+/// The chain watcher takes a GM's day from its block's timestamp instead of calling
+/// `lastGMDay` at that block (which needs an archive node for old blocks): the contract must
+/// store exactly `timestamp / 1 days`, for plain GMs, `gmTo` and the next day.
+#[test]
+fn last_gm_day_is_the_gm_blocks_timestamp_over_a_day() {
+    let chain = start(8453, "day-of-block");
+    let wallet = chain.new_wallet().unwrap();
+    let friend = chain.new_wallet().unwrap();
+    let check = |receipt: &local_chain::Receipt, who: Address| {
+        let block = receipt.block_number.unwrap().to::<u64>();
+        let header = chain.header(BlockId::Number(block)).unwrap();
+        let stored = chain.last_gm_day(who, BlockId::Number(block)).unwrap();
+        assert_eq!(
+            stored,
+            daily_gm::day_of_timestamp(header.timestamp.to::<u64>()),
+            "block {block}"
+        );
+        stored
+    };
+    let first = check(&chain.gm(wallet).unwrap(), wallet);
+    chain.next_day().unwrap();
+    let second = check(&chain.gm_to(wallet, friend).unwrap(), wallet);
+    assert_eq!(second, first + 1);
+    // next_day lands on the first second of the next day, not 24 hours on.
+    let newest = chain.header(BlockId::Latest).unwrap();
+    assert!(
+        newest.timestamp.to::<u64>() % DAY < 60,
+        "{}",
+        newest.timestamp
+    );
+    let third = check(&chain.gm(friend).unwrap(), friend);
+    assert_eq!(third, second);
+}
+
+#[test]
+fn many_gms_can_share_one_block() {
+    let chain = start(42220, "one-block");
+    let wallets: Vec<Address> = (0..12).map(|_| chain.new_wallet().unwrap()).collect();
+    let receipts = chain.gm_in_one_block(&wallets).unwrap();
+    assert_eq!(receipts.len(), 12);
+    let block = receipts[0].block_number;
+    assert!(receipts.iter().all(|r| r.block_number == block));
+    // Automining is back: the next GM is mined on its own.
+    let after = chain.gm(chain.new_wallet().unwrap()).unwrap();
+    assert!(after.block_number > block);
+}
+
+/// Two nodes asked for the same port: the second loses it (Hardhat exits with EADDRINUSE)
+/// and, since the port was picked for it, is started again on another free port.
+#[test]
+fn a_node_whose_port_is_taken_is_not_mistaken_for_another() {
+    let first = start(10, "port-first");
+    let dir = log_dir("port-second");
+    let mut fixed = ChainConfig::new(10, &dir);
+    fixed.port = first.port();
+    // A port given explicitly is not changed: the start fails, naming the reason.
+    let error = LocalChain::start(&fixed, START_TIMEOUT).unwrap_err();
+    assert!(error.to_string().contains("EADDRINUSE"), "{error}");
+    // The first node is untouched (the second never deployed onto it).
+    assert_eq!(first.block_number().unwrap(), first.deploy_block());
 }
 
 #[test]

@@ -153,6 +153,54 @@ impl HttpApi {
         }
     }
 
+    /// Calls an owner-only `reducer` of `database` with `args` as the module owner
+    /// (`owner_token`). A refusal is an error with the module's message.
+    pub fn call_as_owner(
+        &self,
+        database: &str,
+        owner_token: &str,
+        reducer: &str,
+        args: &Value,
+    ) -> Result<(), Error> {
+        match self.call_reducer(database, reducer, args, Some(owner_token))? {
+            CallOutcome::Committed => Ok(()),
+            CallOutcome::Failed(body) => Err(Error::Status {
+                what: format!("calling {reducer} {args} as the owner"),
+                status: 530,
+                body,
+            }),
+        }
+    }
+
+    /// Has the module owner make the OnePulse database `database` accept wallet-link messages
+    /// from pages on this machine ([`LOOPBACK_HOSTS`], any port: `add_link_domain`) naming
+    /// this database on this machine (`add_link_server("{host}/{database}")`). A new database
+    /// accepts none; development and test setups call this after publishing. Idempotent.
+    pub fn allow_loopback_links(&self, database: &str, owner_token: &str) -> Result<(), Error> {
+        for host in LOOPBACK_HOSTS {
+            self.call_as_owner(
+                database,
+                owner_token,
+                "add_link_domain",
+                &serde_json::json!([host]),
+            )?;
+            let server = format!("{host}/{database}");
+            self.call_as_owner(
+                database,
+                owner_token,
+                "add_link_server",
+                &serde_json::json!([server]),
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Has the module owner run the OnePulse module's pending migrations (reducer `migrate`,
+    /// idempotent): after publishing over an existing database.
+    pub fn migrate(&self, database: &str, owner_token: &str) -> Result<(), Error> {
+        self.call_as_owner(database, owner_token, "migrate", &serde_json::json!([]))
+    }
+
     /// `POST /v1/database/NAME/sql`: runs SQL and returns one result per statement.
     pub fn sql(
         &self,
@@ -253,6 +301,9 @@ fn parse_json<T: serde::de::DeserializeOwned>(what: &str, body: &str) -> Result<
         source,
     })
 }
+
+/// This machine's host names as link rules: `localhost`, `127.0.0.1`, `[::1]`.
+pub const LOOPBACK_HOSTS: [&str; 3] = ["localhost", "127.0.0.1", "[::1]"];
 
 /// An `Identity` reducer argument in SpacetimeDB 1.2's JSON: the product
 /// `{"__identity__": "0x<64 hex digits>"}` (the u256 must be `0x`-prefixed hex; without the

@@ -3,7 +3,7 @@
 
 use crate::chains::LOCAL_DAILY_GM;
 use crate::{npm, paths, process, tools};
-use anyhow::Result;
+use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -15,15 +15,18 @@ pub const DAILY_GM_VARIABLES: [(u64, &str); 3] = [
     (10, "ONEPULSE_DAILY_GM_OPTIMISM"),
 ];
 
-/// Builds the app into `target/app-dist` (offline: trunk uses the local wasm-bindgen) and
-/// returns that directory. It is the build the end-to-end tests and the benchmark run, so its
-/// GMs go to `DailyGM` on the local chains ([`LOCAL_DAILY_GM`]); a production build sets
-/// `ONEPULSE_DAILY_GM_*` to the real deployments itself (`trunk build --release`).
+/// Builds the app into `target/app-dist` (offline: trunk uses the local wasm-bindgen, and the
+/// npm-installed `wasm-opt` it finds first on its `PATH`) and returns that directory. It is the
+/// build the end-to-end tests and the benchmark run, so its GMs go to `DailyGM` on the local
+/// chains ([`LOCAL_DAILY_GM`]); a production build sets `ONEPULSE_DAILY_GM_*` to the real
+/// deployments itself (`trunk build --release`, with `tools/wasm-opt/node_modules/.bin` first on
+/// `PATH`: see `docs/app-size.md`).
 pub fn build_release() -> Result<PathBuf> {
     tools::ensure_wasm_target()?;
     npm::farcaster_bridge()?;
     let trunk = tools::ensure_trunk()?;
     tools::ensure_wasm_bindgen()?;
+    let wasm_opt = tools::ensure_wasm_opt()?;
     let dist = paths::target().join("app-dist");
     let dist_text = dist.to_string_lossy().into_owned();
     let trunk_text = trunk.to_string_lossy().into_owned();
@@ -35,6 +38,11 @@ pub fn build_release() -> Result<PathBuf> {
     for (_, variable) in DAILY_GM_VARIABLES {
         build.env(variable, LOCAL_DAILY_GM);
     }
+    let search = std::env::var_os("PATH").unwrap_or_default();
+    let search =
+        std::env::join_paths(std::iter::once(wasm_opt).chain(std::env::split_paths(&search)))
+            .context("putting tools/wasm-opt on trunk's PATH")?;
+    build.env("PATH", search);
     process::run(build)?;
     Ok(dist)
 }

@@ -35,7 +35,9 @@ fn home() -> PathBuf {
 }
 
 /// Starts the development database (data kept under `target/spacetimedb/data`) and publishes
-/// the module as [`DATABASE`], owned by the token kept in `target/spacetimedb/owner-token`.
+/// the module as [`DATABASE`], owned by the token kept in `target/spacetimedb/owner-token`;
+/// then, as the owner, runs pending migrations and accepts wallet links from this machine
+/// ([`module::after_publish`]).
 pub fn start(options: Options) -> Result<LocalServer> {
     tools::ensure_wasm_target()?;
     let binary = tools::ensure_spacetimedb()?;
@@ -57,6 +59,7 @@ pub fn start(options: Options) -> Result<LocalServer> {
     );
     let token = owner_token(&server)?;
     module::publish(server.api(), DATABASE, &wasm, &token, options.clear)?;
+    module::after_publish(server.api(), DATABASE, &token)?;
     Ok(server)
 }
 

@@ -1,8 +1,8 @@
 //! What is built from pinned npm packages (never fetched from a CDN, no compiler downloaded):
 //! the Farcaster mini app SDK bridge the app imports (`farcaster/`), the test Farcaster host the
 //! end-to-end tests embed the app in (`tests/e2e-tests/farcaster-host/`), both bundled by
-//! esbuild, and the DailyGM contract compiled by solc-js with Hardhat for the local chains
-//! (`contracts/`).
+//! esbuild, the DailyGM contract compiled by solc-js with Hardhat for the local chains
+//! (`contracts/`), and Binaryen's `wasm-opt` for trunk's release builds (`tools/wasm-opt/`).
 
 use crate::{paths, process};
 use anyhow::{Context, Result, bail};
@@ -30,11 +30,25 @@ pub fn contracts() -> Result<PathBuf> {
     build(&dir, &dir.join("build/DailyGM.json"))
 }
 
-/// `npm ci` when `node_modules` is older than the lockfile, then `npm run build` when `output`
-/// is older than the lockfile or any source file next to `package.json` or under `src/` or
-/// `scripts/`.
-fn build(dir: &Path, output: &Path) -> Result<PathBuf> {
-    let npm = which_npm()?;
+/// Installs `tools/wasm-opt/`'s pinned `binaryen` (Binaryen built to JavaScript and wasm: no
+/// download, runs on Node.js 20) and returns the folder holding its `wasm-opt`, which trunk
+/// finds on its `PATH`.
+pub fn wasm_opt_bin_dir() -> Result<PathBuf> {
+    let dir = paths::root().join("tools/wasm-opt");
+    install(&which_npm()?, &dir)?;
+    let bin = dir.join("node_modules/.bin");
+    if !bin.join("wasm-opt").is_file() {
+        bail!(
+            "npm ci in {} did not install {}",
+            dir.display(),
+            bin.join("wasm-opt").display()
+        );
+    }
+    Ok(bin)
+}
+
+/// `npm ci` in `dir` when its `node_modules` is older than the lockfile.
+fn install(npm: &str, dir: &Path) -> Result<()> {
     let lock = dir.join("package-lock.json");
     let installed = dir.join("node_modules/.package-lock.json");
     if modified(&installed) < modified(&lock) {
@@ -43,11 +57,20 @@ fn build(dir: &Path, output: &Path) -> Result<PathBuf> {
             dir.display()
         );
         process::run(process::command(
-            &npm,
+            npm,
             &["ci", "--no-audit", "--no-fund"],
             dir,
         ))?;
     }
+    Ok(())
+}
+
+/// [`install`], then `npm run build` when `output` is older than the lockfile or any source
+/// file next to `package.json` or under `src/` or `scripts/`.
+fn build(dir: &Path, output: &Path) -> Result<PathBuf> {
+    let npm = which_npm()?;
+    let lock = dir.join("package-lock.json");
+    install(&npm, dir)?;
     let newest_source = sources(dir)?
         .iter()
         .map(|p| modified(p))

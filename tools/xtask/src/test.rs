@@ -83,6 +83,8 @@ pub fn run() -> Result<()> {
         "-D",
         "warnings",
     ]))?;
+    // The upgrade test's fixture (an older module's rows), then the module.
+    let legacy_wasm = module::build_legacy_fixture()?;
     let wasm = module::build()?;
     // The built app in headless Chromium over WebDriver; each test starts its own servers.
     // One at a time: each runs a browser and a database on the machine's two cores.
@@ -130,7 +132,8 @@ pub fn run() -> Result<()> {
         .env("ONEPULSE_TEST_DATABASE", db.database)
         .env("ONEPULSE_OWNER_TOKEN", &db.owner_token)
         .env("ONEPULSE_SPACETIMEDB_BIN", &spacetimedb)
-        .env("ONEPULSE_MODULE_WASM", &wasm);
+        .env("ONEPULSE_MODULE_WASM", &wasm)
+        .env("ONEPULSE_LEGACY_MODULE_WASM", &legacy_wasm);
     // wasm-bindgen tests in headless Chromium; the server's address is compiled in.
     let mut browser = cargo(&[
         "test",

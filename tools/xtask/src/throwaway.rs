@@ -20,7 +20,8 @@ pub struct Throwaway {
 }
 
 impl Throwaway {
-    /// Starts the server and publishes `wasm` as `database`.
+    /// Starts the server and publishes `wasm` as `database`, accepting wallet links from this
+    /// machine ([`module::after_publish`]).
     pub fn start(database: &'static str, wasm: &std::path::Path) -> Result<Self> {
         let run_dir = paths::target()
             .join("xtask-run")
@@ -41,6 +42,7 @@ impl Throwaway {
         );
         let owner = server.api().new_identity()?;
         module::publish(server.api(), database, wasm, &owner.token, false)?;
+        module::after_publish(server.api(), database, &owner.token)?;
         Ok(Self {
             server,
             database,
@@ -75,7 +77,8 @@ pub struct Restartable {
 }
 
 impl Restartable {
-    /// Starts the server with a fresh data directory and publishes `wasm` as `database`.
+    /// Starts the server with a fresh data directory and publishes `wasm` as `database`,
+    /// accepting wallet links from this machine.
     pub fn start(database: &'static str, wasm: &std::path::Path) -> Result<Self> {
         let dir = paths::target()
             .join("xtask-run")
@@ -96,6 +99,7 @@ impl Restartable {
                 server
                     .api()
                     .publish(database, &bytes, &owner.token, false)?;
+                server.api().allow_loopback_links(database, &owner.token)?;
                 Ok::<_, local_spacetimedb::Error>((server.url().to_owned(), owner.token))
             })
             .context("the restartable server is not running")??;

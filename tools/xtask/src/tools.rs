@@ -60,6 +60,52 @@ pub fn ensure_wasm_bindgen() -> Result<PathBuf> {
     )
 }
 
+/// Binaryen's `wasm-opt` from the pinned npm package in `tools/wasm-opt/`, checked to be the
+/// version `Trunk.toml` names (`[tools] wasm_opt`); returns the folder to put first on trunk's
+/// `PATH`. Trunk runs it on release builds (`data-wasm-opt` in `index.html`); finding another
+/// version, `trunk --offline` fails instead of downloading one.
+pub fn ensure_wasm_opt() -> Result<PathBuf> {
+    let bin = crate::npm::wasm_opt_bin_dir()?;
+    let wanted = trunk_wasm_opt_version()?;
+    let program = bin.join("wasm-opt");
+    let said = process::output(&program.to_string_lossy(), &["--version"]).unwrap_or_default();
+    let found = wasm_opt_version(&said);
+    if found.as_deref() != Some(wanted.as_str()) {
+        bail!(
+            "{} says {:?}, but Trunk.toml wants wasm_opt = \"{wanted}\": pin the same Binaryen \
+             version in tools/wasm-opt/package.json and Trunk.toml",
+            program.display(),
+            said.trim()
+        );
+    }
+    Ok(bin)
+}
+
+/// The version trunk reads from `wasm-opt --version` (`wasm-opt version 132 (version_132)`,
+/// third word): `version_132`.
+fn wasm_opt_version(said: &str) -> Option<String> {
+    let number = said.trim().split(' ').nth(2)?;
+    Some(format!("version_{number}"))
+}
+
+/// The `wasm_opt = "…"` of `Trunk.toml`.
+fn trunk_wasm_opt_version() -> Result<String> {
+    let path = paths::root().join("Trunk.toml");
+    let trunk =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    trunk
+        .lines()
+        .find_map(|line| {
+            let value = line
+                .trim()
+                .strip_prefix("wasm_opt")?
+                .trim()
+                .strip_prefix('=')?;
+            Some(value.trim().trim_matches('"').to_owned())
+        })
+        .with_context(|| format!("{} names no wasm_opt version", path.display()))
+}
+
 /// The `wasm-bindgen-test-runner` that comes with [`ensure_wasm_bindgen`].
 pub fn ensure_wasm_bindgen_test_runner() -> Result<PathBuf> {
     let wasm_bindgen = ensure_wasm_bindgen()?;
@@ -164,5 +210,33 @@ mod tests {
             trunk.contains(&format!("wasm_bindgen = \"{locked}\"")),
             "Trunk.toml must pin wasm_bindgen = \"{locked}\""
         );
+    }
+
+    /// Trunk must be told the wasm-opt that `tools/wasm-opt/` installs, or `trunk --offline`
+    /// refuses it (another version) or a plain `trunk build --release` downloads one.
+    #[test]
+    fn trunk_toml_names_the_pinned_binaryen() {
+        let package =
+            std::fs::read_to_string(paths::root().join("tools/wasm-opt/package.json")).unwrap();
+        let pinned = package
+            .split("\"binaryen\": \"")
+            .nth(1)
+            .and_then(|rest| rest.split('.').next())
+            .unwrap();
+        assert_eq!(
+            trunk_wasm_opt_version().unwrap(),
+            format!("version_{pinned}")
+        );
+    }
+
+    /// What trunk reads from `wasm-opt --version`, and nothing from an unexpected answer.
+    #[test]
+    fn wasm_opt_version_is_the_third_word() {
+        assert_eq!(
+            wasm_opt_version("wasm-opt version 132 (version_132)\n").as_deref(),
+            Some("version_132")
+        );
+        assert_eq!(wasm_opt_version(""), None);
+        assert_eq!(wasm_opt_version("wasm-opt 132"), None);
     }
 }

@@ -267,6 +267,25 @@ pub fn insert_rows(table: &str, rows: &[Vec<u8>]) -> Vec<u8> {
     ))
 }
 
+/// A plain frame inserting `count` distinct valid rows into `table`, ids `first_id` onwards (an
+/// empty name, score 0: 20 bytes each, size hint `FixedSize(20)`). Unlike zeros, which collapse
+/// into one cached row, every row is new to the cache: a million take 20 MB.
+pub fn distinct_rows(table: &str, first_id: u64, count: usize) -> Vec<u8> {
+    let mut data = Vec::with_capacity(count * 20);
+    for id in first_id..first_id + count as u64 {
+        data.extend(id.to_le_bytes());
+        data.extend(0u32.to_le_bytes());
+        data.extend(0i64.to_le_bytes());
+    }
+    plain(&transaction(
+        table,
+        vec![CompressableQueryUpdate::Uncompressed(QueryUpdate {
+            deletes: empty_list(),
+            inserts: row_list(RowSizeHint::FixedSize(20), data.into()),
+        })],
+    ))
+}
+
 /// A gzip frame inserting `zeros` zero bytes into `table` with the size hint `FixedSize(hint)`:
 /// with `hint` 1 every byte is a row. 128 MiB of zeros take 130 KiB.
 pub fn fixed_size_rows(table: &str, hint: u16, zeros: usize) -> Vec<u8> {

@@ -6,6 +6,8 @@
 //!   eight nested gzip query updates of 64 MiB, a 1 MB frame inflating past 1 GiB — and more
 //!   (a size hint too small within the budget, a million tiny updates); then a good row
 //!   (`id` 1, `"survived"`) in [`hostile::TABLE`], which a client that survived caches.
+//! - `distinct`: the identity, then a million distinct valid rows of [`hostile::TABLE`] in one
+//!   20 MB frame (each new to the cache, unlike zeros), then a good row (`id` 1, `"survived"`).
 //! - `panic-…`: on the first connection with that name, the identity and a row in
 //!   [`hostile::POISON_TABLE`] whose primary key panics in the tests' row type; on later ones,
 //!   the identity and a good row (`id` 2, `"after the panic"`).
@@ -140,6 +142,13 @@ fn frames(database: &str, first: bool, connection: u64) -> Vec<Box<dyn Fn() -> V
             Box::new(|| hostile::inflate_bomb((1 << 30) + 1)),
             Box::new(|| hostile::fixed_size_rows(hostile::TABLE, 1, 8 * MIB)),
             Box::new(|| hostile::empty_updates(hostile::TABLE, 1_000_000)),
+            Box::new(|| hostile::insert_rows(hostile::TABLE, &[good_row(1, "survived")])),
+        ];
+    }
+    if database == "distinct" {
+        return vec![
+            Box::new(identity),
+            Box::new(|| hostile::distinct_rows(hostile::TABLE, 1_000, 1_000_000)),
             Box::new(|| hostile::insert_rows(hostile::TABLE, &[good_row(1, "survived")])),
         ];
     }
