@@ -74,9 +74,15 @@ impl Rate {
         }
     }
 
+    /// A row of `len` BSATN bytes: its bytes, its decoded heap, the heap of the primary key
+    /// cloned into the index, and the fixed sizes. The key's heap comes from its variable-length
+    /// part (a `String`, bytes), which takes no more heap than its bytes on the wire: the row's
+    /// bytes beyond its smallest size are counted once more for it (a row with a 100 KB `String`
+    /// key keeps that key twice). A fixed-size row pays nothing more.
     fn charge<T: Row>(self, len: usize) -> usize {
         let contents = len.saturating_sub(self.min);
         len.saturating_add(contents.saturating_mul(self.per_byte))
+            .saturating_add(contents)
             .saturating_add(size_of::<T>() + 3 * size_of::<T::Key>() + ROW_OVERHEAD)
     }
 }

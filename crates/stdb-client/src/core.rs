@@ -168,6 +168,11 @@ impl ClientCore {
     /// The attempt asked for by [`Action::Connect`] failed before the socket said who we are
     /// (no answer, refused, closed): the next one is scheduled.
     pub fn connect_failed(&mut self, reason: &str) {
+        if self.lifecycle.is_live() {
+            // Not an attempt's failure: a live socket is lost through `connection_lost`.
+            log::warn!("ignored a connect failure reported for a live socket: {reason}");
+            return;
+        }
         log::warn!("connection attempt failed: {reason}");
         self.lifecycle.lost(self.now);
     }
@@ -179,6 +184,10 @@ impl ClientCore {
     /// a server error) keeps the token: the attempt counts as failed and the next one is
     /// scheduled.
     pub fn token_refused(&mut self, status: u16, body: &str) -> bool {
+        if self.lifecycle.is_live() {
+            log::warn!("ignored a token refusal (HTTP {status}) reported for a live socket");
+            return false;
+        }
         if crate::connect::says_token_is_invalid(status, body) {
             log::warn!(
                 "the stored token was rejected (HTTP {status}: {}); connecting anonymously",
@@ -438,8 +447,11 @@ impl ClientCore {
             });
             return Ok(request_id);
         }
-        self.calls
-            .insert(request_id, reducer, self.now + self.request_timeout);
+        self.calls.insert(
+            request_id,
+            reducer,
+            self.now.saturating_add(self.request_timeout),
+        );
         self.outgoing
             .push_back(frame::encode(&ClientMessage::CallReducer(CallReducer {
                 reducer: reducer.into(),
@@ -460,7 +472,8 @@ impl ClientCore {
             });
             return id;
         }
-        self.queries.insert(id, self.now + self.request_timeout);
+        self.queries
+            .insert(id, self.now.saturating_add(self.request_timeout));
         self.outgoing
             .push_back(frame::encode(&ClientMessage::OneOffQuery(OneOffQuery {
                 message_id: id.0.to_le_bytes().into(),
@@ -530,6 +543,10 @@ impl ClientCore {
     fn handle_message(&mut self, message: ServerMessage<BsatnFormat>, budget: &mut Budget) {
         match message {
             ServerMessage::IdentityToken(token) => {
+                if !self.lifecycle.takes_identity() {
+                    log::warn!("ignored a second identity message on a live socket");
+                    return;
+                }
                 self.connection = Some((token.identity, token.connection_id));
                 self.lifecycle.connected(self.now, token.identity);
                 // A core that lost its socket resends its subscriptions on the new one.

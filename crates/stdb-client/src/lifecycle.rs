@@ -38,6 +38,14 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// off like one refusing connections, instead of being retried within ~100 ms each time.
 pub(crate) const PROVEN_AFTER: Duration = Duration::from_secs(30);
 
+/// A wake (the page became visible, the network came back) starts a waiting attempt early at
+/// most once per this long: a flapping network or a user switching tabs must not undo the
+/// backoff.
+pub(crate) const WAKE_GAP: Duration = Duration::from_secs(5);
+
+/// The shortest idle, timeout and wake timeout a heartbeat may use (0 would probe in a loop).
+pub(crate) const MIN_HEARTBEAT_STEP: Duration = Duration::from_millis(100);
+
 /// Why the status says disconnected after [`ClientCore::close`](crate::ClientCore::close).
 pub(crate) const CLOSED_BY_APPLICATION: &str = "closed by the application";
 
@@ -73,6 +81,8 @@ pub(crate) struct Lifecycle {
     random: u64,
     pulse: Pulse,
     actions: VecDeque<Action>,
+    /// When a wake last started an attempt early (at most one per [`WAKE_GAP`]).
+    woke_at: Option<Duration>,
 }
 
 impl Default for Lifecycle {
@@ -89,6 +99,7 @@ impl Default for Lifecycle {
             random: 0,
             pulse: Pulse::default(),
             actions: VecDeque::new(),
+            woke_at: None,
         }
     }
 }
@@ -99,7 +110,24 @@ impl Lifecycle {
     }
 
     pub fn set_heartbeat(&mut self, heartbeat: Heartbeat) {
-        self.heartbeat = heartbeat;
+        self.heartbeat = Heartbeat {
+            idle: heartbeat.idle.max(MIN_HEARTBEAT_STEP),
+            timeout: heartbeat.timeout.max(MIN_HEARTBEAT_STEP),
+            wake_timeout: heartbeat.wake_timeout.max(MIN_HEARTBEAT_STEP),
+            ..heartbeat
+        };
+    }
+
+    /// Whether an identity message may be taken now: while a socket is being opened, or when
+    /// the transport drives the socket itself (never started). A second identity on a live
+    /// socket is not.
+    pub fn takes_identity(&self) -> bool {
+        matches!(self.phase, Phase::Opening { .. } | Phase::Dormant)
+    }
+
+    /// Whether a socket is live (it said who we are).
+    pub fn is_live(&self) -> bool {
+        self.phase == Phase::Live
     }
 
     pub fn heartbeat(&self) -> &Heartbeat {
@@ -244,7 +272,13 @@ impl Lifecycle {
     pub fn wake(&mut self, now: Duration) -> bool {
         match self.phase {
             Phase::Waiting { .. } => {
-                self.open(now);
+                let early_again = self
+                    .woke_at
+                    .is_some_and(|at| now < at.saturating_add(WAKE_GAP));
+                if !early_again {
+                    self.woke_at = Some(now);
+                    self.open(now);
+                }
                 false
             }
             Phase::Live if self.pulse.probing() => {
@@ -859,5 +893,85 @@ mod tests {
                 .any(|e| matches!(e, Event::OneOffDone { .. })),
             "answers to no query are dropped"
         );
+    }
+
+    #[test]
+    fn a_second_identity_on_a_live_socket_is_ignored() {
+        let mut core = live_core(secs(0));
+        let before = core.identity();
+        core.handle_frame(&frame(ServerMessage::IdentityToken(IdentityToken {
+            identity: Identity::from_byte_array([9; 32]),
+            token: "other".into(),
+            connection_id: ConnectionId::ZERO,
+        })));
+        assert!(events(&mut core).is_empty(), "no second Connected");
+        assert_eq!(core.identity(), before);
+        assert_eq!(core.status(), &ConnectionStatus::Connected(Identity::ZERO));
+    }
+
+    #[test]
+    fn a_failure_reported_for_a_live_socket_changes_nothing() {
+        let mut core = live_core(secs(0));
+        core.connect_failed("late");
+        assert!(!core.token_refused(403, "proxy"));
+        assert_eq!(core.status(), &ConnectionStatus::Connected(Identity::ZERO));
+        assert!(core.is_online());
+        assert!(actions(&mut core).is_empty());
+    }
+
+    #[test]
+    fn waking_starts_an_early_attempt_at_most_once_per_gap() {
+        // Attempts in a minute of failures, with the page woken every 500 ms or never.
+        let connects = |wake: bool| {
+            let mut core = live_core(secs(0));
+            // Lose the socket (probe at 10 s, unanswered at 14 s), then fail every attempt.
+            core.handle_timeout(secs(10));
+            core.handle_timeout(secs(14));
+            assert_eq!(actions(&mut core), [Action::Disconnect]);
+            let mut connects = 0;
+            let mut now = secs(14);
+            while now < secs(74) {
+                now += ms(500);
+                core.handle_timeout(now);
+                if wake {
+                    core.page_visible();
+                }
+                for action in actions(&mut core) {
+                    if action == Action::Connect {
+                        connects += 1;
+                        core.connect_failed("down");
+                    }
+                }
+            }
+            connects
+        };
+        let (woken, backoff_only) = (connects(true), connects(false));
+        // At most one early attempt per 5 s on top of the backoff's own (120 without the gap).
+        assert!(
+            woken <= backoff_only + 12,
+            "{woken} connects woken, {backoff_only} without"
+        );
+    }
+
+    #[test]
+    fn a_zero_heartbeat_does_not_spin_and_far_times_do_not_overflow() {
+        let mut core = live_core(secs(0));
+        core.set_heartbeat(Heartbeat {
+            idle: Duration::ZERO,
+            timeout: Duration::ZERO,
+            wake_timeout: Duration::ZERO,
+            query: crate::DEFAULT_PROBE_QUERY.to_owned(),
+        });
+        let mut probes_sent = 0;
+        for _ in 0..1000 {
+            core.handle_timeout(secs(1));
+            probes_sent += probes(&sent(&mut core)).len();
+        }
+        assert!(probes_sent <= 1, "{probes_sent} probes at one instant");
+        let mut core = live_core(secs(0));
+        core.set_request_timeout(Duration::MAX);
+        core.handle_timeout(Duration::MAX - secs(1));
+        let _ = core.call_reducer("report", &(1u32,));
+        let _ = core.one_off_query("SELECT * FROM t");
     }
 }

@@ -86,7 +86,8 @@ impl Backoff {
             0.0
         };
         let jitter = 1.0 - 0.25 * random;
-        nominal.mul_f64(jitter)
+        // `mul_f64` panics when the product does not fit; a cap near `Duration::MAX` must not.
+        Duration::try_from_secs_f64(nominal.as_secs_f64() * jitter).unwrap_or(nominal)
     }
 }
 
@@ -155,6 +156,23 @@ mod tests {
                 waited <= Duration::from_secs(5),
                 "back after {back_after_ms} ms, waited {waited:?}"
             );
+        }
+    }
+
+    #[test]
+    fn a_cap_near_duration_max_never_panics() {
+        for first in [Duration::from_millis(100), Duration::MAX] {
+            let backoff = Backoff {
+                first,
+                outage_cap: Duration::MAX,
+                cap: Duration::MAX,
+            };
+            for random in [0.0, 1e-18, 0.5, 1.0] {
+                for attempt in [1, 2, 64, u32::MAX] {
+                    let _ = backoff.delay(attempt, Duration::ZERO, random);
+                    let _ = backoff.delay(attempt, Duration::MAX, random);
+                }
+            }
         }
     }
 }
