@@ -77,7 +77,9 @@ impl Shared {
             let _ = self.outgoing.send(frame);
         }
         while let Some(event) = self.core.poll_event() {
-            self.waiters.dispatch(&event);
+            // The future an event answers completes after the event is sent: whoever awaited
+            // it finds the event already in the stream.
+            let settle = self.waiters.settle(&event);
             if let Event::Connected {
                 identity,
                 connection_id,
@@ -91,6 +93,9 @@ impl Shared {
             }
             // Nobody listening to events is fine.
             let _ = self.events.send(event);
+            if let Some(settle) = settle {
+                settle.complete();
+            }
         }
         let status = self.core.status();
         if *self.status.borrow() != *status {
@@ -212,6 +217,10 @@ impl NativeConnection {
     /// token is not valid (e.g. the database was wiped), it is forgotten and the connection goes
     /// on anonymously, as the browser transport does: the new identity and its token come with
     /// [`Event::Connected`].
+    ///
+    /// Events come in the core's order, and the future of a call completes only after the
+    /// event answering it is in the stream: once `subscribe(..).await` returns, the stream
+    /// already holds its [`Event::SubscriptionApplied`] and the rows' changes before it.
     pub async fn connect(
         options: &ConnectOptions,
         register: impl FnOnce(&mut ClientCore),

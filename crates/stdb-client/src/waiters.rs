@@ -105,42 +105,75 @@ impl Waiters {
     }
 
     /// Completes the future an event answers, if any. Call it for every event, in order.
+    #[cfg(any(test, all(feature = "browser", target_arch = "wasm32")))]
     pub fn dispatch(&mut self, event: &Event) {
-        // A dropped receiver means nobody awaits the answer any more: nothing to do.
+        if let Some(settle) = self.settle(event) {
+            settle.complete();
+        }
+    }
+
+    /// Takes the future an event answers, if any, with its answer, to be completed once the
+    /// event itself is out: whoever awaited the future then finds the event already in the
+    /// event stream. Call it for every event, in order.
+    pub fn settle(&mut self, event: &Event) -> Option<Settle> {
         match event {
             Event::ReducerDone {
                 request_id,
                 outcome,
                 ..
-            } => {
-                if let Some(waiter) = self.reducers.remove(request_id) {
-                    let _ = waiter.send(outcome.clone());
-                }
-            }
-            Event::SubscriptionApplied(id) => {
-                if let Some(waiter) = self.subscriptions.remove(id) {
-                    let _ = waiter.send(Ok(()));
-                }
-            }
+            } => self
+                .reducers
+                .remove(request_id)
+                .map(|waiter| Settle::Reducer(waiter, outcome.clone())),
+            Event::SubscriptionApplied(id) => self
+                .subscriptions
+                .remove(id)
+                .map(|waiter| Settle::Subscription(waiter, Ok(()))),
             Event::SubscriptionFailed { id, error } => {
                 self.live.remove(id);
-                if let Some(waiter) = self.subscriptions.remove(id) {
-                    let _ = waiter.send(Err(ConnectionError::Subscription(error.clone())));
-                }
+                self.subscriptions.remove(id).map(|waiter| {
+                    Settle::Subscription(waiter, Err(ConnectionError::Subscription(error.clone())))
+                })
             }
             Event::SubscriptionEnded(id) => {
                 self.live.remove(id);
                 // Unsubscribed before it applied: it never will.
-                if let Some(waiter) = self.subscriptions.remove(id) {
-                    let _ = waiter.send(Err(ConnectionError::Unsubscribed(id.0)));
-                }
+                self.subscriptions.remove(id).map(|waiter| {
+                    Settle::Subscription(waiter, Err(ConnectionError::Unsubscribed(id.0)))
+                })
             }
-            Event::OneOffDone { id, result } => {
-                if let Some(waiter) = self.queries.remove(id) {
-                    let _ = waiter.send(result.clone());
-                }
+            Event::OneOffDone { id, result } => self
+                .queries
+                .remove(id)
+                .map(|waiter| Settle::Query(waiter, result.clone())),
+            _ => None,
+        }
+    }
+}
+
+/// A future's answer, taken by [`Waiters::settle`], not yet handed over.
+pub(crate) enum Settle {
+    Reducer(oneshot::Sender<ReducerOutcome>, ReducerOutcome),
+    Subscription(
+        oneshot::Sender<Result<(), ConnectionError>>,
+        Result<(), ConnectionError>,
+    ),
+    Query(oneshot::Sender<OneOffResult>, OneOffResult),
+}
+
+impl Settle {
+    /// Hands the answer over (a dropped receiver means nobody awaits it any more).
+    pub fn complete(self) {
+        match self {
+            Settle::Reducer(waiter, outcome) => {
+                let _ = waiter.send(outcome);
             }
-            _ => {}
+            Settle::Subscription(waiter, result) => {
+                let _ = waiter.send(result);
+            }
+            Settle::Query(waiter, result) => {
+                let _ = waiter.send(result);
+            }
         }
     }
 }

@@ -43,8 +43,16 @@ async fn clients_reconnect_after_a_server_restart_and_resync_without_flicker() {
             ReducerOutcome::Committed
         );
     }
-    watcher.subscribe([stats_query(&address)]).await.unwrap();
-    while events.try_recv().is_ok() {}
+    let subscription = watcher.subscribe([stats_query(&address)]).await.unwrap();
+    // The future completed after its event was sent: the stream holds it, nothing is left over
+    // to be mistaken for the resync's later.
+    let before_restart: Vec<Event> = std::iter::from_fn(|| events.try_recv().ok()).collect();
+    assert!(
+        before_restart
+            .iter()
+            .any(|e| matches!(e, Event::SubscriptionApplied(id) if *id == subscription)),
+        "the applied event is in the stream when subscribe returns: {before_restart:?}"
+    );
 
     // SpacetimeDB 1.2 acknowledges commits before they are durable: a kill -9 right after may
     // lose them (seen here: both rows gone after the restart). This test is about the client,
@@ -118,7 +126,11 @@ async fn clients_reconnect_after_a_server_restart_and_resync_without_flicker() {
     })
     .await
     .expect("the update arrives");
-    assert!(matches!(*update.cause, Cause::Reducer(_)));
+    assert!(
+        matches!(*update.cause, Cause::Reducer(_)),
+        "the report's own transaction, not {:?}",
+        update.cause
+    );
     match update.of::<GmStatsRow>().as_slice() {
         [Change::Update { old, new }] => {
             assert_eq!((old.current_streak, new.current_streak), (1, 2))
