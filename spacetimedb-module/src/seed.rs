@@ -8,10 +8,17 @@ use spacetimedb::{ReducerContext, Table, reducer};
 pub const MAX_SEED_ROWS: u32 = 100_000;
 
 /// Inserts `count` synthetic Base rows for addresses `0x000…{first}` onwards (hex), last GM on
-/// `day`, for benchmarks and load tests. Only the module owner may call it; existing rows are
-/// kept.
+/// `day`, for benchmarks and load tests; `with_tx_hash` fills `last_tx_hash` as every row
+/// reported from the chain has it (the profile columns stay empty, as the module keeps them).
+/// Only the module owner may call it; existing rows are kept.
 #[reducer]
-pub fn seed_gm_stats(ctx: &ReducerContext, first: u32, count: u32, day: i32) -> Result<(), String> {
+pub fn seed_gm_stats(
+    ctx: &ReducerContext,
+    first: u32,
+    count: u32,
+    day: i32,
+    with_tx_hash: bool,
+) -> Result<(), String> {
     require_owner(ctx)?;
     if day < 0 {
         return Err(format!("day {day} is negative"));
@@ -41,7 +48,7 @@ pub fn seed_gm_stats(ctx: &ReducerContext, first: u32, count: u32, day: i32) -> 
                 highest_streak: streak + (i % 7) as i32,
                 all_time_gm_count: streak + (i % 100) as i32,
                 last_gm_day: day,
-                last_tx_hash: None,
+                last_tx_hash: with_tx_hash.then(|| format!("0x{i:064x}")),
                 fid: None,
                 display_name: None,
                 username: None,

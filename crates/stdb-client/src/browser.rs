@@ -612,7 +612,7 @@ impl BrowserConnection {
                     Ok(buffer) if buffer.byte_length() as usize > limit => {
                         this.oversized_frame(buffer.byte_length() as usize, limit)
                     }
-                    Ok(buffer) => this.handle_frame(&js_sys::Uint8Array::new(&buffer).to_vec()),
+                    Ok(buffer) => this.handle_frame(js_sys::Uint8Array::new(&buffer).to_vec()),
                     Err(_) => log::warn!("ignoring a text frame"),
                 }
             })
@@ -653,7 +653,7 @@ impl BrowserConnection {
     /// Hands a frame to the core, taken out of the connection's state meanwhile (see the module
     /// docs: a panic then leaves no borrow behind, only a missing core that is rebuilt). The
     /// time goes first; if it makes the core drop the socket, the core ignores the frame.
-    fn handle_frame(&self, frame: &[u8]) {
+    fn handle_frame(&self, frame: Vec<u8>) {
         let core = {
             let mut inner = self.inner.borrow_mut();
             inner.core_now();
@@ -670,7 +670,8 @@ impl BrowserConnection {
                 this.flush();
             }
         });
-        core.handle_frame(frame);
+        // Given away: dropped once decoded, before the rows are applied.
+        core.handle_owned_frame(frame);
         self.inner.borrow_mut().core = Some(core);
         self.flush();
     }

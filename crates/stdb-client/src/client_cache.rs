@@ -1,29 +1,45 @@
 //! The client cache: the rows of every subscribed query, per table.
 //!
-//! Rows are keyed by their BSATN bytes with a reference count, because overlapping queries
-//! deliver the same row more than once; a second index maps primary keys to rows, so a delete
-//! and an insert of the same key in one update become one [`Change::Update`]. A table holds at
-//! most one row per primary key: an update that would hold two is refused
+//! A table is one map keyed by primary key (read from the row, never copied): each entry is
+//! the decoded row behind an `Arc` and how often it is held, because overlapping queries
+//! deliver the same row more than once. No BSATN is kept: whether incoming bytes are "the same
+//! row" as a cached one (a row delivered again, a delete, a row delivered again after a
+//! reconnect) is decided by decoding them to read their key, then encoding the row cached under
+//! it again and comparing byte for byte (without allocating; only bytes of the cached row's own
+//! length are compared, so a small row never costs the encoding of a huge one). Bytes, not
+//! `==`: a row holding a NaN is still itself and `-0.0` is not `0.0`; bytes past the end of a
+//! row (junk, or a column the client's row type lacks) do not decode at all. A delete
+//! and an insert of the same key in one update become one [`Change::Update`]; a delete that
+//! matches no cached row is ignored. A table holds at most
+//! one row per primary key: an update that would hold two is refused
 //! ([`FrameError::DuplicateKey`]). Rows are shared as `Arc<T>` and never mutated: a snapshot
 //! stays what it was.
 //!
 //! Every row is charged an upper bound of its memory ([`ROW_OVERHEAD`], from its BSATN length
 //! and the most heap its type can take per BSATN byte); an update whose new rows would take the
 //! cache past its limit ([`DEFAULT_MAX_CACHE_BYTES`]) is refused as a whole. Rows already
-//! cached, and stale rows delivered again unchanged, are not charged again.
+//! cached, and stale rows delivered again unchanged, are not charged again (and keep their
+//! charge).
 //!
-//! After a reconnect the cache is *resynced*: every row becomes stale but stays readable; rows
-//! that the re-applied subscriptions deliver again come back silently, changed rows become
-//! updates, and whatever is still stale when the resync finishes is deleted. No flicker, no
-//! empty-then-full.
+//! Deleting a row, or delivering a cached row again, decodes it once more, one row at a time,
+//! dropped before the next: at most the charge of the longest row the table has held since it
+//! was last empty, on top of the cache. Longer bytes cannot be a cached row and are not decoded
+//! for it; a delete that matches no cached row keeps nothing.
+//!
+//! After a reconnect the cache is *resynced*: every row becomes stale (held zero times) but
+//! stays readable; rows that the re-applied subscriptions deliver again come back silently,
+//! changed rows become updates, and whatever is still stale when the resync finishes is
+//! deleted. No flicker, no empty-then-full.
 
 use crate::event::{AnyRow, Change};
-use crate::row::RowDecoder;
+use crate::row::{RowDecoder, encodes_as};
 use crate::row_list::RowRanges;
 use crate::{FrameError, Row};
 use rustc_hash::{FxHashMap, FxHashSet};
 use std::any::Any;
+use std::borrow::Borrow;
 use std::fmt::Debug;
+use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 /// The default of [`crate::ConnectOptions::max_cache_bytes`]: 256 MiB.
@@ -31,33 +47,33 @@ use std::sync::Arc;
 /// The most memory the client cache may take, all tables together, as charged per row (see
 /// [`ROW_OVERHEAD`]; measured with a counting allocator, what the rows keep stays within their
 /// charge). Sized for a browser tab, whose memory never shrinks and whose wasm memory ends at
-/// 4 GiB: about 300 000 rows of this app (about 200 bytes each, no arrays). An update that
+/// 4 GiB: about 400 000 rows of this app (about 250 bytes each, no arrays). An update that
 /// would pass it is refused as a whole ([`FrameError::Limit`], and a
 /// [`crate::Event::SubscriptionFailed`] for a subscription's initial rows, whose set is then
 /// unsubscribed); the rows already cached stay. It also bounds what one frame's new rows take
 /// while they are decoded: they stop being decoded once their charge passes what is left.
 pub const DEFAULT_MAX_CACHE_BYTES: usize = 256 << 20;
 
-/// What a row new to the cache is charged beyond `its BSATN length + h × (its length less the
-/// smallest row of its type) + the size of its type + 3 × the size of its key`, where `h` is
-/// the most heap its type can take per BSATN byte once decoded (1 for rows without arrays; 32
-/// for a `Vec<Option<u128>>`, whose `None` is one byte encoded and 32 decoded). Only the bytes
-/// past the smallest row can be the contents of strings and arrays (the smallest row has every
-/// one empty), so only they are charged `h`. The overhead: the two `Arc` headers and both index
-/// entries at the lowest load of their tables (a table's first row also brings their first
-/// buckets), and what applying it takes for a while (an entry of the update's own maps,
-/// its change event, a table growing). Its bytes are kept once.
-pub const ROW_OVERHEAD: usize = 384;
+/// What a row new to the cache is charged beyond `h × (its BSATN length less the smallest row
+/// of its type) + the size of its type`, where `h` is the most heap its type can take per BSATN
+/// byte once decoded (1 for rows without arrays; 32 for a `Vec<Option<u128>>`, whose `None` is
+/// one byte encoded and 32 decoded). Only the bytes past the smallest row can be the contents
+/// of strings and arrays (the smallest row has every one empty), so only they are charged `h`.
+/// The overhead: the `Arc` header and the map entry at the lowest load of its table (a table's
+/// first row also brings its first buckets), and what applying it takes for a while (entries of
+/// the update's own maps, its change event, the table growing). Its BSATN is not kept.
+pub const ROW_OVERHEAD: usize = 256;
 
-/// The memory a row of `T` of `len` BSATN bytes is charged (see [`ROW_OVERHEAD`]): its bytes,
-/// the heap of what it holds beyond the smallest row of `T` (at most `decoder`'s heap per byte
-/// for each such byte), its type, its keys and the overhead.
+/// The memory a row of `T` of `len` BSATN bytes is charged (see [`ROW_OVERHEAD`]): the heap of
+/// what it holds beyond the smallest row of `T` (at most `decoder`'s heap per byte for each
+/// such byte), its type and the overhead.
+#[cfg(test)]
 fn row_charge<T: Row>(len: usize, decoder: &RowDecoder) -> usize {
     Rate::of(decoder).charge::<T>(len)
 }
 
-/// What [`row_charge`] needs of a row type's decoder, copied (so it can be used while the
-/// cache changes).
+/// What a row's charge needs of its type's decoder, copied (so it can be used while the cache
+/// changes).
 #[derive(Debug, Clone, Copy)]
 struct Rate {
     /// The smallest BSATN row of the type.
@@ -74,16 +90,13 @@ impl Rate {
         }
     }
 
-    /// A row of `len` BSATN bytes: its bytes, its decoded heap, the heap of the primary key
-    /// cloned into the index, and the fixed sizes. The key's heap comes from its variable-length
-    /// part (a `String`, bytes), which takes no more heap than its bytes on the wire: the row's
-    /// bytes beyond its smallest size are counted once more for it (a row with a 100 KB `String`
-    /// key keeps that key twice). A fixed-size row pays nothing more.
+    /// A row of `len` BSATN bytes: its decoded heap and the fixed sizes. The primary key is
+    /// read from the row, never copied, and the bytes are not kept, so neither is charged.
     fn charge<T: Row>(self, len: usize) -> usize {
         let contents = len.saturating_sub(self.min);
-        len.saturating_add(contents.saturating_mul(self.per_byte))
-            .saturating_add(contents)
-            .saturating_add(size_of::<T>() + 3 * size_of::<T::Key>() + ROW_OVERHEAD)
+        contents
+            .saturating_mul(self.per_byte)
+            .saturating_add(size_of::<T>() + ROW_OVERHEAD)
     }
 }
 
@@ -107,38 +120,111 @@ impl RowBudget {
     }
 }
 
-/// A row's BSATN bytes, kept once and shared by both indexes.
-type RowBytes = Arc<[u8]>;
+/// A cached row, hashed and compared by its primary key: maps of them are looked up by key
+/// (through [`KeyOf`]) without a copy of the key.
+#[derive(Debug)]
+struct Cached<T>(Arc<T>);
 
-/// A row out of the main index, by key: its bytes and the row (stale or being replaced).
-type Keyed<T> = FxHashMap<<T as Row>::Key, (RowBytes, Arc<T>)>;
+/// Something with a primary key of type `K`: a cached row, or a key on its own (`&K`).
+trait KeyOf<K> {
+    fn key(&self) -> &K;
+}
+
+impl<T: Row> KeyOf<T::Key> for Cached<T> {
+    fn key(&self) -> &T::Key {
+        self.0.primary_key()
+    }
+}
+
+impl<K> KeyOf<K> for &K {
+    fn key(&self) -> &K {
+        self
+    }
+}
+
+impl<K: Hash> Hash for dyn KeyOf<K> + '_ {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.key().hash(state);
+    }
+}
+
+impl<K: Eq> PartialEq for dyn KeyOf<K> + '_ {
+    fn eq(&self, other: &Self) -> bool {
+        self.key() == other.key()
+    }
+}
+
+impl<K: Eq> Eq for dyn KeyOf<K> + '_ {}
+
+impl<T: Row> Hash for Cached<T> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.0.primary_key().hash(state);
+    }
+}
+
+impl<T: Row> PartialEq for Cached<T> {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.primary_key() == other.0.primary_key()
+    }
+}
+
+impl<T: Row> Eq for Cached<T> {}
+
+impl<'a, T: Row> Borrow<dyn KeyOf<T::Key> + 'a> for Cached<T> {
+    fn borrow(&self) -> &(dyn KeyOf<T::Key> + 'a) {
+        self
+    }
+}
+
+/// `key` as a map of [`Cached`] rows looks it up.
+fn by<'k, K>(key: &'k &'k K) -> &'k (dyn KeyOf<K> + 'k) {
+    key
+}
+
+/// How a cached row is held.
+#[derive(Debug, Clone, Copy)]
+struct Held {
+    /// How many times (overlapping queries); 0 while stale (during a resync).
+    count: u32,
+    /// Its BSATN length, from which its charge is computed again when it leaves.
+    len: u32,
+}
+
+impl Held {
+    /// Whether `bytes` are `row`'s (held as `self`): the lengths first, so comparing costs at
+    /// most the incoming bytes however large the cached row (a hostile server sending small
+    /// deletes with the key of a huge row gets no work per row beyond its own bytes).
+    fn is<T: Row>(&self, row: &T, bytes: &[u8]) -> bool {
+        self.len as usize == bytes.len() && encodes_as(row, bytes)
+    }
+}
 
 /// What an update does to a table, checked (see [`TableCache::plan`]).
 struct Plan<'a, T> {
     /// How often each cached row is deleted.
-    deleted: FxHashMap<&'a [u8], u32>,
-    /// Each distinct inserted row, decoded (or the cached one).
+    deleted: FxHashMap<Cached<T>, u32>,
+    /// Each distinct inserted row by its bytes: decoded, or the cached (or stale) row that
+    /// encodes as them.
     incoming: FxHashMap<&'a [u8], Arc<T>>,
-}
-
-#[derive(Debug)]
-struct Entry<T> {
-    row: Arc<T>,
-    count: u32,
+    /// How many of them are new to the cache (charged).
+    new_rows: usize,
 }
 
 /// The cached rows of one table.
 #[derive(Debug)]
 pub struct TableCache<T: Row> {
-    rows: FxHashMap<RowBytes, Entry<T>>,
-    by_key: FxHashMap<T::Key, RowBytes>,
-    /// Rows of the previous connection not yet delivered again (only during a resync).
-    stale: Keyed<T>,
+    /// Every row, by primary key, with how it is held (stale ones included, held 0 times).
+    rows: FxHashMap<Cached<T>, Held>,
+    /// How many rows are stale (only during a resync).
+    stale: usize,
     /// What the rows (stale ones included) are charged, together.
     held: usize,
     /// What the stale rows are charged, together (part of `held`), kept as they come and go so
     /// an update during a resync never walks every stale row.
     stale_held: usize,
+    /// The BSATN length of the longest row held since the table was last empty: longer bytes
+    /// are no cached row, and are not decoded to find one.
+    longest: u32,
     decoder: RowDecoder,
     /// How many row charges were computed (tests count work with it).
     #[cfg(test)]
@@ -149,26 +235,14 @@ impl<T: Row> Default for TableCache<T> {
     fn default() -> Self {
         Self {
             rows: FxHashMap::default(),
-            by_key: FxHashMap::default(),
-            stale: FxHashMap::default(),
+            stale: 0,
             held: 0,
             stale_held: 0,
+            longest: 0,
             decoder: RowDecoder::new::<T>(),
             #[cfg(test)]
             charges: std::cell::Cell::new(0),
         }
-    }
-}
-
-/// Whether the cached row `bytes` leaves the cache when deleted as often as `deleted` says.
-fn leaves<T>(
-    rows: &FxHashMap<RowBytes, Entry<T>>,
-    deleted: &FxHashMap<&[u8], u32>,
-    bytes: &[u8],
-) -> bool {
-    match (rows.get(bytes), deleted.get(bytes)) {
-        (Some(entry), Some(&times)) => entry.count <= times,
-        _ => false,
     }
 }
 
@@ -190,7 +264,7 @@ fn describe_key(key: &impl Debug) -> String {
 impl<T: Row> TableCache<T> {
     /// Number of distinct rows (stale ones included during a resync).
     pub fn len(&self) -> usize {
-        self.rows.len() + self.stale.len()
+        self.rows.len()
     }
 
     /// Whether there are no rows.
@@ -207,7 +281,7 @@ impl<T: Row> TableCache<T> {
     fn charge(&self, len: usize) -> usize {
         #[cfg(test)]
         self.charges.set(self.charges.get() + 1);
-        row_charge::<T>(len, &self.decoder)
+        Rate::of(&self.decoder).charge::<T>(len)
     }
 
     /// How many row charges this table computed so far (work, for tests).
@@ -216,52 +290,44 @@ impl<T: Row> TableCache<T> {
         self.charges.get()
     }
 
-    /// Checks the running total of the stale rows' charge against their sum (tests).
+    /// Checks the running totals of the stale rows against the rows (tests).
     #[cfg(test)]
     pub(crate) fn assert_stale_held(&self) {
-        let sum: usize = self
-            .stale
-            .values()
-            .map(|(bytes, _)| row_charge::<T>(bytes.len(), &self.decoder))
+        let stale = self.rows.values().filter(|held| held.count == 0);
+        let sum: usize = stale
+            .clone()
+            .map(|held| row_charge::<T>(held.len as usize, &self.decoder))
             .sum();
         assert_eq!(
             self.stale_held, sum,
             "running total of the stale rows' charge"
         );
+        assert_eq!(self.stale, stale.count(), "running count of the stale rows");
     }
 
     /// The row with this primary key.
     pub fn get(&self, key: &T::Key) -> Option<Arc<T>> {
-        match self.by_key.get(key) {
-            Some(bytes) => self.rows.get(bytes).map(|e| Arc::clone(&e.row)),
-            None => self.stale.get(key).map(|(_, row)| Arc::clone(row)),
-        }
+        self.rows
+            .get_key_value(by(&key))
+            .map(|(row, _)| Arc::clone(&row.0))
     }
 
     /// Every row, in no particular order.
     pub fn iter(&self) -> impl Iterator<Item = &Arc<T>> {
-        self.rows
-            .values()
-            .map(|e| &e.row)
-            .chain(self.stale.values().map(|(_, row)| row))
+        self.rows.keys().map(|row| &row.0)
     }
 
     /// Starts a resync: every row becomes stale (still readable) until delivered again.
     pub(crate) fn begin_resync(&mut self) {
-        // Rows keep the keys the index owns (one row per key).
-        self.stale.reserve(self.by_key.len());
-        for (key, bytes) in self.by_key.drain() {
-            if let Some((bytes, entry)) = self.rows.remove_entry(&bytes) {
-                self.stale.insert(key, (bytes, entry.row));
-            }
+        let rate = Rate::of(&self.decoder);
+        let mut held = 0usize;
+        for entry in self.rows.values_mut() {
+            entry.count = 0;
+            held = held.saturating_add(rate.charge::<T>(entry.len as usize));
         }
-        self.rows.clear();
-        self.held = self
-            .stale
-            .values()
-            .map(|(bytes, _)| self.charge(bytes.len()))
-            .sum();
-        self.stale_held = self.held;
+        self.stale = self.rows.len();
+        self.held = held;
+        self.stale_held = held;
     }
 
     /// Ends a resync: rows not delivered again are deleted.
@@ -272,17 +338,24 @@ impl<T: Row> TableCache<T> {
 
     /// [`Self::finish_resync`], each row made an `R` by `wrap`.
     fn finish_resync_with<R>(&mut self, wrap: fn(Arc<T>) -> R) -> Vec<Change<R>> {
-        let changes: Vec<_> = self
-            .stale
-            .drain()
-            .map(|(_, (bytes, row))| {
-                self.held = self
-                    .held
-                    .saturating_sub(row_charge::<T>(bytes.len(), &self.decoder));
-                Change::Delete(wrap(row))
+        if self.stale == 0 {
+            return Vec::new();
+        }
+        let rate = Rate::of(&self.decoder);
+        let held = &mut self.held;
+        let changes = self
+            .rows
+            .extract_if(|_, entry| entry.count == 0)
+            .map(|(row, entry)| {
+                *held = held.saturating_sub(rate.charge::<T>(entry.len as usize));
+                Change::Delete(wrap(row.0))
             })
             .collect();
+        self.stale = 0;
         self.stale_held = 0;
+        if self.rows.is_empty() {
+            self.longest = 0;
+        }
         changes
     }
 
@@ -292,14 +365,16 @@ impl<T: Row> TableCache<T> {
     }
 
     /// Applies one update: the rows of `deletes` then those of `inserts`. Either the whole update
-    /// applies or nothing does: when a row list cannot hold rows of `T`, a row does not decode,
-    /// two rows would have one primary key, or the new rows do not fit in `budget`.
+    /// applies or nothing does: when a row list cannot hold rows of `T`, an inserted row does not
+    /// decode, two rows would have one primary key, or the new rows do not fit in `budget`.
     ///
-    /// Memory: each distinct row not yet cached is decoded once (a list repeating one row a
-    /// million times costs one row) and charged (see [`ROW_OVERHEAD`]) before it is decoded, so
-    /// an update over its budget is refused before it takes more; rows already cached and stale
-    /// rows delivered again unchanged are not charged. A new row's bytes are copied out of the
-    /// frame, so the cache never keeps a frame's buffer alive for the sake of a few rows.
+    /// Memory: each distinct inserted row is decoded once (a list repeating one row a million
+    /// times costs one row), and a row not yet cached is charged (see [`ROW_OVERHEAD`]) before
+    /// it is decoded, so an update over its budget is refused before it takes more. Only bytes
+    /// that may be a cached row (no longer than the longest row held) are decoded past the
+    /// budget, and deletes, one at a time, each dropped before the next. Rows already cached and
+    /// stale rows delivered again unchanged keep their `Arc` and their charge. Nothing of the
+    /// frame is kept.
     #[cfg(test)]
     pub(crate) fn apply_rows(
         &mut self,
@@ -331,6 +406,48 @@ impl<T: Row> TableCache<T> {
         }
     }
 
+    /// A row's BSATN length as the cache keeps it (rows of 4 GiB and more are refused).
+    fn stored_len(bytes: &[u8]) -> Result<u32, FrameError> {
+        u32::try_from(bytes.len()).map_err(|_| FrameError::Limit {
+            what: "rows",
+            message: format!(
+                "table {}: a row of {} bytes (the client cache holds rows under 4 GiB)",
+                T::TABLE,
+                bytes.len()
+            ),
+        })
+    }
+
+    /// Whether bytes of this length may be a row of the table: no longer than the longest row
+    /// held, nor charged more than the table holds.
+    fn may_be_cached(&self, len: usize) -> bool {
+        len <= self.longest as usize && Rate::of(&self.decoder).charge::<T>(len) <= self.held
+    }
+
+    /// The live cached row these bytes of a delete are, if any: decoded for their key (when a
+    /// cached row can be that long), dropped, and compared byte for byte with the row cached
+    /// under it encoded again.
+    fn cached_row(&self, bytes: &[u8]) -> Option<&Arc<T>> {
+        if !self.may_be_cached(bytes.len()) {
+            return None;
+        }
+        let row = self.decoder.decode::<T>(bytes).ok()?;
+        let found = self.rows.get_key_value(by(&row.primary_key()));
+        drop(row);
+        match found {
+            Some((cached, held)) if held.count > 0 && held.is(&*cached.0, bytes) => Some(&cached.0),
+            _ => None,
+        }
+    }
+
+    /// How often the cached row `row` is held, and whether `deleted` deletes it that often.
+    fn leaves(&self, deleted: &FxHashMap<Cached<T>, u32>, row: &Arc<T>) -> Option<Held> {
+        let key = row.primary_key();
+        let held = *self.rows.get(by(&key))?;
+        let times = *deleted.get(by(&key))?;
+        (held.count > 0 && held.count <= times).then_some(held)
+    }
+
     /// Checks an update without touching the cache: what [`Self::apply_with`] would refuse, it
     /// refuses; what it would apply takes its new rows' charge out of `budget`.
     fn plan<'a>(
@@ -343,17 +460,36 @@ impl<T: Row> TableCache<T> {
         for list in deletes.iter().chain(inserts) {
             list.check_row_size(size, T::TABLE)?;
         }
-        let charge = |len| self.charge(len);
 
         // Plan without touching the cache, so a refused update leaves it as it was. First, how
-        // often each cached row is deleted (a row leaves once deleted as often as it is held).
-        let mut deleted: FxHashMap<&[u8], u32> = FxHashMap::default();
+        // often each live cached row is deleted (a row leaves once deleted as often as it is
+        // held): each delete is decoded for its key, dropped, and compared with the row cached
+        // under it (a run of one delete repeated, once). Only a delete of a cached row takes an
+        // entry; with no live row, none is decoded.
+        let mut deleted: FxHashMap<Cached<T>, u32> = FxHashMap::default();
         let mut unknown_deletes = 0usize;
-        for bytes in deletes.iter().flat_map(RowRanges::slices) {
-            match self.rows.contains_key(bytes) {
-                true => *deleted.entry(bytes).or_default() += 1,
-                false => unknown_deletes += 1,
+        if self.rows.len() > self.stale {
+            let mut last: Option<(&[u8], Option<&Arc<T>>)> = None;
+            for bytes in deletes.iter().flat_map(RowRanges::slices) {
+                let row = match last {
+                    Some((previous, row)) if previous == bytes => row,
+                    _ => self.cached_row(bytes),
+                };
+                last = Some((bytes, row));
+                let Some(row) = row else {
+                    unknown_deletes += 1;
+                    continue;
+                };
+                let key = row.primary_key();
+                match deleted.get_mut(by(&key)) {
+                    Some(times) => *times = times.saturating_add(1),
+                    None => {
+                        deleted.insert(Cached(Arc::clone(row)), 1);
+                    }
+                }
             }
+        } else {
+            unknown_deletes = deletes.iter().map(RowRanges::len).sum();
         }
         if unknown_deletes > 0 {
             log::debug!(
@@ -363,96 +499,106 @@ impl<T: Row> TableCache<T> {
         }
         let mut freed: usize = deleted
             .keys()
-            .filter(|bytes| leaves(&self.rows, &deleted, bytes))
-            .map(|bytes| charge(bytes.len()))
+            .filter_map(|row| self.leaves(&deleted, &row.0))
+            .map(|held| self.charge(held.len as usize))
             .sum();
 
-        // Then the inserted rows, each distinct one once; new ones are decoded and charged.
-        // Rows already cached keep their `Arc` (they may be deleted to zero and inserted again),
-        // and so do stale rows delivered again unchanged (a resync): neither is charged. New
-        // rows are decoded only while their charge fits in what the cache could have left
-        // once every row this update may free is gone, so a refused update stops early.
+        // Then the inserted rows, each distinct one once. A row is charged before it is decoded
+        // and decoded only while its charge fits in what the cache could have left once every
+        // row this update may free is gone (so a refused update stops early), or when it may be
+        // a cached row (see `may_be_cached`; then it is dropped before the next). Bytes a cached
+        // row encodes as keep the cached `Arc` (it may be deleted to zero and inserted again),
+        // and so do a stale row's (a resync): neither is charged.
         let stale_held = self.stale_held;
         let mut incoming: FxHashMap<&[u8], Arc<T>> = FxHashMap::default();
         let mut charged = 0usize;
         let mut again = 0usize;
+        let mut new_rows = 0usize;
+        // Cached rows deleted as often as they are held, and inserted again: they stay.
+        let mut kept: FxHashSet<&T::Key> = FxHashSet::default();
         for bytes in inserts.iter().flat_map(RowRanges::slices) {
             if incoming.contains_key(bytes) {
                 continue;
             }
-            let row = match self.rows.get(bytes) {
-                Some(entry) => {
-                    if leaves(&self.rows, &deleted, bytes) {
+            Self::stored_len(bytes)?;
+            let cost = self.charge(bytes.len());
+            let most = budget
+                .cache
+                .saturating_add(freed)
+                .saturating_add(stale_held);
+            let fits = charged.saturating_add(again).saturating_add(cost) <= most;
+            let over = || Self::over_cache(budget, charged.saturating_add(cost), most);
+            if !fits && !self.may_be_cached(bytes.len()) {
+                return Err(over());
+            }
+            let row = self.decoder.decode::<T>(bytes)?;
+            let row = match self.rows.get_key_value(by(&row.primary_key())) {
+                Some((cached, held)) if held.is(&*cached.0, bytes) => {
+                    if held.count == 0 {
+                        // A stale row delivered again: already charged.
+                        again = again.saturating_add(cost);
+                    } else if let Some(held) = self.leaves(&deleted, &cached.0) {
                         // Deleted and inserted again: it stays after all.
-                        freed = freed.saturating_sub(charge(bytes.len()));
+                        freed = freed.saturating_sub(self.charge(held.len as usize));
+                        kept.insert(cached.0.primary_key());
                     }
-                    Arc::clone(&entry.row)
+                    Arc::clone(&cached.0)
                 }
-                None => {
-                    // Checked before decoding: a row's charge bounds what decoding it takes. A
-                    // stale row delivered again counts here too (at most what the stale rows
-                    // hold, which `most` includes).
-                    let cost = charge(bytes.len());
-                    let most = budget
-                        .cache
-                        .saturating_add(freed)
-                        .saturating_add(stale_held);
-                    if charged.saturating_add(again).saturating_add(cost) > most {
-                        return Err(Self::over_cache(budget, charged.saturating_add(cost), most));
-                    }
-                    let row = self.decoder.decode::<T>(bytes)?;
-                    match self.stale.get(row.primary_key()) {
-                        // A stale row delivered again: already charged, keep its `Arc`.
-                        Some((old, old_row)) if **old == *bytes => {
-                            again = again.saturating_add(cost);
-                            Arc::clone(old_row)
-                        }
-                        _ => {
-                            charged = charged.saturating_add(cost);
-                            Arc::new(row)
-                        }
-                    }
+                _ if !fits => return Err(over()),
+                _ => {
+                    charged = charged.saturating_add(cost);
+                    new_rows += 1;
+                    Arc::new(row)
                 }
             };
             incoming.insert(bytes, row);
         }
 
-        // One row per primary key: a new row's key must be free once the deletes applied (or be
-        // a stale row's, which it replaces).
-        let mut new_keys: FxHashSet<&T::Key> = FxHashSet::default();
-        for (bytes, row) in &incoming {
-            if self.rows.contains_key(*bytes) {
-                continue;
-            }
+        // One row per primary key: a row not cached (new, or stale delivered again) must have a
+        // key of its own in the update, free once the deletes applied (or a stale row's, which
+        // it replaces).
+        let mut keys: FxHashSet<&T::Key> = FxHashSet::default();
+        keys.reserve(new_rows);
+        for row in incoming.values() {
             let key = row.primary_key();
-            if !new_keys.insert(key) {
-                return Err(Self::duplicate_key(
-                    key,
-                    "two different rows with it in one update",
-                ));
-            }
-            if let Some(held) = self.by_key.get(key)
-                && (!leaves(&self.rows, &deleted, held) || incoming.contains_key(&**held))
-            {
-                return Err(Self::duplicate_key(
-                    key,
-                    "a row with it is inserted while another stays cached",
-                ));
-            }
-            if let Some((old, _)) = self.stale.get(key)
-                && **old != **bytes
-            {
+            let cached = self.rows.get_key_value(by(&key));
+            match cached {
+                // A cached row delivered again.
+                Some((cached, held)) if held.count > 0 && Arc::ptr_eq(&cached.0, row) => continue,
+                _ if !keys.insert(key) => {
+                    return Err(Self::duplicate_key(
+                        key,
+                        "two rows with it, not byte for byte the same, in one update",
+                    ));
+                }
+                // Its key is taken by a cached row that stays.
+                Some((cached, held))
+                    if held.count > 0
+                        && (self.leaves(&deleted, &cached.0).is_none() || kept.contains(key)) =>
+                {
+                    return Err(Self::duplicate_key(
+                        key,
+                        "a row with it is inserted while another stays cached",
+                    ));
+                }
                 // A stale row replaced by a changed one: its charge goes.
-                freed = freed.saturating_add(charge(old.len()));
+                Some((stale, held)) if held.count == 0 && !Arc::ptr_eq(&stale.0, row) => {
+                    freed = freed.saturating_add(self.charge(held.len as usize));
+                }
+                _ => {}
             }
         }
-        drop(new_keys);
+        drop((keys, kept));
         let room = budget.cache.saturating_add(freed);
         if charged > room {
             return Err(Self::over_cache(budget, charged, room));
         }
         budget.cache = room - charged;
-        Ok(Plan { deleted, incoming })
+        Ok(Plan {
+            deleted,
+            incoming,
+            new_rows,
+        })
     }
 
     /// `apply_rows` (tests only), each row of the changes made an `R` by `wrap`.
@@ -463,96 +609,103 @@ impl<T: Row> TableCache<T> {
         budget: &mut RowBudget,
         wrap: fn(Arc<T>) -> R,
     ) -> Result<Vec<Change<R>>, FrameError> {
-        let Plan { deleted, incoming } = self.plan(deletes, inserts, budget)?;
+        let Plan {
+            deleted,
+            incoming,
+            new_rows,
+        } = self.plan(deletes, inserts, budget)?;
         let rate = Rate::of(&self.decoder);
-        let charge = |len| rate.charge::<T>(len);
+        let charge = |held: Held| rate.charge::<T>(held.len as usize);
 
-        // Apply: deletes first.
-        let mut removed: Keyed<T> = FxHashMap::default();
-        for (bytes, times) in deleted {
-            let Some(entry) = self.rows.get_mut(bytes) else {
+        // Apply: deletes first; rows deleted to zero wait in `removed` (an insert of their key
+        // makes them an update).
+        let mut removed: FxHashMap<Cached<T>, Held> = FxHashMap::default();
+        for (row, times) in deleted {
+            let key = row.0.primary_key();
+            let Some(held) = self.rows.get_mut(by(&key)) else {
                 continue;
             };
-            entry.count = entry.count.saturating_sub(times);
-            if entry.count == 0
-                && let Some((bytes, entry)) = self.rows.remove_entry(bytes)
+            held.count = held.count.saturating_sub(times);
+            if held.count == 0
+                && let Some((row, held)) = self.rows.remove_entry(by(&key))
             {
-                self.held = self.held.saturating_sub(charge(bytes.len()));
-                let key = entry.row.primary_key();
-                let key = match self.by_key.get(key) == Some(&bytes) {
-                    // Take the index's key rather than copying it.
-                    true => self.by_key.remove_entry(key).map(|(key, _)| key),
-                    false => None,
-                }
-                .unwrap_or_else(|| key.clone());
-                removed.insert(key, (bytes, entry.row));
+                self.held = self.held.saturating_sub(charge(held));
+                removed.insert(row, held);
             }
         }
 
-        // Reserved as changes come: rows sent again change nothing.
-        let mut changes = Vec::new();
+        // Room for the new rows (charged) up front, so the table and the changes grow once: every
+        // change but a delete brings a new row.
+        self.rows.reserve(new_rows);
+        let mut changes = Vec::with_capacity(new_rows.saturating_add(removed.len()));
         for bytes in inserts.iter().flat_map(RowRanges::slices) {
-            if let Some(entry) = self.rows.get_mut(bytes) {
-                entry.count = entry.count.saturating_add(1);
-                continue;
-            }
-            let Some(row) = incoming.get(bytes).map(Arc::clone) else {
+            let Some(row) = incoming.get(bytes) else {
                 continue;
             };
             let key = row.primary_key();
-            let previous = match removed.remove_entry(key) {
-                Some(previous) => Some(previous),
-                None if self.stale.is_empty() => None,
-                None => self.stale.remove_entry(key).inspect(|(_, (old, _))| {
-                    self.held = self.held.saturating_sub(charge(old.len()));
-                    self.stale_held = self.stale_held.saturating_sub(charge(old.len()));
-                }),
+            if let Some((cached, held)) = self.rows.get_key_value(by(&key))
+                && held.count > 0
+                && Arc::ptr_eq(&cached.0, row)
+            {
+                // Held once more (overlapping queries, or listed twice).
+                if let Some(held) = self.rows.get_mut(by(&key)) {
+                    held.count = held.count.saturating_add(1);
+                }
+                continue;
+            }
+            let previous = match self.rows.remove_entry(by(&key)) {
+                // A stale row (the plan refused any other row of this key).
+                Some((old, held)) => {
+                    self.held = self.held.saturating_sub(charge(held));
+                    if held.count == 0 {
+                        self.stale = self.stale.saturating_sub(1);
+                        self.stale_held = self.stale_held.saturating_sub(charge(held));
+                    }
+                    Some((old, held))
+                }
+                None if removed.is_empty() => None,
+                None => removed.remove_entry(by(&key)),
             };
-            // A key seen before is moved back into the index; only a new one is copied.
-            let (key, previous) = match previous {
-                Some((key, previous)) => (key, Some(previous)),
-                None => (key.clone(), None),
+            // Checked by the plan.
+            let mut held = Held {
+                count: 1,
+                len: Self::stored_len(bytes).unwrap_or(u32::MAX),
             };
             let change = match previous {
-                // The same row again (delete + insert of equal bytes, or a stale row delivered
-                // again after a reconnect): keep the old `Arc` and bytes, say nothing.
-                Some((old_bytes, old)) if *old_bytes == *bytes => {
-                    self.held = self.held.saturating_add(charge(old_bytes.len()));
-                    self.by_key.insert(key, Arc::clone(&old_bytes));
-                    self.rows.insert(old_bytes, Entry { row: old, count: 1 });
-                    continue;
+                // The same row again (deleted and inserted unchanged, or a stale row delivered
+                // again after a reconnect): the plan kept its `Arc`; it keeps its charge too, and
+                // nothing is said.
+                Some((old, old_held)) if Arc::ptr_eq(&old.0, row) => {
+                    held.len = old_held.len;
+                    None
                 }
-                Some((_, old)) => Change::Update {
-                    old: wrap(old),
-                    new: wrap(Arc::clone(&row)),
-                },
-                None => Change::Insert(wrap(Arc::clone(&row))),
+                Some((old, _)) => Some(Change::Update {
+                    old: wrap(old.0),
+                    new: wrap(Arc::clone(row)),
+                }),
+                None => Some(Change::Insert(wrap(Arc::clone(row)))),
             };
-            let bytes: RowBytes = Arc::from(bytes);
-            self.held = self.held.saturating_add(charge(bytes.len()));
-            self.by_key.insert(key, Arc::clone(&bytes));
-            self.rows.insert(bytes, Entry { row, count: 1 });
-            changes.push(change);
+            self.held = self.held.saturating_add(charge(held));
+            self.longest = self.longest.max(held.len);
+            self.rows.insert(Cached(Arc::clone(row)), held);
+            changes.extend(change);
         }
-        changes.extend(
-            removed
-                .into_values()
-                .map(|(_, row)| Change::Delete(wrap(row))),
-        );
+        changes.extend(removed.into_keys().map(|row| Change::Delete(wrap(row.0))));
+        if self.rows.is_empty() {
+            self.longest = 0;
+        }
         Ok(changes)
     }
 
     /// Empties the table, returning a delete for every row.
     fn clear_with<R>(&mut self, wrap: fn(Arc<T>) -> R) -> Vec<Change<R>> {
-        self.by_key.clear();
         self.held = 0;
+        self.longest = 0;
+        self.stale = 0;
         self.stale_held = 0;
-        let stale = self.stale.drain().map(|(_, (_, row))| row);
         self.rows
             .drain()
-            .map(|(_, e)| e.row)
-            .chain(stale)
-            .map(|row| Change::Delete(wrap(row)))
+            .map(|(row, _)| Change::Delete(wrap(row.0)))
             .collect()
     }
 }

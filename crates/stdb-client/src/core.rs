@@ -517,13 +517,22 @@ impl ClientCore {
     /// [`close`](Self::close)) and before the next [`Action::Connect`] is ignored: it belongs to
     /// a socket that is gone.
     pub fn handle_frame(&mut self, frame: &[u8]) {
+        self.handle_owned_frame(frame);
+    }
+
+    /// [`Self::handle_frame`] for a frame the caller gives away: it is dropped once decoded,
+    /// before its rows are applied, so the frame and the cache's new rows are not held at once
+    /// (a transport that copied the frame in saves its size from the peak).
+    pub fn handle_owned_frame(&mut self, frame: impl AsRef<[u8]>) {
         if !self.lifecycle.accepts_frames() {
             log::debug!("ignored a frame of a socket already dropped");
             return;
         }
         self.stats.frames += 1;
         self.lifecycle.heard(self.now);
-        match self.decoder.decode(frame) {
+        let decoded = self.decoder.decode(frame.as_ref());
+        drop(frame);
+        match decoded {
             Ok((message, compression, mut budget)) => {
                 if compression == FrameCompression::Gzip {
                     self.stats.gzip_frames += 1;
@@ -573,8 +582,10 @@ impl ClientCore {
                     }
                     Err(error) => {
                         // Refused here, the set stays live on the server: end it there, so
-                        // later transactions stop carrying its rows (those that arrive until
-                        // then leave again with the server's `UnsubscribeMultiApplied`).
+                        // later transactions stop carrying its rows. Rows they bring until
+                        // then stay cached until the next reconnect's resync: the answer's
+                        // deletes are ignored, since they may be another live set's (a known
+                        // limit, see the README).
                         let live = self.subscriptions.is_live(query_id);
                         if self.subscriptions.is_known(query_id) {
                             // Its unsubscribe answer (ours or the app's) lists rows never

@@ -34,16 +34,21 @@ use std::io::Read;
 /// refused) and sliced without a per-row allocation, and a row repeated in a frame is decoded
 /// once.
 ///
-/// Only rows new to the cache cost memory that stays (their bytes, the decoded row, two index
-/// entries): each is charged an estimate as it is decoded ([`crate::ROW_OVERHEAD`]), and the
-/// cache as a whole at most [`crate::ConnectOptions::max_cache_bytes`]; an update beyond it is
-/// refused as a whole, and its rows stop being decoded as soon as their charge passes what the
-/// cache could have left. Rows already cached, or stale ones delivered again after a reconnect,
-/// are not charged. So a frame takes at most about `6 n + 64 KiB`, plus the maps an update
-/// builds over the rows it lists (about 100 bytes per distinct row: 600 000 cached 8-byte rows
-/// deleted and inserted again, a 9.6 MB frame, peaked at 114 MB), plus what its new rows are
-/// charged, which is at most what is left of `max_cache_bytes`. An update of several tables that
-/// applies is checked, then applied: its new rows are decoded twice, one table at a time.
+/// Only rows new to the cache cost memory that stays (the decoded row and its map entry; no
+/// bytes, no key copy): each is charged an estimate as it is decoded ([`crate::ROW_OVERHEAD`]),
+/// and the cache as a whole at most [`crate::ConnectOptions::max_cache_bytes`]; an update beyond
+/// it is refused as a whole, and its rows stop being decoded as soon as their charge passes what
+/// the cache could have left. Rows already cached, or stale ones delivered again after a
+/// reconnect, are not charged. Deleting a row or delivering a cached row again decodes it once
+/// more (for its key; it is then compared byte for byte with the cached row encoded again), one
+/// row at a time, each dropped before the next: at most the charge of the longest row its table
+/// has held since it was last empty, on top. So a frame takes at most about `6 n + 64 KiB`, plus
+/// the maps an update builds over the rows it lists (about 100 bytes per distinct row inserted
+/// or cached row deleted; a delete of a row not cached takes none: 600 000 cached 8-byte rows
+/// deleted and inserted again, a 9.6 MB frame, peaked at 80 MB), plus what its new rows are
+/// charged, which is at most what is left of `max_cache_bytes`, plus that one row decoded again.
+/// An update of several tables that applies is checked, then applied: its new rows are decoded
+/// twice, one table at a time.
 pub const DEFAULT_MAX_FRAME_BYTES: usize = 32 << 20;
 
 /// The most memory one array element of a server message takes once decoded (a table update is

@@ -509,8 +509,8 @@ struct Pump {
 
 /// Hands `frame` to `core`, catching a panic (whose message is returned). After a panic the
 /// core may be half-way through a change: rebuild it (see [`Waiters::rebuild`]).
-fn handle_frame(core: &mut ClientCore, frame: &[u8]) -> Result<(), String> {
-    catch_unwind(AssertUnwindSafe(|| core.handle_frame(frame))).map_err(|payload| {
+fn handle_frame(core: &mut ClientCore, frame: impl AsRef<[u8]>) -> Result<(), String> {
+    catch_unwind(AssertUnwindSafe(|| core.handle_owned_frame(frame))).map_err(|payload| {
         payload
             .downcast_ref::<&str>()
             .map(|s| (*s).to_owned())
@@ -674,7 +674,7 @@ impl Pump {
                     // the core ignores the frame; its `Action::Disconnect` drops the socket on
                     // the next turn.
                     shared.tick();
-                    if let Err(panic) = handle_frame(&mut shared.core, &frame) {
+                    if let Err(panic) = handle_frame(&mut shared.core, frame) {
                         log::error!("handling a frame panicked: {panic}; rebuilding the connection state");
                         let blank = shared.core.blank();
                         shared.core = shared

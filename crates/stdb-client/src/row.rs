@@ -4,7 +4,9 @@ use crate::FrameError;
 use crate::row_list::RowSize;
 use crate::shape::Shape;
 use spacetimedb_lib::de::Deserialize;
+use spacetimedb_lib::ser::Serialize;
 use spacetimedb_sats::bsatn;
+use spacetimedb_sats::buffer::BufWriter;
 use spacetimedb_sats::typespace::SpacetimeType;
 use std::fmt::Debug;
 use std::hash::Hash;
@@ -21,7 +23,13 @@ use std::hash::Hash;
 ///     fn primary_key(&self) -> &u64 { &self.id }
 /// }
 /// ```
-pub trait Row: for<'de> Deserialize<'de> + SpacetimeType + Debug + Send + Sync + 'static {
+///
+/// The client cache keeps decoded rows, not their bytes: whether bytes are "the same row" as a
+/// cached one is decided by encoding the cached row again and comparing byte for byte (never
+/// with `==`, which a NaN or a hand-written `PartialEq` would mislead).
+pub trait Row:
+    for<'de> Deserialize<'de> + Serialize + SpacetimeType + Debug + Send + Sync + 'static
+{
     /// The table's name in the module.
     const TABLE: &'static str;
     /// The primary key's type.
@@ -70,11 +78,61 @@ impl RowDecoder {
         if let Some(shape) = &self.guard {
             shape.check(bytes).map_err(|e| error(e.to_string()))?;
         }
-        bsatn::from_slice(bytes).map_err(|e| error(e.to_string()))
+        let mut rest = bytes;
+        let row = bsatn::from_reader(&mut rest).map_err(|e| error(e.to_string()))?;
+        // The cache tells rows apart by their bytes: bytes this type cannot read (a column the
+        // client's type lacks, or junk) would make two rows look different that it sees as one.
+        if !rest.is_empty() {
+            return Err(error(format!(
+                "{} bytes past the end of a {}-byte row: does this client's row type match \
+                 the module's table?",
+                rest.len(),
+                bytes.len().saturating_sub(rest.len())
+            )));
+        }
+        Ok(row)
     }
 }
 
 /// Decodes one row of `T` from its BSATN bytes.
 pub fn decode_row<T: Row>(bytes: &[u8]) -> Result<T, FrameError> {
     RowDecoder::new::<T>().decode(bytes)
+}
+
+/// Whether `row` encodes as exactly `bytes` (BSATN): compared as it is encoded, without
+/// allocating. Bytes encoded otherwise, or longer, are not that row.
+pub(crate) fn encodes_as<T: Row>(row: &T, bytes: &[u8]) -> bool {
+    #[cfg(test)]
+    ENCODED.with(|n| n.set(n.get() + 1));
+    let mut matching = Matching {
+        rest: bytes,
+        equal: true,
+    };
+    bsatn::to_writer(&mut matching, row).is_ok() && matching.equal && matching.rest.is_empty()
+}
+
+#[cfg(test)]
+thread_local! {
+    /// How many cached rows this thread encoded again to compare them (tests count work).
+    pub(crate) static ENCODED: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// A [`BufWriter`] that compares what is written with the bytes still expected.
+struct Matching<'a> {
+    /// The bytes not yet matched.
+    rest: &'a [u8],
+    /// Whether everything written so far matched.
+    equal: bool,
+}
+
+impl BufWriter for Matching<'_> {
+    fn put_slice(&mut self, slice: &[u8]) {
+        if !self.equal {
+            return;
+        }
+        match self.rest.split_at_checked(slice.len()) {
+            Some((head, tail)) if head == slice => self.rest = tail,
+            _ => self.equal = false,
+        }
+    }
 }

@@ -1265,6 +1265,127 @@ mod cache_model {
         }
     }
 
+    fn apply(
+        cache: &mut TableCache<Player>,
+        deletes: &[&Player],
+        inserts: &[&Player],
+        budget: &mut RowBudget,
+    ) -> Result<Vec<Change<Arc<Player>>>, FrameError> {
+        let list = |rows: &[&Player]| {
+            let rows: Vec<Bytes> = rows.iter().map(|row| bytes_of(row)).collect();
+            RowRanges::from_rows(&rows)
+        };
+        cache.apply_rows(&[list(deletes)], &[list(inserts)], budget)
+    }
+
+    /// The cache keeps decoded rows, not bytes: a delete is the cached row only if it decodes to
+    /// that very row; another row with the same key is an unknown delete (ignored), and the
+    /// key stays taken.
+    #[test]
+    fn a_delete_of_another_row_with_the_key_is_ignored() {
+        let mut cache = TableCache::<Player>::default();
+        let budget = &mut RowBudget::unlimited();
+        let (ann, changed, bob) = (
+            player(7, "ann", 1),
+            player(7, "ann", 2),
+            player(7, "bob", 3),
+        );
+        assert_eq!(apply(&mut cache, &[], &[&ann], budget).unwrap().len(), 1);
+        assert!(
+            apply(&mut cache, &[&changed], &[], budget)
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(cache.get(&7).as_deref(), Some(&ann));
+        let refused = apply(&mut cache, &[&changed], &[&bob], budget);
+        assert!(
+            matches!(refused, Err(FrameError::DuplicateKey { .. })),
+            "{refused:?}"
+        );
+        assert_eq!((cache.len(), cache.get(&7).as_deref()), (1, Some(&ann)));
+        let changes = apply(&mut cache, &[&ann], &[&bob], budget).unwrap();
+        assert_eq!(names(&changes), ["ann>bob"]);
+    }
+
+    /// A row delivered again unchanged (deleted and inserted in one update, or stale after a
+    /// reconnect) keeps its `Arc` and makes no change: readers holding it see the same row.
+    #[test]
+    fn a_row_delivered_again_keeps_its_arc() {
+        let mut cache = TableCache::<Player>::default();
+        let budget = &mut RowBudget::unlimited();
+        let ann = player(7, "ann", 1);
+        apply(&mut cache, &[], &[&ann], budget).unwrap();
+        let first = cache.get(&7).unwrap();
+        assert!(
+            apply(&mut cache, &[&ann], &[&ann], budget)
+                .unwrap()
+                .is_empty()
+        );
+        assert!(Arc::ptr_eq(&first, &cache.get(&7).unwrap()));
+        cache.begin_resync();
+        assert!(apply(&mut cache, &[], &[&ann], budget).unwrap().is_empty());
+        assert!(cache.finish_resync().is_empty());
+        assert!(Arc::ptr_eq(&first, &cache.get(&7).unwrap()));
+        cache.assert_stale_held();
+    }
+
+    /// Rows already cached are not charged: an overlapping subscription delivers them again
+    /// when the cache has no room left (they are decoded to be recognised, not kept). A new row
+    /// is still refused.
+    #[test]
+    fn rows_already_cached_apply_with_no_room_left() {
+        let mut cache = TableCache::<Player>::default();
+        let rows: Vec<Player> = (0..10).map(|id| player(id, "p", 0)).collect();
+        let rows: Vec<&Player> = rows.iter().collect();
+        apply(&mut cache, &[], &rows, &mut RowBudget::unlimited()).unwrap();
+        let mut full = RowBudget {
+            cache: 0,
+            cache_limit: cache.charged_bytes(),
+        };
+        assert!(apply(&mut cache, &[], &rows, &mut full).unwrap().is_empty());
+        let new = player(10, "p", 0);
+        let refused = apply(&mut cache, &[], &[&new], &mut full);
+        assert!(
+            matches!(refused, Err(FrameError::Limit { what: "rows", .. })),
+            "{refused:?}"
+        );
+        // Held twice: the first delete of each leaves them, the second removes them.
+        let unlimited = &mut RowBudget::unlimited();
+        assert!(apply(&mut cache, &rows, &[], unlimited).unwrap().is_empty());
+        assert_eq!(apply(&mut cache, &rows, &[], unlimited).unwrap().len(), 10);
+        assert!(cache.is_empty());
+    }
+
+    /// New rows are charged before they are decoded: an update over its budget stops at the
+    /// first row past it, not after decoding them all.
+    #[test]
+    fn an_update_over_its_budget_stops_at_the_first_row_past_it() {
+        let mut cache = TableCache::<Player>::default();
+        apply(
+            &mut cache,
+            &[],
+            &[&player(5000, "p", 0)],
+            &mut RowBudget::unlimited(),
+        )
+        .unwrap();
+        let per_row = cache.charged_bytes();
+        let rows: Vec<Player> = (0..1000).map(|id| player(id, "p", 0)).collect();
+        let rows: Vec<&Player> = rows.iter().collect();
+        let mut budget = RowBudget {
+            cache: 2 * per_row + per_row / 2,
+            cache_limit: usize::MAX,
+        };
+        let before = cache.charges_computed();
+        let refused = apply(&mut cache, &[], &rows, &mut budget);
+        assert!(
+            matches!(refused, Err(FrameError::Limit { what: "rows", .. })),
+            "{refused:?}"
+        );
+        let work = cache.charges_computed() - before;
+        assert!(work <= 3, "{work} row charges for a refused update");
+        assert_eq!(cache.len(), 1);
+    }
+
     /// During a resync of many stale rows, a small update computes a few row charges, not one per
     /// stale row (every update used to sum every stale row's charge: 123× slower per small
     /// transaction with 100 000 stale rows).
@@ -1300,6 +1421,262 @@ mod cache_model {
         cache.assert_stale_held();
         assert_eq!(cache.finish_resync().len(), STALE as usize);
         cache.assert_stale_held();
+    }
+
+    /// A row holding a float: a NaN is not `==` to itself, and `0.0 == -0.0`.
+    #[derive(SpacetimeType, Debug, Clone, PartialEq)]
+    #[sats(crate = spacetimedb_lib)]
+    struct Reading {
+        id: u32,
+        value: f64,
+    }
+
+    impl Row for Reading {
+        const TABLE: &'static str = "reading";
+        type Key = u32;
+        fn primary_key(&self) -> &u32 {
+            &self.id
+        }
+    }
+
+    /// Applies rows given as their BSATN bytes.
+    fn apply_bytes<T: Row>(
+        cache: &mut TableCache<T>,
+        deletes: &[Bytes],
+        inserts: &[Bytes],
+        budget: &mut RowBudget,
+    ) -> Result<Vec<Change<Arc<T>>>, FrameError> {
+        let deletes = [RowRanges::from_rows(deletes)];
+        cache.apply_rows(&deletes, &[RowRanges::from_rows(inserts)], budget)
+    }
+
+    fn reading(value: f64) -> Bytes {
+        Bytes::from(bsatn::to_vec(&Reading { id: 1, value }).unwrap())
+    }
+
+    /// What changes say, as (old value, new value) bits, so NaN and -0.0 compare exactly.
+    fn float_changes(changes: &[Change<Arc<Reading>>]) -> Vec<(Option<u64>, Option<u64>)> {
+        let bits = |row: &Arc<Reading>| Some(row.value.to_bits());
+        changes
+            .iter()
+            .map(|c| match c {
+                Change::Insert(new) => (None, bits(new)),
+                Change::Delete(old) => (bits(old), None),
+                Change::Update { old, new } => (bits(old), bits(new)),
+            })
+            .collect()
+    }
+
+    /// A row holding a NaN is itself (by its bytes): delivered twice it is held twice, and its
+    /// deletes take it (with `==` the second delivery was refused as a second row with its key,
+    /// and its delete ignored forever).
+    #[test]
+    fn a_nan_row_is_the_same_row_again() {
+        let mut cache = TableCache::<Reading>::default();
+        let budget = &mut RowBudget::unlimited();
+        let nan = [reading(f64::NAN)];
+        assert_eq!(apply_bytes(&mut cache, &[], &nan, budget).unwrap().len(), 1);
+        let charged = cache.charged_bytes();
+        assert!(
+            apply_bytes(&mut cache, &[], &nan, budget)
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!((cache.len(), cache.charged_bytes()), (1, charged));
+        assert!(
+            apply_bytes(&mut cache, &nan, &[], budget)
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(cache.len(), 1, "held once more");
+        let changes = apply_bytes(&mut cache, &nan, &[], budget).unwrap();
+        assert_eq!(float_changes(&changes), [(Some(f64::NAN.to_bits()), None)]);
+        assert!(cache.is_empty());
+        assert_eq!(cache.charged_bytes(), 0);
+    }
+
+    /// NaN → 1.0 and 0.0 → -0.0 are updates (`==` refused the first and hid the second).
+    #[test]
+    fn float_changes_the_same_under_eq_are_updates() {
+        let budget = &mut RowBudget::unlimited();
+        let bits = |v: f64| Some(v.to_bits());
+        for (old, new) in [(f64::NAN, 1.0), (0.0, -0.0), (-0.0, 0.0)] {
+            let mut cache = TableCache::<Reading>::default();
+            apply_bytes(&mut cache, &[], &[reading(old)], budget).unwrap();
+            let changes = apply_bytes(&mut cache, &[reading(old)], &[reading(new)], budget);
+            assert_eq!(
+                float_changes(&changes.unwrap()),
+                [(bits(old), bits(new))],
+                "{old} to {new}"
+            );
+            let value = cache.get(&1).map(|row| row.value.to_bits());
+            assert_eq!(value, bits(new));
+        }
+    }
+
+    /// A NaN row delivered again by a resync comes back quietly, same `Arc`, same charge.
+    #[test]
+    fn a_resync_of_a_nan_row_says_nothing() {
+        let mut cache = TableCache::<Reading>::default();
+        let budget = &mut RowBudget::unlimited();
+        let nan = [reading(f64::NAN)];
+        apply_bytes(&mut cache, &[], &nan, budget).unwrap();
+        let (first, charged) = (cache.get(&1).unwrap(), cache.charged_bytes());
+        cache.begin_resync();
+        assert!(
+            apply_bytes(&mut cache, &[], &nan, budget)
+                .unwrap()
+                .is_empty()
+        );
+        assert!(cache.finish_resync().is_empty());
+        assert!(Arc::ptr_eq(&first, &cache.get(&1).unwrap()));
+        assert_eq!(cache.charged_bytes(), charged);
+        cache.assert_stale_held();
+    }
+
+    /// Bytes past the end of a row (junk, or a column the client's row type lacks: a module
+    /// changed under an old client) are refused with a message naming the mismatch: the cache
+    /// tells rows apart by their bytes, so it cannot keep rows it reads only in part. Nothing
+    /// changes, a delete of such bytes is ignored, and a resync with them is refused too.
+    #[test]
+    fn bytes_past_the_end_of_a_row_are_refused_and_change_nothing() {
+        let mut cache = TableCache::<Player>::default();
+        let ann = bytes_of(&player(7, "ann", 1));
+        let mut junk = ann.to_vec();
+        junk.extend([0xAB; 100]);
+        let junk = Bytes::from(junk);
+        apply_bytes(
+            &mut cache,
+            &[],
+            std::slice::from_ref(&ann),
+            &mut RowBudget::unlimited(),
+        )
+        .unwrap();
+        let charged = cache.charged_bytes();
+        let budget = &mut RowBudget::unlimited();
+        let deleted = apply_bytes(&mut cache, std::slice::from_ref(&junk), &[], budget).unwrap();
+        assert!(deleted.is_empty());
+        let refused = apply_bytes(&mut cache, &[], std::slice::from_ref(&junk), budget);
+        let message = refused.expect_err("bytes past a row").to_string();
+        assert!(
+            message.contains("100 bytes past the end of a")
+                && message.contains("row type match the module's table"),
+            "{message}"
+        );
+        assert_eq!((cache.len(), cache.charged_bytes()), (1, charged));
+
+        cache.begin_resync();
+        let refused = apply_bytes(&mut cache, &[], &[ann.clone(), junk], budget);
+        assert!(
+            matches!(refused, Err(FrameError::Row { .. })),
+            "{refused:?}"
+        );
+        assert_eq!((cache.len(), cache.charged_bytes()), (1, charged));
+        let again = apply_bytes(&mut cache, &[], &[ann], budget).unwrap();
+        assert!(
+            again.is_empty(),
+            "the row delivered again exactly: {again:?}"
+        );
+        assert!(cache.finish_resync().is_empty());
+        cache.assert_stale_held();
+    }
+
+    /// A hostile server deleting (or inserting) small rows with the key of a huge cached row:
+    /// the cached row is encoded again only for bytes of its own length, so the work per row is
+    /// bounded by the row's own bytes, not by the cached row (400 small deletes encoded a 4 MB
+    /// row 400 times).
+    #[test]
+    fn small_rows_with_a_huge_rows_key_never_encode_it_again() {
+        #[derive(SpacetimeType, Debug, Clone)]
+        #[sats(crate = spacetimedb_lib)]
+        struct Big {
+            id: u64,
+            data: Vec<u32>,
+        }
+        impl Row for Big {
+            const TABLE: &'static str = "big";
+            type Key = u64;
+            fn primary_key(&self) -> &u64 {
+                &self.id
+            }
+        }
+        let encoded = |row: &Big| Bytes::from(bsatn::to_vec(row).unwrap());
+        let mut cache = TableCache::<Big>::default();
+        let budget = &mut RowBudget::unlimited();
+        let huge = encoded(&Big {
+            id: 1,
+            data: vec![7; 1_000_000],
+        });
+        let small: Vec<Bytes> = (0..400u32)
+            .map(|i| {
+                encoded(&Big {
+                    id: 1,
+                    data: vec![0; (i % 2) as usize],
+                })
+            })
+            .collect();
+        apply_bytes(&mut cache, &[], std::slice::from_ref(&huge), budget).unwrap();
+        let before = crate::row::ENCODED.with(|n| n.get());
+        let deleted = apply_bytes(&mut cache, &small, &[], budget).unwrap();
+        assert!(deleted.is_empty());
+        let refused = apply_bytes(&mut cache, &[], &small[..1], budget);
+        assert!(
+            matches!(refused, Err(FrameError::DuplicateKey { .. })),
+            "{refused:?}"
+        );
+        assert_eq!(
+            crate::row::ENCODED.with(|n| n.get()) - before,
+            0,
+            "the huge row was encoded again for rows of another length"
+        );
+        let deleted = apply_bytes(&mut cache, &[huge], &[], budget).unwrap();
+        assert_eq!(deleted.len(), 1, "its own bytes still delete it");
+        assert_eq!(crate::row::ENCODED.with(|n| n.get()) - before, 1);
+    }
+
+    /// A row type whose `PartialEq` compares ids only: the cache does not use it, so a change is
+    /// an update, not a row delivered again (it was silently lost).
+    #[test]
+    fn a_hand_written_partial_eq_does_not_hide_changes() {
+        #[derive(SpacetimeType, Debug, Clone)]
+        #[sats(crate = spacetimedb_lib)]
+        struct Named {
+            id: u32,
+            name: String,
+        }
+        impl PartialEq for Named {
+            fn eq(&self, other: &Self) -> bool {
+                self.id == other.id
+            }
+        }
+        impl Row for Named {
+            const TABLE: &'static str = "named";
+            type Key = u32;
+            fn primary_key(&self) -> &u32 {
+                &self.id
+            }
+        }
+        let named = |name: &str| {
+            let row = Named {
+                id: 1,
+                name: name.into(),
+            };
+            Bytes::from(bsatn::to_vec(&row).unwrap())
+        };
+        let mut cache = TableCache::<Named>::default();
+        let budget = &mut RowBudget::unlimited();
+        apply_bytes(&mut cache, &[], &[named("ann")], budget).unwrap();
+        let refused = apply_bytes(&mut cache, &[], &[named("bob")], budget);
+        assert!(
+            matches!(refused, Err(FrameError::DuplicateKey { .. })),
+            "{refused:?}"
+        );
+        let changes = apply_bytes(&mut cache, &[named("ann")], &[named("bob")], budget).unwrap();
+        assert!(matches!(changes.as_slice(), [Change::Update { .. }]));
+        assert_eq!(
+            cache.get(&1).map(|row| row.name.clone()),
+            Some("bob".into())
+        );
     }
 
     proptest! {

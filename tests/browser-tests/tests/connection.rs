@@ -159,7 +159,7 @@ async fn seed(first: u32, count: u32, day: i32) {
     let response = gloo_net::http::Request::post(&url)
         .header("Authorization", &format!("Bearer {owner}"))
         .header("Content-Type", "application/json")
-        .body(format!("[{first}, {count}, {day}]"))
+        .body(format!("[{first}, {count}, {day}, false]"))
         .expect("the seed request")
         .send()
         .await

@@ -8,7 +8,11 @@ use test_kit::TestDb;
 #[test]
 fn only_the_owner_may_seed_and_rows_appear() {
     let db = TestDb::from_env();
-    let anonymous = db.call("seed_gm_stats", json!([900_000_000u32, 3u32, 77]), None);
+    let anonymous = db.call(
+        "seed_gm_stats",
+        json!([900_000_000u32, 3u32, 77, false]),
+        None,
+    );
     match anonymous {
         CallOutcome::Failed(message) => assert!(message.contains("not authorized"), "{message}"),
         CallOutcome::Committed => panic!("an anonymous caller seeded rows"),
@@ -19,7 +23,7 @@ fn only_the_owner_may_seed_and_rows_appear() {
     let owner = db.owner_token();
     let outcome = db.call(
         "seed_gm_stats",
-        json!([900_000_000u32, 3u32, 77]),
+        json!([900_000_000u32, 3u32, 77, true]),
         Some(&owner),
     );
     assert_eq!(outcome, CallOutcome::Committed);
@@ -29,9 +33,19 @@ fn only_the_owner_may_seed_and_rows_appear() {
         assert_eq!(rows.len(), 1, "{address}");
         assert_eq!(rows[0].chain_id, 8453);
         assert_eq!(rows[0].last_gm_day, 77);
+        let hash = format!("0x{:064x}", 900_000_000 + i);
+        assert_eq!(rows[0].last_tx_hash.as_deref(), Some(hash.as_str()));
     }
-    let too_many = db.call("seed_gm_stats", json!([0u32, 100_001u32, 77]), Some(&owner));
+    let too_many = db.call(
+        "seed_gm_stats",
+        json!([0u32, 100_001u32, 77, false]),
+        Some(&owner),
+    );
     assert!(matches!(too_many, CallOutcome::Failed(m) if m.contains("over the limit")));
-    let negative = db.call("seed_gm_stats", json!([0u32, 1u32, -1]), Some(&owner));
+    let negative = db.call(
+        "seed_gm_stats",
+        json!([0u32, 1u32, -1, false]),
+        Some(&owner),
+    );
     assert!(matches!(negative, CallOutcome::Failed(m) if m.contains("negative")));
 }

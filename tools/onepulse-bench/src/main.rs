@@ -31,13 +31,14 @@ pub struct Target {
 }
 
 impl Target {
-    /// Inserts `count` synthetic rows from `first` on, all with last GM on `day`.
-    pub fn seed(&self, first: u32, count: u32, day: i32) -> Result<()> {
+    /// Inserts `count` synthetic rows from `first` on, all with last GM on `day` (and a
+    /// `last_tx_hash`, as rows reported from the chain have, if `with_tx_hash`).
+    pub fn seed(&self, first: u32, count: u32, day: i32, with_tx_hash: bool) -> Result<()> {
         let api = HttpApi::new(&self.url);
         match api.call_reducer(
             &self.database,
             "seed_gm_stats",
-            &json!([first, count, day]),
+            &json!([first, count, day, with_tx_hash]),
             Some(&self.owner_token),
         )? {
             CallOutcome::Committed => Ok(()),
@@ -128,10 +129,12 @@ fn browser_figures(path: &std::path::Path) -> Result<Vec<Figure>> {
                     Some("KiB") => "KiB",
                     Some("kB") => "kB",
                     Some("rows/s") => "rows/s",
+                    Some("×") => "×",
                     _ => "",
                 },
                 v["target"].as_f64(),
-            ))
+            )
+            .with_floor(v["floor"].as_f64()))
         })
         .collect()
 }

@@ -17,6 +17,9 @@ pub struct Figure {
     pub unit: &'static str,
     /// The target from `targets.md` (an upper bound), if there is one.
     pub target: Option<f64>,
+    /// What the same measurement takes with nothing of ours in the way (e.g. the raw frame's
+    /// arrival), measured in the same run, if there is one.
+    pub floor: Option<f64>,
 }
 
 impl Figure {
@@ -32,7 +35,14 @@ impl Figure {
             value,
             unit,
             target,
+            floor: None,
         }
+    }
+
+    /// The figure with the floor measured beside it.
+    pub fn with_floor(mut self, floor: Option<f64>) -> Self {
+        self.floor = floor;
+        self
     }
 
     fn verdict(&self) -> &'static str {
@@ -47,6 +57,13 @@ impl Figure {
         match self.target {
             None => "—".into(),
             Some(t) => format!("≤ {} {}", number(t), self.unit),
+        }
+    }
+
+    fn floor_text(&self) -> String {
+        match self.floor {
+            None => "—".into(),
+            Some(f) => format!("{} {}", number(f), self.unit),
         }
     }
 }
@@ -70,16 +87,17 @@ pub fn write(
     when: &str,
 ) -> Result<()> {
     let mut table = String::new();
-    let _ = writeln!(table, "| figure | value | target | |");
-    let _ = writeln!(table, "|---|---|---|---|");
+    let _ = writeln!(table, "| figure | value | target | floor | |");
+    let _ = writeln!(table, "|---|---|---|---|---|");
     for f in figures {
         let _ = writeln!(
             table,
-            "| {} | {} {} | {} | {} |",
+            "| {} | {} {} | {} | {} | {} |",
             f.name,
             number(f.value),
             f.unit,
             f.target_text(),
+            f.floor_text(),
             f.verdict()
         );
     }
@@ -90,7 +108,7 @@ pub fn write(
         "when": when,
         "figures": figures.iter().map(|f| json!({
             "name": f.name, "value": f.value, "unit": f.unit,
-            "target": f.target, "verdict": f.verdict(),
+            "target": f.target, "floor": f.floor, "verdict": f.verdict(),
         })).collect::<Vec<_>>(),
     });
     std::fs::create_dir_all(target_dir)
@@ -110,7 +128,8 @@ pub fn write(
     let page = docs_dir.join(format!("bench-{suite}.md"));
     let text = format!(
         "# Benchmark: {suite}\n\nMeasured {when} by `cargo xtask bench` on this project's 2-core machine, \
-         loopback, release build. Targets from `targets.md`. Every run is appended to \
+         loopback, release build. Targets from `targets.md`; a floor is what the same measurement takes with \
+         nothing of ours in the way, measured in the same run. Every run is appended to \
          [`bench-history.jsonl`](bench-history.jsonl).\n\n{table}"
     );
     std::fs::write(&page, text).with_context(|| format!("writing {}", page.display()))?;
