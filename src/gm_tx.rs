@@ -109,9 +109,13 @@ pub fn chain_id_hex(chain: Chain) -> String {
     format!("{:#x}", chain.id())
 }
 
+// The JSON below is written by hand (no JSON serializer in the wasm, docs/app-size.md): every
+// value is `0x` + lowercase hex (a chain id, a parsed address or hash, the calldata), which needs
+// no escaping.
+
 /// Parameters of `wallet_switchEthereumChain` to `chain`, as JSON.
 pub fn switch_chain_params(chain: Chain) -> String {
-    serde_json::json!([{ "chainId": chain_id_hex(chain) }]).to_string()
+    format!(r#"[{{"chainId":"{}"}}]"#, chain_id_hex(chain))
 }
 
 /// Parameters of `eth_estimateGas` / `eth_sendTransaction` for `gm()` from `from` to
@@ -119,18 +123,17 @@ pub fn switch_chain_params(chain: Chain) -> String {
 /// chain (should the chain change between the switch and the signature) instead of sending the
 /// GM where `contract` may be something else.
 pub fn gm_transaction_params(from: &Address, contract: &Address, chain: Chain) -> String {
-    serde_json::json!([{
-        "from": from.as_str(),
-        "to": contract.as_str(),
-        "data": GM_CALLDATA,
-        "chainId": chain_id_hex(chain),
-    }])
-    .to_string()
+    format!(
+        r#"[{{"from":"{}","to":"{}","data":"{GM_CALLDATA}","chainId":"{}"}}]"#,
+        from.as_str(),
+        contract.as_str(),
+        chain_id_hex(chain)
+    )
 }
 
 /// Parameters of `eth_getTransactionReceipt`, as JSON.
 pub fn receipt_params(hash: &TxHash) -> String {
-    serde_json::json!([hash.as_str()]).to_string()
+    format!(r#"["{}"]"#, hash.as_str())
 }
 
 /// An Ethereum JSON-RPC quantity (`0x` + hex digits, e.g. a chain id or a block number).

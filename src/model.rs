@@ -80,9 +80,23 @@ pub fn read_fallback_answer(
 }
 
 /// JSON `text` as a `T`; the error names the field's path (`stats.8453: missing field …`).
+#[cfg(not(target_arch = "wasm32"))]
 fn decode<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, String> {
     let mut json = serde_json::Deserializer::from_str(text);
     serde_path_to_error::deserialize(&mut json).map_err(|e| e.to_string())
+}
+
+/// JSON `text` as a `T`, parsed by the browser (`JSON.parse`), which keeps a JSON parser out of
+/// the wasm (docs/app-size.md); the error names the field's path (`stats.8453: missing field …`).
+#[cfg(target_arch = "wasm32")]
+fn decode<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, String> {
+    use wasm_bindgen::JsCast;
+    let value = js_sys::JSON::parse(text).map_err(|e| match e.dyn_ref::<js_sys::Error>() {
+        Some(e) => format!("not JSON: {}", String::from(e.message())),
+        None => "not JSON".to_owned(),
+    })?;
+    serde_path_to_error::deserialize(serde_wasm_bindgen::Deserializer::from(value))
+        .map_err(|e| e.to_string())
 }
 
 /// One card's numbers on `today`.
@@ -150,6 +164,10 @@ pub fn countdown(unix_seconds: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    // In the wasm (`cargo test --target wasm32-unknown-unknown -p onepulse --lib` with
+    // `wasm-bindgen-test-runner`) the same tests check the browser's `JSON` path.
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     fn streak(current: i32, highest: i32, all_time: i32, last: i32) -> Streak {
         Streak {

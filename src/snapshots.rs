@@ -66,15 +66,15 @@ impl Snapshots {
         if text.len() > MAX_TEXT {
             return Self::default();
         }
-        let Ok(values) = serde_json::from_str::<Vec<serde_json::Value>>(text) else {
+        let Some(entries) = parse_entries(text) else {
             return Self::default();
         };
         let mut snapshots = Self::default();
-        for value in values {
+        for stored in entries {
             if snapshots.entries.len() == KEPT {
                 break;
             }
-            let Some(snapshot) = read_entry(value, now_ms) else {
+            let Some(snapshot) = stored.and_then(|stored| read_entry(stored, now_ms)) else {
                 continue;
             };
             if snapshots.get(&snapshot.address).is_none() {
@@ -87,7 +87,7 @@ impl Snapshots {
     /// The text to store.
     pub fn to_json(&self) -> String {
         let stored: Vec<StoredSnapshot> = self.entries.iter().map(to_stored).collect();
-        serde_json::to_string(&stored).unwrap_or_else(|_| "[]".to_owned())
+        write_entries(&stored).unwrap_or_else(|| "[]".to_owned())
     }
 
     /// `address`'s snapshot, if kept.
@@ -118,8 +118,7 @@ impl Snapshots {
 /// [`MAX_SKEW_MS`]) nor older than [`MAX_AGE_MS`] at `now_ms`, one to all known chains at most
 /// once each, and numbers that can be a streak (none negative, the current streak not above
 /// the highest, the highest not above the count of days).
-fn read_entry(value: serde_json::Value, now_ms: i64) -> Option<Snapshot> {
-    let stored: StoredSnapshot = serde_json::from_value(value).ok()?;
+fn read_entry(stored: StoredSnapshot, now_ms: i64) -> Option<Snapshot> {
     let address = Address::parse(&stored.address).ok()?;
     let recent = stored.as_of_ms > 0
         && stored.as_of_ms <= now_ms.saturating_add(MAX_SKEW_MS)
@@ -152,6 +151,53 @@ fn read_entry(value: serde_json::Value, now_ms: i64) -> Option<Snapshot> {
         streaks,
         as_of_ms: stored.as_of_ms,
     })
+}
+
+// Natively (the unit tests) JSON is read and written by `serde_json`; in the browser by its own
+// `JSON`, through `serde_wasm_bindgen`, which keeps a JSON parser out of the wasm
+// (docs/app-size.md).
+
+/// The entries of a stored JSON array, each read on its own (`None` for one that is not a stored
+/// snapshot); `None` when `text` is not a JSON array.
+#[cfg(not(target_arch = "wasm32"))]
+fn parse_entries(text: &str) -> Option<Vec<Option<StoredSnapshot>>> {
+    let values = serde_json::from_str::<Vec<serde_json::Value>>(text).ok()?;
+    Some(
+        values
+            .into_iter()
+            .map(|value| serde_json::from_value(value).ok())
+            .collect(),
+    )
+}
+
+/// The entries of a stored JSON array, each read on its own (`None` for one that is not a stored
+/// snapshot); `None` when `text` is not a JSON array.
+#[cfg(target_arch = "wasm32")]
+fn parse_entries(text: &str) -> Option<Vec<Option<StoredSnapshot>>> {
+    use wasm_bindgen::JsCast;
+    let array = js_sys::JSON::parse(text)
+        .ok()?
+        .dyn_into::<js_sys::Array>()
+        .ok()?;
+    Some(
+        array
+            .iter()
+            .map(|value| serde_wasm_bindgen::from_value(value).ok())
+            .collect(),
+    )
+}
+
+/// `stored` as JSON text.
+#[cfg(not(target_arch = "wasm32"))]
+fn write_entries(stored: &[StoredSnapshot]) -> Option<String> {
+    serde_json::to_string(stored).ok()
+}
+
+/// `stored` as JSON text.
+#[cfg(target_arch = "wasm32")]
+fn write_entries(stored: &[StoredSnapshot]) -> Option<String> {
+    let value = serde_wasm_bindgen::to_value(stored).ok()?;
+    js_sys::JSON::stringify(&value).ok()?.as_string()
 }
 
 fn to_stored(snapshot: &Snapshot) -> StoredSnapshot {
@@ -196,6 +242,10 @@ pub fn as_of_label(as_of_ms: i64, now_ms: i64, offset_minutes: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    // In the wasm (`cargo test --target wasm32-unknown-unknown -p onepulse --lib` with
+    // `wasm-bindgen-test-runner`) the same tests check the browser's `JSON` path.
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     const A: &str = "0xaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
     const B: &str = "0xbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";

@@ -3,13 +3,16 @@
 /// The WebSocket subprotocol of the v1 binary protocol.
 pub const SUBPROTOCOL: &str = "v1.bsatn.spacetimedb";
 
-/// How the server may compress its frames.
+/// How the server may compress its frames. The default is `Gzip` with the `gzip` feature (a
+/// default one) and `None` without it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Compression {
     /// Never compressed.
+    #[cfg_attr(not(feature = "gzip"), default)]
     None,
-    /// Frames over 1 KiB gzip-compressed.
-    #[default]
+    /// Frames over 1 KiB gzip-compressed. Without the `gzip` feature such frames are refused
+    /// ([`FrameError::GzipUnsupported`](crate::FrameError::GzipUnsupported)).
+    #[cfg_attr(feature = "gzip", default)]
     Gzip,
 }
 
@@ -63,13 +66,14 @@ pub struct ConnectOptions {
 }
 
 impl ConnectOptions {
-    /// Options for an anonymous, gzip, full-update connection.
+    /// Options for an anonymous, full-update connection, with the default [`Compression`]
+    /// (gzip when the `gzip` feature is on, none otherwise).
     pub fn new(uri: &str, database: &str) -> Self {
         Self {
             uri: uri.trim_end_matches('/').to_owned(),
             database: database.to_owned(),
             token: None,
-            compression: Compression::Gzip,
+            compression: Compression::default(),
             light: false,
             max_frame_bytes: crate::DEFAULT_MAX_FRAME_BYTES,
             request_timeout: crate::DEFAULT_REQUEST_TIMEOUT,
@@ -269,12 +273,9 @@ pub(crate) fn says_token_is_invalid(status: u16, body: &str) -> bool {
 #[cfg(any(feature = "native", all(feature = "browser", target_arch = "wasm32")))]
 pub(crate) fn read_websocket_token(status: u16, body: &str) -> Result<String, TokenRefusal> {
     match status {
-        200 => serde_json::from_str::<serde_json::Value>(body)
-            .ok()
-            .and_then(|v| v.get("token")?.as_str().map(str::to_owned))
-            .ok_or_else(|| {
-                TokenRefusal::Unusable(format!("unexpected websocket-token answer {body:?}"))
-            }),
+        200 => token_in(body).ok_or_else(|| {
+            TokenRefusal::Unusable(format!("unexpected websocket-token answer {body:?}"))
+        }),
         _ if says_token_is_invalid(status, body) => Err(TokenRefusal::Rejected(format!(
             "HTTP {status}: {}",
             body.trim()
@@ -284,6 +285,29 @@ pub(crate) fn read_websocket_token(status: u16, body: &str) -> Result<String, To
             abbreviate(body)
         ))),
     }
+}
+
+/// The string `token` of a JSON object.
+#[cfg(all(
+    feature = "native",
+    not(all(feature = "browser", target_arch = "wasm32"))
+))]
+fn token_in(body: &str) -> Option<String> {
+    let answer = serde_json::from_str::<serde_json::Value>(body).ok()?;
+    answer.get("token")?.as_str().map(str::to_owned)
+}
+
+/// The string `token` of a JSON object, parsed by the browser (`JSON.parse`), which keeps a JSON
+/// parser out of the wasm.
+#[cfg(all(feature = "browser", target_arch = "wasm32"))]
+fn token_in(body: &str) -> Option<String> {
+    let answer = js_sys::JSON::parse(body).ok()?;
+    if !answer.is_object() {
+        return None;
+    }
+    js_sys::Reflect::get(&answer, &"token".into())
+        .ok()?
+        .as_string()
 }
 
 /// At most the first 200 characters of an answer (a proxy's HTML page can be long).
@@ -476,9 +500,14 @@ mod tests {
     #[test]
     fn urls_for_http_and_ws_bases() {
         let mut options = ConnectOptions::new("http://127.0.0.1:3000/", "onepulse");
+        let default = if cfg!(feature = "gzip") {
+            "Gzip"
+        } else {
+            "None"
+        };
         assert_eq!(
             options.subscribe_url(None),
-            "ws://127.0.0.1:3000/v1/database/onepulse/subscribe?compression=Gzip"
+            format!("ws://127.0.0.1:3000/v1/database/onepulse/subscribe?compression={default}")
         );
         options.light = true;
         options.compression = Compression::None;

@@ -14,6 +14,12 @@ pub enum FrameError {
         "brotli-compressed {0} received, but this client only supports gzip: connect with Gzip or None"
     )]
     Brotli(&'static str),
+    /// Gzip-compressed data received by a build without the `gzip` feature: connect with
+    /// [`Compression::None`](crate::Compression::None) (its default there).
+    #[error(
+        "gzip-compressed {0} received, but gzip frames are not supported by this build (feature `gzip`): connect with compression None"
+    )]
+    GzipUnsupported(&'static str),
     /// Gzip data that does not inflate.
     #[error("gzip {what}: {message}")]
     Gzip {

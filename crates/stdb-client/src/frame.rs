@@ -12,6 +12,7 @@ use spacetimedb_client_api_messages::websocket::{
 };
 use spacetimedb_sats::bsatn;
 use std::borrow::Cow;
+#[cfg(feature = "gzip")]
 use std::io::Read;
 
 /// The default of [`crate::ConnectOptions::max_frame_bytes`]: 32 MiB.
@@ -235,6 +236,7 @@ pub fn encode(message: &ClientMessage<Box<[u8]>>) -> Vec<u8> {
 /// Inflates `data` within what is left of `budget`, growing the buffer as the output arrives
 /// (never from a size the data claims): its capacity stays under twice its length and never
 /// passes the budget.
+#[cfg(feature = "gzip")]
 fn gunzip(data: &[u8], what: &'static str, budget: &mut Budget) -> Result<Vec<u8>, FrameError> {
     const FIRST: usize = 16 << 10;
     let limit = budget.left();
@@ -263,6 +265,12 @@ fn gunzip(data: &[u8], what: &'static str, budget: &mut Budget) -> Result<Vec<u8
     Ok(out)
 }
 
+/// Without the `gzip` feature nothing inflates: gzip-tagged data is refused, naming the feature.
+#[cfg(not(feature = "gzip"))]
+fn gunzip(_data: &[u8], what: &'static str, _budget: &mut Budget) -> Result<Vec<u8>, FrameError> {
+    Err(FrameError::GzipUnsupported(what))
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -288,6 +296,7 @@ pub(crate) mod tests {
             decoder.decode(&[1, 0]).err(),
             Some(FrameError::Brotli("frame"))
         );
+        #[cfg(feature = "gzip")]
         assert!(matches!(
             decoder.decode(&[2, 1, 2, 3]).err(),
             Some(FrameError::Gzip { .. })
@@ -298,15 +307,44 @@ pub(crate) mod tests {
         ));
     }
 
-    #[test]
-    fn gzip_frames_decode_like_plain_ones() {
-        let decoder = FrameDecoder::default();
-        // IdentityToken: tag 3, identity (32 bytes), token "t", connection id (16 bytes).
+    /// The body of an `IdentityToken` message: tag 3, identity (32 bytes), token "t",
+    /// connection id (16 bytes).
+    fn identity_token_body() -> Vec<u8> {
         let mut body = vec![3];
         body.extend([7; 32]);
         body.extend(1u32.to_le_bytes());
         body.push(b't');
         body.extend([9; 16]);
+        body
+    }
+
+    #[cfg(not(feature = "gzip"))]
+    #[test]
+    fn gzip_is_refused_without_the_feature() {
+        let decoder = FrameDecoder::default();
+        let mut plain = vec![0];
+        plain.extend(identity_token_body());
+        assert!(decoder.decode(&plain).is_ok());
+        let mut zipped = vec![2];
+        zipped.extend(gzip(&identity_token_body()));
+        let refused = decoder.decode(&zipped).err();
+        assert_eq!(refused, Some(FrameError::GzipUnsupported("frame")));
+        let message = refused.map(|e| e.to_string()).unwrap_or_default();
+        assert!(message.contains("feature `gzip`"), "{message}");
+        let mut budget = Budget::new(DEFAULT_MAX_FRAME_BYTES);
+        let update = CompressableQueryUpdate::<BsatnFormat>::Gzip(gzip(&[0; 8]).into());
+        assert_eq!(
+            decoder.query_update(update, &mut budget).err(),
+            Some(FrameError::GzipUnsupported("query update"))
+        );
+        assert_eq!(crate::Compression::default(), crate::Compression::None);
+    }
+
+    #[cfg(feature = "gzip")]
+    #[test]
+    fn gzip_frames_decode_like_plain_ones() {
+        let decoder = FrameDecoder::default();
+        let body = identity_token_body();
         let mut plain = vec![0];
         plain.extend(&body);
         let mut zipped = vec![2];

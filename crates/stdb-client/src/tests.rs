@@ -805,6 +805,7 @@ fn a_bad_row_is_an_error_and_changes_nothing() {
     assert_eq!(core.table::<Player>().unwrap().get(&1).unwrap().name, "ann");
 }
 
+#[cfg(feature = "gzip")]
 #[test]
 fn gzip_frames_and_gzip_query_updates_decode() {
     let mut core = connected_core();
@@ -886,6 +887,7 @@ fn gzip_of(bytes: &[u8]) -> Vec<u8> {
 }
 
 /// One budget per frame covers the frame and every compressed query update in it together.
+#[cfg(feature = "gzip")]
 #[test]
 fn one_inflate_budget_covers_a_frame_and_its_query_updates() {
     let mut core = connected_core();

@@ -160,21 +160,36 @@ pub fn run() -> Result<()> {
         .env("WASM_BINDGEN_TEST_TIMEOUT", "120")
         // ChromeDriver gets 5 s to bind its port by default: too little on a busy 2-core machine.
         .env("WASM_BINDGEN_TEST_DRIVER_TIMEOUT", "60");
-    let outcome = [native, browser, end_to_end].into_iter().try_fold(
-        Counts {
-            passed: 0,
-            failed: 0,
-            success: true,
-        },
-        |total, command| {
-            let counts = run_counting(command)?;
-            Ok::<_, anyhow::Error>(Counts {
-                passed: total.passed + counts.passed,
-                failed: total.failed + counts.failed,
-                success: total.success && counts.success,
-            })
-        },
-    );
+    // The app's own unit tests again in wasm (Node.js): there its JSON goes through the
+    // browser's `JSON` (src/model.rs, src/snapshots.rs), not serde_json.
+    let mut app_wasm = cargo(&[
+        "test",
+        "--locked",
+        "--no-fail-fast",
+        "--package",
+        "onepulse",
+        "--lib",
+        "--target",
+        "wasm32-unknown-unknown",
+    ]);
+    app_wasm.env("CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER", &runner);
+    let outcome = [native, browser, app_wasm, end_to_end]
+        .into_iter()
+        .try_fold(
+            Counts {
+                passed: 0,
+                failed: 0,
+                success: true,
+            },
+            |total, command| {
+                let counts = run_counting(command)?;
+                Ok::<_, anyhow::Error>(Counts {
+                    passed: total.passed + counts.passed,
+                    failed: total.failed + counts.failed,
+                    success: total.success && counts.success,
+                })
+            },
+        );
     drop((fallback, restart_fallback, restartable, hostile));
     let log_file = db.log_file();
     let passed = outcome.as_ref().is_ok_and(|c| c.failed == 0 && c.success);
