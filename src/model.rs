@@ -51,6 +51,9 @@ pub fn streaks_from_fallback(answer: &StatsAnswer) -> Result<ChainStreaks, Strin
         .collect()
 }
 
+/// The most bytes a fallback answer may take (see [`read_fallback_answer`]).
+pub const MAX_FALLBACK_ANSWER: usize = 64 << 10;
+
 /// Reads the fallback service's answer to `GET /api/gm/stats?address={asked}`: HTTP `status`
 /// and the body `text`. A refusal gives the service's message; a malformed answer a message
 /// naming what was wrong (a missing field by its name and place); an answer for another
@@ -60,6 +63,14 @@ pub fn read_fallback_answer(
     text: &str,
     asked: &Address,
 ) -> Result<ChainStreaks, String> {
+    // A real answer is well under 1 KiB; a larger one is refused before it is parsed (in the
+    // browser `JSON.parse` would build every value, unknown fields included).
+    if text.len() > MAX_FALLBACK_ANSWER {
+        return Err(format!(
+            "the fallback service answered HTTP {status} with {} bytes, more than the {MAX_FALLBACK_ANSWER} an answer may take",
+            text.len()
+        ));
+    }
     if status != 200 {
         return Err(match decode::<ErrorAnswer>(text) {
             Ok(answer) => format!(
@@ -238,6 +249,26 @@ mod tests {
         );
         let streaks = read_fallback_answer(200, &text, &asked()).unwrap();
         assert_eq!(streaks[&Chain::Celo], streak(2, 2, 5, 100));
+    }
+
+    /// A hostile fallback server padding a valid answer with unknown fields (tiny gzipped, huge
+    /// once parsed) is refused by its size before anything is parsed; a padded answer within
+    /// the limit still reads.
+    #[test]
+    fn an_oversized_answer_is_refused_before_it_is_parsed() {
+        let padded = |n: usize| {
+            format!(
+                r#"{{"address":"{ASKED}","stats":{{}},"stale":false,"x":[{}{{}}]}}"#,
+                "{},".repeat(n)
+            )
+        };
+        let huge = padded(MAX_FALLBACK_ANSWER / 3);
+        assert!(huge.len() > MAX_FALLBACK_ANSWER);
+        let error = read_fallback_answer(200, &huge, &asked()).unwrap_err();
+        assert!(error.contains("more than the 65536"), "{error}");
+        let error = read_fallback_answer(500, &huge, &asked()).unwrap_err();
+        assert!(error.contains("HTTP 500"), "{error}");
+        assert!(read_fallback_answer(200, &padded(1000), &asked()).is_ok());
     }
 
     #[test]

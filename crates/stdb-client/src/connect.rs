@@ -99,7 +99,15 @@ impl ConnectOptions {
         let base = swap_scheme(&self.uri, &[("http://", "ws://"), ("https://", "wss://")]);
         let compression = match self.compression {
             Compression::None => "None",
-            Compression::Gzip => "Gzip",
+            Compression::Gzip if cfg!(feature = "gzip") => "Gzip",
+            Compression::Gzip => {
+                // Frames this build could not read would be lost: ask for none instead.
+                log::warn!(
+                    "Compression::Gzip asked for in a build without the `gzip` feature: \
+                     connecting without compression"
+                );
+                "None"
+            }
         };
         let mut url = format!(
             "{base}/v1/database/{}/subscribe?compression={compression}",
@@ -301,13 +309,17 @@ fn token_in(body: &str) -> Option<String> {
 /// parser out of the wasm.
 #[cfg(all(feature = "browser", target_arch = "wasm32"))]
 fn token_in(body: &str) -> Option<String> {
-    let answer = js_sys::JSON::parse(body).ok()?;
-    if !answer.is_object() {
+    use wasm_bindgen::JsCast;
+    let answer = js_sys::JSON::parse(body)
+        .ok()?
+        .dyn_into::<js_sys::Object>()
+        .ok()?;
+    // Its own property only, never one inherited from `Object.prototype`.
+    let key = wasm_bindgen::JsValue::from_str("token");
+    if !js_sys::Object::has_own(&answer, &key) {
         return None;
     }
-    js_sys::Reflect::get(&answer, &"token".into())
-        .ok()?
-        .as_string()
+    js_sys::Reflect::get(&answer, &key).ok()?.as_string()
 }
 
 /// At most the first 200 characters of an answer (a proxy's HTML page can be long).
@@ -495,6 +507,19 @@ mod tests {
         ] {
             assert!(!says_token_is_invalid(status, body), "{status} {body}");
         }
+    }
+
+    /// A build that cannot read gzip frames never asks for them, even when told to.
+    #[cfg(not(feature = "gzip"))]
+    #[test]
+    fn a_build_without_gzip_never_asks_for_it() {
+        let mut options = ConnectOptions::new("http://127.0.0.1:3000", "onepulse");
+        options.compression = Compression::Gzip;
+        assert!(
+            options.subscribe_url(None).ends_with("?compression=None"),
+            "{}",
+            options.subscribe_url(None)
+        );
     }
 
     #[test]

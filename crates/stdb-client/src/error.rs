@@ -9,9 +9,10 @@ pub enum FrameError {
     /// The first byte is not a known compression tag.
     #[error("unknown compression tag {0}")]
     UnknownCompression(u8),
-    /// Brotli is not supported: connect with `compression=None` or `Gzip`.
+    /// Brotli is not supported: connect with `compression=None` (or `Gzip`, with the `gzip`
+    /// feature).
     #[error(
-        "brotli-compressed {0} received, but this client only supports gzip: connect with Gzip or None"
+        "brotli-compressed {0} received, which this client cannot read: connect with None (or Gzip, in a build with the `gzip` feature)"
     )]
     Brotli(&'static str),
     /// Gzip-compressed data received by a build without the `gzip` feature: connect with

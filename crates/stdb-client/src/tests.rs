@@ -882,6 +882,7 @@ fn a_one_off_answer_with_a_size_hint_too_small_does_not_decode() {
     }
 }
 
+#[cfg(feature = "gzip")]
 fn gzip_of(bytes: &[u8]) -> Vec<u8> {
     crate::frame::tests::gzip(bytes)
 }

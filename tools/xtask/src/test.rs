@@ -55,6 +55,19 @@ pub fn run() -> Result<()> {
         "-D",
         "warnings",
     ]))?;
+    // The runtime as the app builds it: without gzip frames (feature unification turns them
+    // on for every other build here).
+    process::run(cargo(&[
+        "clippy",
+        "--locked",
+        "--package",
+        "stdb-client",
+        "--no-default-features",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
     // The browser crates, compiled for the browser (the runtime's dev-dependencies are native).
     process::run(cargo(&[
         "clippy",
@@ -160,6 +173,16 @@ pub fn run() -> Result<()> {
         .env("WASM_BINDGEN_TEST_TIMEOUT", "120")
         // ChromeDriver gets 5 s to bind its port by default: too little on a busy 2-core machine.
         .env("WASM_BINDGEN_TEST_DRIVER_TIMEOUT", "60");
+    // The runtime's unit tests without gzip frames, as the app builds it.
+    let no_gzip = cargo(&[
+        "test",
+        "--locked",
+        "--no-fail-fast",
+        "--package",
+        "stdb-client",
+        "--no-default-features",
+        "--lib",
+    ]);
     // The app's own unit tests again in wasm (Node.js): there its JSON goes through the
     // browser's `JSON` (src/model.rs, src/snapshots.rs), not serde_json.
     let mut app_wasm = cargo(&[
@@ -173,7 +196,7 @@ pub fn run() -> Result<()> {
         "wasm32-unknown-unknown",
     ]);
     app_wasm.env("CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER", &runner);
-    let outcome = [native, browser, app_wasm, end_to_end]
+    let outcome = [native, no_gzip, browser, app_wasm, end_to_end]
         .into_iter()
         .try_fold(
             Counts {
