@@ -126,6 +126,18 @@ pub struct Config {
     )]
     pub max_connections: usize,
 
+    /// MiB the service's copy of the table may take, and one frame of it once inflated (the
+    /// whole table arrives in one frame when it subscribes): from 1 to 65536. The default,
+    /// 1024, holds about 1.6 million rows; the runtime's browser defaults (32 MiB frames) would
+    /// refuse the table past about 200 000 rows.
+    #[arg(
+        long,
+        value_name = "MIB",
+        default_value_t = Config::default().max_table_mib,
+        value_parser = parse_table_mib
+    )]
+    pub max_table_mib: usize,
+
     /// Where the app is published (`https://host[/path]`; `http://` only for localhost): the
     /// Farcaster manifest at /.well-known/farcaster.json and the page's embed tags use it.
     #[arg(long, value_name = "URL", value_parser = parse_public_url)]
@@ -158,6 +170,7 @@ impl Default for Config {
             max_tracked_clients: crate::rate_limit::DEFAULT_MAX_CLIENTS,
             max_in_flight: 512,
             max_connections: 1024,
+            max_table_mib: 1024,
             public_url: None,
             account_association: None,
         }
@@ -191,7 +204,11 @@ impl Config {
 
     /// How to reach the database.
     pub fn connect_options(&self) -> ConnectOptions {
-        ConnectOptions::new(&self.spacetimedb, &self.database)
+        let mut options = ConnectOptions::new(&self.spacetimedb, &self.database);
+        let bytes = self.max_table_mib.saturating_mul(1 << 20);
+        options.max_frame_bytes = bytes;
+        options.max_cache_bytes = bytes;
+        options
     }
 }
 
@@ -203,6 +220,15 @@ fn parse_listen(text: &str) -> Result<SocketAddr, String> {
 }
 
 /// `--max-in-flight`, `--max-connections`: a whole number, at least 1.
+/// `--max-table-mib`: 1 to 65536.
+fn parse_table_mib(text: &str) -> Result<usize, String> {
+    match text.trim().parse::<usize>() {
+        Ok(n @ 1..=65536) => Ok(n),
+        Ok(_) => Err("must be from 1 to 65536".into()),
+        Err(_) => Err("not a whole number".into()),
+    }
+}
+
 fn parse_count(text: &str) -> Result<usize, String> {
     match text.trim().parse::<usize>() {
         Ok(0) => Err("must be at least 1".into()),
@@ -392,7 +418,7 @@ mod tests {
              --dist dist --allow-origin https://a.example --allow-origin http://b.example:81 \
              --burst 2 --per-second 0.5 --max-in-flight 7 --max-connections 8 \
              --trusted-proxy 10.0.0.0/8 --trusted-proxy 2001:db8::/32 --trusted-proxy 192.0.2.7 \
-             --max-tracked-clients 9 \
+             --max-tracked-clients 9 --max-table-mib 2048 \
              --public-url https://onepulse.example/ --farcaster-account-association {}",
             association.display()
         ))
@@ -416,6 +442,7 @@ mod tests {
                 max_tracked_clients: 9,
                 max_in_flight: 7,
                 max_connections: 8,
+                max_table_mib: 2048,
                 public_url: Some("https://onepulse.example".into()),
                 account_association: Some(
                     serde_json::json!({"header":"h","payload":"p","signature":"s"})
@@ -426,6 +453,11 @@ mod tests {
         assert_eq!(parse("--listen=[::1]:1").unwrap().listen.port(), 1);
         assert_eq!(parse("--per-second 0.001").unwrap().per_second, 0.001);
         assert_eq!(parse("--per-second 1e6").unwrap().per_second, 1e6);
+        let options = parse("--max-table-mib 65536").unwrap().connect_options();
+        assert_eq!(
+            (options.max_frame_bytes, options.max_cache_bytes),
+            (64 << 30, 64 << 30)
+        );
     }
 
     #[test]
@@ -497,6 +529,21 @@ mod tests {
             ("--per-second 0.0009", "--per-second", "must be from 0.001"),
             ("--per-second 1e7", "--per-second", "to 1000000"),
             ("--per-second inf", "--per-second", "not a number"),
+            (
+                "--max-table-mib 0",
+                "--max-table-mib",
+                "must be from 1 to 65536",
+            ),
+            (
+                "--max-table-mib 65537",
+                "--max-table-mib",
+                "must be from 1 to 65536",
+            ),
+            (
+                "--max-table-mib 1.5",
+                "--max-table-mib",
+                "not a whole number",
+            ),
             (
                 "--trusted-proxy proxy.example",
                 "--trusted-proxy",
