@@ -385,6 +385,32 @@ impl<T: Row> TableCache<T> {
         self.apply_with(deletes, inserts, budget, |row| row)
     }
 
+    /// [`Self::apply_rows`] through the general path even into an empty table (tests compare
+    /// it with [`Self::fill`]).
+    #[cfg(test)]
+    pub(crate) fn apply_rows_planned(
+        &mut self,
+        inserts: &[RowRanges],
+        budget: &mut RowBudget,
+    ) -> Result<Vec<Change<Arc<T>>>, FrameError> {
+        self.apply_planned(&[], inserts, budget, |row| row)
+    }
+
+    /// Every row's key, how often it is held and its BSATN length, by key (tests).
+    #[cfg(test)]
+    pub(crate) fn holdings(&self) -> Vec<(T::Key, u32, u32)>
+    where
+        T::Key: Ord,
+    {
+        let mut all: Vec<_> = self
+            .rows
+            .iter()
+            .map(|(row, held)| (row.0.primary_key().clone(), held.count, held.len))
+            .collect();
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        all
+    }
+
     fn duplicate_key(key: &T::Key, message: &str) -> FrameError {
         FrameError::DuplicateKey {
             table: T::TABLE.to_owned(),
@@ -609,6 +635,21 @@ impl<T: Row> TableCache<T> {
         budget: &mut RowBudget,
         wrap: fn(Arc<T>) -> R,
     ) -> Result<Vec<Change<R>>, FrameError> {
+        if self.rows.is_empty() && deletes.iter().all(|list| list.len() == 0) {
+            self.fill(inserts, budget, wrap)
+        } else {
+            self.apply_planned(deletes, inserts, budget, wrap)
+        }
+    }
+
+    /// [`Self::apply_with`] through [`Self::plan`], whatever the table holds.
+    fn apply_planned<R>(
+        &mut self,
+        deletes: &[RowRanges],
+        inserts: &[RowRanges],
+        budget: &mut RowBudget,
+        wrap: fn(Arc<T>) -> R,
+    ) -> Result<Vec<Change<R>>, FrameError> {
         let Plan {
             deleted,
             incoming,
@@ -694,6 +735,74 @@ impl<T: Row> TableCache<T> {
         if self.rows.is_empty() {
             self.longest = 0;
         }
+        Ok(changes)
+    }
+
+    /// [`Self::apply_with`] into an empty table with nothing to delete (a subscription's
+    /// initial rows): the same checks and outcome as the general path, in one pass. Each row is
+    /// decoded once and goes straight into a new map, which replaces the table only when every
+    /// row passed; there is nothing to plan against (no cached row, no delete), so no map of the
+    /// update's rows by their bytes nor of their keys is built.
+    fn fill<R>(
+        &mut self,
+        inserts: &[RowRanges],
+        budget: &mut RowBudget,
+        wrap: fn(Arc<T>) -> R,
+    ) -> Result<Vec<Change<R>>, FrameError> {
+        let size = self.decoder.row_size();
+        for list in inserts {
+            list.check_row_size(size, T::TABLE)?;
+        }
+        // Room for every listed row up front, but never for more rows than the budget could
+        // charge (a list repeating one row a million times is one row).
+        let listed: usize = inserts.iter().map(RowRanges::len).sum();
+        let fewest = Rate::of(&self.decoder).charge::<T>(size.min).max(1);
+        let expected = listed.min(budget.cache / fewest);
+        let mut rows: FxHashMap<Cached<T>, Held> = FxHashMap::default();
+        rows.reserve(expected);
+        let mut changes = Vec::with_capacity(expected);
+        let mut charged = 0usize;
+        let mut longest = 0u32;
+        for bytes in inserts.iter().flat_map(RowRanges::slices) {
+            let len = Self::stored_len(bytes)?;
+            let cost = self.charge(bytes.len());
+            let fits = charged.saturating_add(cost) <= budget.cache;
+            let over = || Self::over_cache(budget, charged.saturating_add(cost), budget.cache);
+            // Longer than every row so far: not one of them listed again, and past the budget.
+            if !fits && len > longest {
+                return Err(over());
+            }
+            let row = self.decoder.decode::<T>(bytes)?;
+            let key = row.primary_key();
+            match rows.get_key_value(by(&key)) {
+                // The same row listed again: held once more.
+                Some((cached, held)) if held.is(&*cached.0, bytes) => {
+                    if let Some(held) = rows.get_mut(by(&key)) {
+                        held.count = held.count.saturating_add(1);
+                    }
+                    continue;
+                }
+                Some(_) => {
+                    return Err(Self::duplicate_key(
+                        key,
+                        "two rows with it, not byte for byte the same, in one update",
+                    ));
+                }
+                None => {}
+            }
+            if !fits {
+                return Err(over());
+            }
+            charged += cost;
+            longest = longest.max(len);
+            let row = Arc::new(row);
+            changes.push(Change::Insert(wrap(Arc::clone(&row))));
+            rows.insert(Cached(row), Held { count: 1, len });
+        }
+        budget.cache -= charged;
+        self.rows = rows;
+        self.held = charged;
+        self.longest = longest;
         Ok(changes)
     }
 

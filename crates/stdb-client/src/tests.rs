@@ -1683,6 +1683,64 @@ mod cache_model {
     }
 
     proptest! {
+        /// An empty table's first update (a subscription's initial rows) takes a path of its
+        /// own, in one pass: whatever the rows — listed twice, two rows with one key, more than
+        /// the budget holds — it ends as the general path ends: the same changes in the same
+        /// order, or refused with the table left empty, and the same rows, counts, charge and
+        /// budget left.
+        #[test]
+        fn filling_an_empty_table_ends_as_the_general_path(
+            lists in proptest::collection::vec(
+                proptest::collection::vec((0u32..6, 0usize..3, 0i32..2), 0..8),
+                0..3,
+            ),
+            rows_in_budget in 0usize..8,
+        ) {
+            let names = ["a", "bb", "a-much-longer-name"];
+            let lists: Vec<RowRanges> = lists
+                .iter()
+                .map(|list| {
+                    let rows: Vec<Bytes> = list
+                        .iter()
+                        .map(|&(id, name, score)| bytes_of(&player(id, names[name], score)))
+                        .collect();
+                    RowRanges::from_rows(&rows)
+                })
+                .collect();
+            let per_row = crate::ROW_OVERHEAD + size_of::<Player>() + 32;
+            let limit = rows_in_budget * per_row;
+            let start = RowBudget { cache: limit, cache_limit: limit };
+            let (mut filled, mut planned) = (TableCache::<Player>::default(), TableCache::<Player>::default());
+            let (mut fill_budget, mut plan_budget) = (start, start);
+            let by_fill = filled.apply_rows(&[], &lists, &mut fill_budget);
+            let by_plan = planned.apply_rows_planned(&lists, &mut plan_budget);
+            let outcome = |result: Result<Vec<Change<Arc<Player>>>, crate::FrameError>| {
+                result.map(|changes| {
+                    changes
+                        .iter()
+                        .map(|c| match c {
+                            Change::Insert(r) => ("insert", (**r).clone()),
+                            Change::Delete(r) => ("delete", (**r).clone()),
+                            Change::Update { new, .. } => ("update", (**new).clone()),
+                        })
+                        .collect::<Vec<_>>()
+                })
+                .map_err(|e| e.to_string())
+            };
+            match (outcome(by_fill), outcome(by_plan)) {
+                // Refused both ways (with two faults, each path may name another first): the
+                // table stays empty and the budget whole.
+                (Err(_), Err(_)) => {
+                    prop_assert!(filled.is_empty());
+                    prop_assert_eq!(fill_budget, start);
+                }
+                (by_fill, by_plan) => prop_assert_eq!(by_fill, by_plan),
+            }
+            prop_assert_eq!(filled.holdings(), planned.holdings());
+            prop_assert_eq!(filled.charged_bytes(), planned.charged_bytes());
+            prop_assert_eq!(fill_budget, plan_budget);
+        }
+
         /// Server-consistent updates (a changed row is deleted and inserted in one update) and
         /// resyncs leave the cache equal to the server's rows, findable by key, and report each
         /// key's change once, as an insert, update or delete.
