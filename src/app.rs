@@ -5,10 +5,10 @@ use crate::components::{
     WalletLink,
 };
 use crate::config::AppConfig;
+use crate::local_storage;
 use crate::mini_app::MiniApp;
 use crate::model::DataSource;
 use crate::store::{GmStore, StoreConfig};
-use gloo_storage::{LocalStorage, Storage};
 use leptos::prelude::*;
 use stdb_client::browser::BrowserOptions;
 
@@ -31,7 +31,7 @@ pub fn App() -> impl IntoView {
             // The URL's address, else the one shown last time.
             let initial = config
                 .address
-                .or_else(|| LocalStorage::get::<String>(ADDRESS_KEY).ok());
+                .or_else(|| local_storage::get_string(ADDRESS_KEY));
             if let Some(address) = initial {
                 store.set_address(&address);
             }
@@ -53,7 +53,7 @@ pub fn App() -> impl IntoView {
 fn remember_address(store: GmStore) {
     Effect::new(move |_| {
         if let Some(address) = store.address.get()
-            && let Err(e) = LocalStorage::set(ADDRESS_KEY, address.as_str())
+            && let Err(e) = local_storage::set_string(ADDRESS_KEY, address.as_str())
         {
             log::warn!("could not remember the address: {e}");
         }

@@ -19,6 +19,8 @@ mod app;
 #[cfg(target_arch = "wasm32")]
 pub mod components;
 #[cfg(target_arch = "wasm32")]
+pub mod local_storage;
+#[cfg(target_arch = "wasm32")]
 pub mod mini_app;
 #[cfg(target_arch = "wasm32")]
 pub mod store;

@@ -8,8 +8,8 @@ use crate::farcaster::{self, FarcasterUser};
 use crate::link_message::LinkPage;
 pub use crate::link_state::LinkState;
 use crate::link_state::link_on_connect;
+use crate::local_storage;
 use crate::store::GmStore;
-use gloo_storage::{LocalStorage, Storage};
 use leptos::prelude::*;
 use onepulse_domain::siwe::nonce_from_bytes;
 use onepulse_domain::{Address, SiweMessage};
@@ -137,7 +137,7 @@ impl MiniApp {
         match &outcome {
             Ok(expires_at) => {
                 forget_links(&wallet);
-                if let Err(e) = LocalStorage::set(link_key(&identity, &wallet), *expires_at) {
+                if let Err(e) = local_storage::set_i64(&link_key(&identity, &wallet), *expires_at) {
                     log::warn!("could not remember the link: {e}");
                 }
                 self.linked_as.set_value(Some(identity));
@@ -245,11 +245,9 @@ fn link_key(identity_hex: &str, wallet: &Address) -> String {
 
 /// The keys of every link of `wallet` this browser keeps, whatever the identity.
 fn stored_link_keys(wallet: &Address) -> Vec<String> {
-    let storage = LocalStorage::raw();
     let suffix = format!(":{}", wallet.as_str());
-    let count = storage.length().unwrap_or(0);
-    (0..count)
-        .filter_map(|i| storage.key(i).ok().flatten())
+    local_storage::keys()
+        .into_iter()
         .filter(|key| key.starts_with("onepulse.linked:") && key.ends_with(&suffix))
         .collect()
 }
@@ -261,7 +259,7 @@ fn stored_links(identity_hex: &str, wallet: &Address) -> (bool, bool) {
     let here = link_key(identity_hex, wallet);
     let (mut linked_here, mut linked_elsewhere) = (false, false);
     for key in stored_link_keys(wallet) {
-        if !LocalStorage::get::<i64>(&key).is_ok_and(|expires_at| expires_at > now) {
+        if local_storage::get_i64(&key).is_none_or(|expires_at| expires_at <= now) {
             continue;
         }
         if key == here {
@@ -277,7 +275,7 @@ fn stored_links(identity_hex: &str, wallet: &Address) -> (bool, bool) {
 /// ends them all).
 fn forget_links(wallet: &Address) {
     for key in stored_link_keys(wallet) {
-        LocalStorage::delete(key);
+        local_storage::delete(&key);
     }
 }
 

@@ -25,10 +25,10 @@
 //! address without what [`GmStore::set_address`] does.
 
 use crate::farcaster::FarcasterUser;
+use crate::local_storage;
 use crate::model::{ChainStreaks, DataSource, read_fallback_answer, streaks_from_rows};
 use crate::page_state::{AddressChange, PageState};
 use crate::snapshots::{Snapshot, Snapshots};
-use gloo_storage::Storage;
 use leptos::prelude::*;
 use onepulse_domain::{Address, Chain, address_chain_key};
 use onepulse_gm_stats::{BIND_WALLET, GmStatsRow, REVOKE_WALLET_LINKS, SET_PROFILE, stats_query};
@@ -414,10 +414,8 @@ impl GmStore {
             streaks,
             as_of_ms: now_ms(),
         });
-        if let Err(e) =
-            gloo_storage::LocalStorage::raw().set_item(SNAPSHOTS_KEY, &snapshots.to_json())
-        {
-            log::warn!("could not keep the last numbers: {e:?}");
+        if let Err(e) = local_storage::set_text(SNAPSHOTS_KEY, &snapshots.to_json()) {
+            log::warn!("could not keep the last numbers: {e}");
         }
     }
 
@@ -471,13 +469,9 @@ impl GmStore {
 
 /// The kept snapshots (none if there are none or they cannot be read).
 fn read_snapshots() -> Snapshots {
-    match gloo_storage::LocalStorage::raw().get_item(SNAPSHOTS_KEY) {
-        Ok(Some(text)) => Snapshots::parse(&text, now_ms()),
-        Ok(None) => Snapshots::default(),
-        Err(e) => {
-            log::warn!("could not read the last numbers: {e:?}");
-            Snapshots::default()
-        }
+    match local_storage::get_text(SNAPSHOTS_KEY) {
+        Some(text) => Snapshots::parse(&text, now_ms()),
+        None => Snapshots::default(),
     }
 }
 

@@ -42,12 +42,12 @@
 use crate::connect::{TokenRefusal, read_websocket_token};
 use crate::frame::MESSAGE_SLACK;
 use crate::lifecycle::CLOSED_BY_APPLICATION;
+use crate::token_storage;
 use crate::waiters::{Waiters, one_off_rows};
 use crate::{
     Action, Backoff, ClientCore, ConnectOptions, ConnectionError, ConnectionStatus, Credentials,
     Event, FrameError, Identity, ReducerOutcome, Row, SUBPROTOCOL, SubscriptionId, TableCache,
 };
-use gloo_storage::{LocalStorage, Storage};
 use gloo_timers::callback::Timeout;
 use spacetimedb_lib::ser::Serialize;
 use std::cell::RefCell;
@@ -298,8 +298,7 @@ impl BrowserConnection {
             return Err(ConnectionError::InsecureRemote(options.connect.uri.clone()));
         }
         if let Some(token) = &options.connect.token
-            && LocalStorage::get::<String>(&key).ok().as_ref() != Some(token)
-            && let Err(e) = LocalStorage::set(&key, token)
+            && let Err(e) = token_storage::write(&key, token)
         {
             log::warn!("could not keep the given token in localStorage: {e}");
         }
@@ -722,7 +721,7 @@ impl BrowserConnection {
                         new_token: Some(token),
                         ..
                     } = &event
-                        && let Err(e) = LocalStorage::set(token_key(&options.connect), token)
+                        && let Err(e) = token_storage::write(&token_key(&options.connect), token)
                     {
                         log::warn!("could not keep the token in localStorage: {e}");
                     }
@@ -826,7 +825,7 @@ async fn attempt(weak: WeakConnection, generation: u64) {
     }) else {
         return;
     };
-    let stored: Option<String> = LocalStorage::get(&key).ok();
+    let stored = token_storage::read(&key);
     let exchanged = match &stored {
         Some(token) => Some(websocket_token(&options, token).await),
         None => None,
@@ -849,7 +848,7 @@ async fn attempt(weak: WeakConnection, generation: u64) {
             let forget = this.with_current(generation, |core| core.token_refused(status, &body));
             match forget {
                 Some(true) => {
-                    LocalStorage::delete(&key);
+                    token_storage::forget(&key);
                     None
                 }
                 // The core counted the failure (or the attempt is no longer current).

@@ -42,6 +42,8 @@ mod waiters;
 pub mod browser;
 #[cfg(feature = "native")]
 pub mod native;
+#[cfg(all(feature = "browser", target_arch = "wasm32"))]
+mod token_storage;
 
 pub use client_cache::{DEFAULT_MAX_CACHE_BYTES, ROW_OVERHEAD, TableCache};
 pub use connect::{Compression, ConnectOptions, Credentials, SUBPROTOCOL};

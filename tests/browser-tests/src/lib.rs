@@ -188,3 +188,39 @@ pub async fn report(
         "report of {address} on {chain}"
     );
 }
+
+/// Makes `window.localStorage` throw, as a browser does for a page denied storage (a sandboxed
+/// iframe, storage blocked by the user), until the guard is dropped.
+pub struct StorageDenied(js_sys::Object);
+
+impl StorageDenied {
+    /// Denies storage to the page.
+    pub fn deny() -> Self {
+        let window = web_sys::window().unwrap();
+        let name = wasm_bindgen::JsValue::from_str("localStorage");
+        let original = js_sys::Object::get_own_property_descriptor(&window, &name);
+        assert!(
+            original.is_object(),
+            "localStorage is an own property of window"
+        );
+        let throwing = js_sys::Function::new_no_args(
+            "throw new DOMException('The operation is insecure.', 'SecurityError')",
+        );
+        let denied = js_sys::Object::new();
+        js_sys::Reflect::set(&denied, &"get".into(), &throwing).unwrap();
+        js_sys::Reflect::set(&denied, &"configurable".into(), &true.into()).unwrap();
+        js_sys::Object::define_property(&window, &name, &denied);
+        assert!(
+            js_sys::Reflect::get(&window, &name).is_err(),
+            "reading localStorage now throws"
+        );
+        Self(original.into())
+    }
+}
+
+impl Drop for StorageDenied {
+    fn drop(&mut self) {
+        let window = web_sys::window().unwrap();
+        js_sys::Object::define_property(&window, &"localStorage".into(), &self.0);
+    }
+}

@@ -1,7 +1,9 @@
 //! The browser runtime in headless Chromium against the real server.
 #![cfg(target_arch = "wasm32")]
 
-use browser_tests::{connected, make_reporter, options, register, today, unique_address};
+use browser_tests::{
+    StorageDenied, connected, make_reporter, options, register, today, unique_address,
+};
 use gloo_storage::{LocalStorage, Storage};
 use onepulse_domain::{Chain, GmDay, GmReport};
 use onepulse_gm_stats::{GmStatsRow, REPORT_GM, stats_query};
@@ -142,6 +144,33 @@ async fn a_rejected_stored_token_is_replaced() {
     assert_ne!(stored, "not-a-token");
     assert_eq!(stored.split('.').count(), 3, "a JWT");
     connection.close();
+}
+
+/// A page denied storage still connects (anonymously: there is no token to read or keep),
+/// subscribes and calls, without a panic; the token kept before is left alone.
+#[wasm_bindgen_test]
+async fn a_page_denied_storage_connects_anonymously() {
+    let options = options();
+    let key = token_key(&options.connect);
+    LocalStorage::set(&key, "kept-before").unwrap();
+    let denied = StorageDenied::deny();
+    let connection = BrowserConnection::shared(options.clone(), register).unwrap();
+    connected(&connection).await;
+    assert!(connection.identity().is_some());
+    let address = unique_address();
+    let rows = connection
+        .one_off_query::<GmStatsRow>(&stats_query(&address))
+        .await
+        .expect("a one-off query on the anonymous connection");
+    assert!(rows.is_empty());
+    connection.close();
+    drop(denied);
+    let kept: String = LocalStorage::get(&key).unwrap();
+    assert_eq!(
+        kept, "kept-before",
+        "nothing was written while storage was denied"
+    );
+    LocalStorage::delete(&key);
 }
 
 /// Inserts `count` synthetic rows from `first` on with last GM on `day` (`seed_gm_stats`, as the
