@@ -96,6 +96,13 @@ pub fn token_key(options: &ConnectOptions) -> String {
     )
 }
 
+/// Forgets the long-lived token kept for a server and database (in `localStorage`, or in the
+/// page's memory when storage was denied): the next connection made for them is anonymous, a
+/// new identity. A connection already open keeps its identity until it is closed.
+pub fn forget_token(options: &ConnectOptions) {
+    token_storage::forget(&token_key(options));
+}
+
 /// Identifies a listener, to remove it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ListenerId(u32);
@@ -300,7 +307,7 @@ impl BrowserConnection {
         if let Some(token) = &options.connect.token
             && let Err(e) = token_storage::write(&key, token)
         {
-            log::warn!("could not keep the given token in localStorage: {e}");
+            log::warn!("kept the given token in memory only: {e}");
         }
         let mut template = ClientCore::new(Credentials::Anonymous);
         template.configure(&options.connect);
@@ -723,7 +730,7 @@ impl BrowserConnection {
                     } = &event
                         && let Err(e) = token_storage::write(&token_key(&options.connect), token)
                     {
-                        log::warn!("could not keep the token in localStorage: {e}");
+                        log::warn!("kept the token in memory only: {e}");
                     }
                     events.push(event);
                 }

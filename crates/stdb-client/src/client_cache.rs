@@ -35,9 +35,9 @@ use crate::event::{AnyRow, Change};
 use crate::row::{RowDecoder, encodes_as};
 use crate::row_list::RowRanges;
 use crate::{FrameError, Row};
-use rustc_hash::{FxHashMap, FxHashSet};
 use std::any::Any;
 use std::borrow::Borrow;
+use std::collections::{HashMap, HashSet};
 use std::fmt::Debug;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
@@ -118,6 +118,40 @@ impl RowBudget {
             cache_limit: usize::MAX,
         }
     }
+}
+
+/// How the cache hashes what the server chose (primary keys, row bytes): aHash keyed with a
+/// secret drawn for each table, so a server cannot pick keys that all fall in one probe
+/// sequence. An unkeyed hash (FxHash) lets it: every insert then compares its key with every
+/// row before it, n²/2 comparisons for n rows (a frozen tab for the 900 000 small rows the
+/// default cache holds).
+type KeyState = ahash::RandomState;
+
+/// A map keyed by what the server chose.
+type Map<K, V> = HashMap<K, V, KeyState>;
+
+/// A set of what the server chose.
+type Set<K> = HashSet<K, KeyState>;
+
+/// A [`KeyState`] with a fresh secret: in the browser from `Math.random` (which the server
+/// cannot observe), natively from the standard library's randomly keyed `RandomState`.
+fn secret_key_state() -> KeyState {
+    let [a, b, c, d] = secret_seeds();
+    KeyState::with_seeds(a, b, c, d)
+}
+
+#[cfg(all(feature = "browser", target_arch = "wasm32"))]
+fn secret_seeds() -> [u64; 4] {
+    // `Math.random` gives 52 random bits: two draws per seed.
+    let draw = || (js_sys::Math::random() * 4_294_967_296.0) as u64;
+    std::array::from_fn(|_| (draw() << 32) | draw())
+}
+
+#[cfg(not(all(feature = "browser", target_arch = "wasm32")))]
+fn secret_seeds() -> [u64; 4] {
+    use std::hash::BuildHasher;
+    let state = std::collections::hash_map::RandomState::new();
+    std::array::from_fn(|i| state.hash_one(i))
 }
 
 /// A cached row, hashed and compared by its primary key: maps of them are looked up by key
@@ -202,10 +236,10 @@ impl Held {
 /// What an update does to a table, checked (see [`TableCache::plan`]).
 struct Plan<'a, T> {
     /// How often each cached row is deleted.
-    deleted: FxHashMap<Cached<T>, u32>,
+    deleted: Map<Cached<T>, u32>,
     /// Each distinct inserted row by its bytes: decoded, or the cached (or stale) row that
     /// encodes as them.
-    incoming: FxHashMap<&'a [u8], Arc<T>>,
+    incoming: Map<&'a [u8], Arc<T>>,
     /// How many of them are new to the cache (charged).
     new_rows: usize,
 }
@@ -214,7 +248,7 @@ struct Plan<'a, T> {
 #[derive(Debug)]
 pub struct TableCache<T: Row> {
     /// Every row, by primary key, with how it is held (stale ones included, held 0 times).
-    rows: FxHashMap<Cached<T>, Held>,
+    rows: Map<Cached<T>, Held>,
     /// How many rows are stale (only during a resync).
     stale: usize,
     /// What the rows (stale ones included) are charged, together.
@@ -226,6 +260,8 @@ pub struct TableCache<T: Row> {
     /// are no cached row, and are not decoded to find one.
     longest: u32,
     decoder: RowDecoder,
+    /// Hashes this table's keys and rows, and those of every update to it (see [`KeyState`]).
+    hasher: KeyState,
     /// How many row charges were computed (tests count work with it).
     #[cfg(test)]
     charges: std::cell::Cell<u64>,
@@ -233,13 +269,15 @@ pub struct TableCache<T: Row> {
 
 impl<T: Row> Default for TableCache<T> {
     fn default() -> Self {
+        let hasher = secret_key_state();
         Self {
-            rows: FxHashMap::default(),
+            rows: Map::with_hasher(hasher.clone()),
             stale: 0,
             held: 0,
             stale_held: 0,
             longest: 0,
             decoder: RowDecoder::new::<T>(),
+            hasher,
             #[cfg(test)]
             charges: std::cell::Cell::new(0),
         }
@@ -368,8 +406,10 @@ impl<T: Row> TableCache<T> {
     /// applies or nothing does: when a row list cannot hold rows of `T`, an inserted row does not
     /// decode, two rows would have one primary key, or the new rows do not fit in `budget`.
     ///
-    /// Memory: each distinct inserted row is decoded once (a list repeating one row a million
-    /// times costs one row), and a row not yet cached is charged (see [`ROW_OVERHEAD`]) before
+    /// Memory: a list repeating one row a million times costs one row: into a table holding
+    /// rows, each distinct inserted row is decoded once; into an empty one (see [`Self::fill`]),
+    /// each copy is decoded and dropped at once (time like the frame's other rows, memory one
+    /// row's). A row not yet cached is charged (see [`ROW_OVERHEAD`]) before
     /// it is decoded, so an update over its budget is refused before it takes more. Only bytes
     /// that may be a cached row (no longer than the longest row held) are decoded past the
     /// budget, and deletes, one at a time, each dropped before the next. Rows already cached and
@@ -394,6 +434,18 @@ impl<T: Row> TableCache<T> {
         budget: &mut RowBudget,
     ) -> Result<Vec<Change<Arc<T>>>, FrameError> {
         self.apply_planned(&[], inserts, budget, |row| row)
+    }
+
+    /// The BSATN length of the longest row held since the table was last empty (tests).
+    #[cfg(test)]
+    pub(crate) fn longest_row(&self) -> u32 {
+        self.longest
+    }
+
+    /// What this table's hasher makes of `key` (tests: each table has its own secret).
+    #[cfg(test)]
+    pub(crate) fn hash_of(&self, key: &T::Key) -> u64 {
+        self.hasher.hash_one(key)
     }
 
     /// Every row's key, how often it is held and its BSATN length, by key (tests).
@@ -467,7 +519,7 @@ impl<T: Row> TableCache<T> {
     }
 
     /// How often the cached row `row` is held, and whether `deleted` deletes it that often.
-    fn leaves(&self, deleted: &FxHashMap<Cached<T>, u32>, row: &Arc<T>) -> Option<Held> {
+    fn leaves(&self, deleted: &Map<Cached<T>, u32>, row: &Arc<T>) -> Option<Held> {
         let key = row.primary_key();
         let held = *self.rows.get(by(&key))?;
         let times = *deleted.get(by(&key))?;
@@ -492,7 +544,7 @@ impl<T: Row> TableCache<T> {
         // held): each delete is decoded for its key, dropped, and compared with the row cached
         // under it (a run of one delete repeated, once). Only a delete of a cached row takes an
         // entry; with no live row, none is decoded.
-        let mut deleted: FxHashMap<Cached<T>, u32> = FxHashMap::default();
+        let mut deleted: Map<Cached<T>, u32> = Map::with_hasher(self.hasher.clone());
         let mut unknown_deletes = 0usize;
         if self.rows.len() > self.stale {
             let mut last: Option<(&[u8], Option<&Arc<T>>)> = None;
@@ -536,12 +588,12 @@ impl<T: Row> TableCache<T> {
         // row encodes as keep the cached `Arc` (it may be deleted to zero and inserted again),
         // and so do a stale row's (a resync): neither is charged.
         let stale_held = self.stale_held;
-        let mut incoming: FxHashMap<&[u8], Arc<T>> = FxHashMap::default();
+        let mut incoming: Map<&[u8], Arc<T>> = Map::with_hasher(self.hasher.clone());
         let mut charged = 0usize;
         let mut again = 0usize;
         let mut new_rows = 0usize;
         // Cached rows deleted as often as they are held, and inserted again: they stay.
-        let mut kept: FxHashSet<&T::Key> = FxHashSet::default();
+        let mut kept: Set<&T::Key> = Set::with_hasher(self.hasher.clone());
         for bytes in inserts.iter().flat_map(RowRanges::slices) {
             if incoming.contains_key(bytes) {
                 continue;
@@ -583,7 +635,7 @@ impl<T: Row> TableCache<T> {
         // One row per primary key: a row not cached (new, or stale delivered again) must have a
         // key of its own in the update, free once the deletes applied (or a stale row's, which
         // it replaces).
-        let mut keys: FxHashSet<&T::Key> = FxHashSet::default();
+        let mut keys: Set<&T::Key> = Set::with_hasher(self.hasher.clone());
         keys.reserve(new_rows);
         for row in incoming.values() {
             let key = row.primary_key();
@@ -660,7 +712,7 @@ impl<T: Row> TableCache<T> {
 
         // Apply: deletes first; rows deleted to zero wait in `removed` (an insert of their key
         // makes them an update).
-        let mut removed: FxHashMap<Cached<T>, Held> = FxHashMap::default();
+        let mut removed: Map<Cached<T>, Held> = Map::with_hasher(self.hasher.clone());
         for (row, times) in deleted {
             let key = row.0.primary_key();
             let Some(held) = self.rows.get_mut(by(&key)) else {
@@ -753,12 +805,14 @@ impl<T: Row> TableCache<T> {
         for list in inserts {
             list.check_row_size(size, T::TABLE)?;
         }
-        // Room for every listed row up front, but never for more rows than the budget could
-        // charge (a list repeating one row a million times is one row).
+        // Room for every listed row up front (growing by doubling would hash every key again),
+        // but never for more rows than the cache's limit could charge, even when the update
+        // was checked before and `budget` is no longer counted; what repeated rows left unused
+        // is given back below, so a list repeating one row a million times keeps one row.
         let listed: usize = inserts.iter().map(RowRanges::len).sum();
         let fewest = Rate::of(&self.decoder).charge::<T>(size.min).max(1);
-        let expected = listed.min(budget.cache / fewest);
-        let mut rows: FxHashMap<Cached<T>, Held> = FxHashMap::default();
+        let expected = listed.min(budget.cache.min(budget.cache_limit) / fewest);
+        let mut rows: Map<Cached<T>, Held> = Map::with_hasher(self.hasher.clone());
         rows.reserve(expected);
         let mut changes = Vec::with_capacity(expected);
         let mut charged = 0usize;
@@ -798,6 +852,12 @@ impl<T: Row> TableCache<T> {
             let row = Arc::new(row);
             changes.push(Change::Insert(wrap(Arc::clone(&row))));
             rows.insert(Cached(row), Held { count: 1, len });
+        }
+        if rows.capacity() / 2 > rows.len() {
+            rows.shrink_to_fit();
+        }
+        if changes.capacity() / 2 > changes.len() {
+            changes.shrink_to_fit();
         }
         budget.cache -= charged;
         self.rows = rows;

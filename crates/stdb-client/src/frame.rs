@@ -32,8 +32,10 @@ use std::io::Read;
 /// converted once); and its table and query updates, far larger decoded than encoded, are
 /// weighed first and refused beyond another `2 n` (plus 64 KiB, about 400 of them). Row lists
 /// are checked against the registered row type (a size hint that cannot hold one of its rows is
-/// refused) and sliced without a per-row allocation, and a row repeated in a frame is decoded
-/// once.
+/// refused) and sliced without a per-row allocation, and a row repeated in a frame costs the
+/// memory of one row (into a table holding rows it is decoded once; into an empty table each
+/// copy is decoded and dropped at once). The client cache's maps hash keys and rows with a
+/// secret per table, so a server cannot choose keys that collide.
 ///
 /// Only rows new to the cache cost memory that stays (the decoded row and its map entry; no
 /// bytes, no key copy): each is charged an estimate as it is decoded ([`crate::ROW_OVERHEAD`]),

@@ -3,26 +3,51 @@
 //! browser's own `JSON`.
 //!
 //! A page whose storage is denied (a sandboxed iframe, storage blocked by the user) has no
-//! `localStorage`: the browser throws instead of returning it. Then no token is read or kept —
-//! every socket connects anonymously, with a new identity — and nothing panics.
+//! `localStorage`: the browser throws instead of returning it; and a full storage refuses to
+//! write. Then the token is kept in the page's memory instead, for as long as the page lives:
+//! a token given in the options, or the one the server gave an anonymous connect, is still the
+//! one every later socket of the page connects with. Nothing panics.
 
 use js_sys::JSON;
+use std::cell::RefCell;
+use std::collections::HashMap;
 use wasm_bindgen::{JsCast, JsValue};
+
+thread_local! {
+    /// Tokens storage would not keep, by key: newer than what storage holds under that key.
+    static IN_MEMORY: RefCell<HashMap<String, String>> = RefCell::new(HashMap::new());
+}
 
 /// The page's `localStorage`, if the browser grants it.
 fn storage() -> Option<web_sys::Storage> {
     web_sys::window()?.local_storage().ok().flatten()
 }
 
-/// The token kept under `key`: `None` when there is none, storage is denied, or what is kept
-/// is not a JSON string.
+/// The token kept under `key`: the one kept in memory when storage refused it, else the one in
+/// storage; `None` when there is none or what storage holds is not a JSON string.
 pub(crate) fn read(key: &str) -> Option<String> {
+    if let Some(token) = IN_MEMORY.with(|memory| memory.borrow().get(key).cloned()) {
+        return Some(token);
+    }
     let text = storage()?.get_item(key).ok()??;
     JSON::parse(&text).ok()?.as_string()
 }
 
-/// Keeps `token` under `key` (unless it is kept there already); says why it could not.
+/// Keeps `token` under `key` (unless storage holds it already). When storage refuses, the
+/// token is kept in memory and the error says why storage would not.
 pub(crate) fn write(key: &str, token: &str) -> Result<(), String> {
+    let stored = write_to_storage(key, token);
+    IN_MEMORY.with(|memory| {
+        let mut memory = memory.borrow_mut();
+        match &stored {
+            Ok(()) => memory.remove(key),
+            Err(_) => memory.insert(key.to_owned(), token.to_owned()),
+        }
+    });
+    stored
+}
+
+fn write_to_storage(key: &str, token: &str) -> Result<(), String> {
     let storage = storage().ok_or("localStorage is not available to this page")?;
     let text = JSON::stringify(&JsValue::from_str(token))
         .ok()
@@ -36,8 +61,9 @@ pub(crate) fn write(key: &str, token: &str) -> Result<(), String> {
         .map_err(|e| format!("localStorage refused the token: {}", describe(&e)))
 }
 
-/// Forgets the token kept under `key`, if any.
+/// Forgets the token kept under `key`, in memory and in storage.
 pub(crate) fn forget(key: &str) {
+    IN_MEMORY.with(|memory| memory.borrow_mut().remove(key));
     if let Some(storage) = storage()
         && let Err(e) = storage.remove_item(key)
     {

@@ -188,6 +188,29 @@ fn a_row_repeated_a_million_times_costs_one_row() {
     assert!(peak <= MULTIPLE * 20 * MIB + SLACK, "took {peak} bytes");
 }
 
+/// The same frame into an empty table keeps one row's memory once its events are gone: the
+/// one-pass fill reserves room for every row listed (up to what the cache could still charge,
+/// about 900 000 here) and gives back what the repeated rows left unused (it kept about 17 MiB,
+/// charged 296 bytes, before).
+#[test]
+fn a_row_repeated_a_million_times_keeps_one_rows_memory() {
+    let _turn = turn();
+    let mut core = connected(stdb_client::DEFAULT_MAX_FRAME_BYTES);
+    let frame = hostile::fixed_size_rows(hostile::TABLE, 20, 20 * MIB);
+    let before = heap_meter::live();
+    let (events, peak) = measure(&mut core, &frame);
+    assert!(frame_error(&events).is_none(), "{events:?}");
+    drop(events);
+    let kept = heap_meter::live().saturating_sub(before);
+    let charged = core.table::<HostileRow>().map(|t| t.charged_bytes());
+    eprintln!("a repeated row: peak {peak}, kept {kept}, charged {charged:?}");
+    assert_eq!(charged, Some(hostile_row_charge()));
+    assert!(
+        kept <= SLACK,
+        "kept {kept} bytes for one row charged {charged:?}"
+    );
+}
+
 /// What a distinct 20-byte row of the hostile table is charged (`Rate::charge`: the heap of
 /// its contents, the row and `ROW_OVERHEAD`; its bytes and key are not kept). 20 bytes is the
 /// smallest row of its type (an empty name): it has no contents.
@@ -1169,5 +1192,37 @@ mod whole_updates {
         // change slots would have been 48 MB more).
         let bound = MULTIPLE * frame.len() + SLACK + 96 * N;
         assert!(peak <= bound, "peak {peak}, bound {bound}");
+    }
+
+    /// Beside another table, an update is checked first and then applied with no budget left
+    /// to count (`room.cache = usize::MAX`): the one-pass fill still reserves no more rows than
+    /// `max_cache_bytes` could charge, and gives back what repeated rows left unused. One
+    /// `Tiny` row listed 3 million times (a 24 MB frame, about 24 KB gzipped) is one row (it
+    /// took about 4 million map slots, kept, and 3 million change slots before).
+    #[test]
+    fn a_row_repeated_beside_another_table_takes_no_slot_per_copy() {
+        let _turn = turn();
+        const N: usize = 3_000_000;
+        let mut core = core();
+        let frame = committed(vec![
+            table_update("tiny", empty(), list_fixed(8, vec![0; 8 * N])),
+            table_update("hostile", empty(), list_rows(&[hrow(1, "a")])),
+        ]);
+        let before = heap_meter::live();
+        heap_meter::reset_peak();
+        core.handle_frame(&frame);
+        let events = drain(&mut core);
+        let peak = heap_meter::peak().saturating_sub(before);
+        assert!(frame_error(&events).is_none(), "{events:?}");
+        assert_eq!((tiny_len(&core), hostile_len(&core)), (1, 1));
+        drop(events);
+        let kept = heap_meter::live().saturating_sub(before);
+        eprintln!(
+            "repeated beside another table: frame {} bytes, peak {peak}, kept {kept}",
+            frame.len()
+        );
+        let bound = MULTIPLE * frame.len() + SLACK;
+        assert!(peak <= bound, "peak {peak}, bound {bound}");
+        assert!(kept <= SLACK, "kept {kept} bytes for two rows");
     }
 }

@@ -9,7 +9,7 @@ use onepulse_domain::{Chain, GmDay, GmReport};
 use onepulse_gm_stats::{GmStatsRow, REPORT_GM, stats_query};
 use std::cell::RefCell;
 use std::rc::Rc;
-use stdb_client::browser::{BrowserConnection, token_key};
+use stdb_client::browser::{BrowserConnection, forget_token, token_key};
 use stdb_client::{ConnectionStatus, Event, ReducerOutcome};
 use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
 
@@ -146,31 +146,70 @@ async fn a_rejected_stored_token_is_replaced() {
     connection.close();
 }
 
-/// A page denied storage still connects (anonymously: there is no token to read or keep),
-/// subscribes and calls, without a panic; the token kept before is left alone.
+/// A page denied storage still connects, calls and queries, without a panic: the token the
+/// server gives its anonymous connect is kept in memory, so the next socket is the same
+/// identity, and a token given in the options is the identity it connects as. Nothing is
+/// written to storage meanwhile.
 #[wasm_bindgen_test]
-async fn a_page_denied_storage_connects_anonymously() {
+async fn a_page_denied_storage_keeps_its_tokens_in_memory() {
     let options = options();
     let key = token_key(&options.connect);
-    LocalStorage::set(&key, "kept-before").unwrap();
+    // A known identity and its token, with storage allowed.
+    LocalStorage::delete(&key);
+    let known = BrowserConnection::shared(options.clone(), register).unwrap();
+    connected(&known).await;
+    let known_identity = known.identity().unwrap();
+    let known_token: String = LocalStorage::get(&key).unwrap();
+    known.close();
+    LocalStorage::delete(&key);
+
     let denied = StorageDenied::deny();
-    let connection = BrowserConnection::shared(options.clone(), register).unwrap();
-    connected(&connection).await;
-    assert!(connection.identity().is_some());
-    let address = unique_address();
-    let rows = connection
-        .one_off_query::<GmStatsRow>(&stats_query(&address))
+    let first = BrowserConnection::shared(options.clone(), register).unwrap();
+    connected(&first).await;
+    let anonymous = first.identity().unwrap();
+    assert_ne!(
+        anonymous, known_identity,
+        "no token to read: a new identity"
+    );
+    let rows = first
+        .one_off_query::<GmStatsRow>(&stats_query(&unique_address()))
         .await
-        .expect("a one-off query on the anonymous connection");
+        .expect("a one-off query while storage is denied");
     assert!(rows.is_empty());
-    connection.close();
-    drop(denied);
-    let kept: String = LocalStorage::get(&key).unwrap();
+    first.close();
+    let again = BrowserConnection::shared(options.clone(), register).unwrap();
+    connected(&again).await;
     assert_eq!(
-        kept, "kept-before",
+        again.identity(),
+        Some(anonymous),
+        "the token kept in memory brings the same identity back"
+    );
+    again.close();
+
+    let mut given = options.clone();
+    given.connect.token = Some(known_token);
+    let as_known = BrowserConnection::shared(given, register).unwrap();
+    connected(&as_known).await;
+    assert_eq!(
+        as_known.identity(),
+        Some(known_identity),
+        "the given token is the identity"
+    );
+    as_known.close();
+    drop(denied);
+    assert!(
+        LocalStorage::get::<String>(&key).is_err(),
         "nothing was written while storage was denied"
     );
-    LocalStorage::delete(&key);
+    forget_token(&options.connect);
+    let fresh = BrowserConnection::shared(options, register).unwrap();
+    connected(&fresh).await;
+    let fresh_identity = fresh.identity().unwrap();
+    assert!(
+        fresh_identity != known_identity && fresh_identity != anonymous,
+        "a forgotten token is not used again"
+    );
+    fresh.close();
 }
 
 /// Inserts `count` synthetic rows from `first` on with last GM on `day` (`seed_gm_stats`, as the
