@@ -97,8 +97,9 @@ pub fn token_key(options: &ConnectOptions) -> String {
 }
 
 /// Forgets the long-lived token kept for a server and database (in `localStorage`, or in the
-/// page's memory when storage was denied): the next connection made for them is anonymous, a
-/// new identity. A connection already open keeps its identity until it is closed.
+/// page's memory when storage was denied): the next socket opened for them connects
+/// anonymously, as a new identity — a connection already open included, at its next
+/// reconnect. Close the tab's connection first to sign out at once.
 pub fn forget_token(options: &ConnectOptions) {
     token_storage::forget(&token_key(options));
 }
@@ -855,7 +856,9 @@ async fn attempt(weak: WeakConnection, generation: u64) {
             let forget = this.with_current(generation, |core| core.token_refused(status, &body));
             match forget {
                 Some(true) => {
-                    token_storage::forget(&key);
+                    if let Some(refused) = &stored {
+                        token_storage::forget_if(&key, refused);
+                    }
                     None
                 }
                 // The core counted the failure (or the attempt is no longer current).

@@ -133,21 +133,41 @@ type Map<K, V> = HashMap<K, V, KeyState>;
 /// A set of what the server chose.
 type Set<K> = HashSet<K, KeyState>;
 
-/// A [`KeyState`] with a fresh secret: in the browser from `Math.random` (which the server
-/// cannot observe), natively from the standard library's randomly keyed `RandomState`.
+/// A [`KeyState`] with a fresh secret: in wasm from the host's `crypto.getRandomValues`,
+/// natively from the standard library's randomly keyed `RandomState` (the operating system's
+/// randomness). In wasm the standard library's keys are fixed, so they are never used there.
 fn secret_key_state() -> KeyState {
     let [a, b, c, d] = secret_seeds();
     KeyState::with_seeds(a, b, c, d)
 }
 
-#[cfg(all(feature = "browser", target_arch = "wasm32"))]
+#[cfg(target_arch = "wasm32")]
 fn secret_seeds() -> [u64; 4] {
-    // `Math.random` gives 52 random bits: two draws per seed.
-    let draw = || (js_sys::Math::random() * 4_294_967_296.0) as u64;
-    std::array::from_fn(|_| (draw() << 32) | draw())
+    use wasm_bindgen::JsCast;
+    let mut bytes = [0u8; 32];
+    let crypto = js_sys::Reflect::get(&js_sys::global(), &"crypto".into())
+        .ok()
+        .and_then(|crypto| crypto.dyn_into::<web_sys::Crypto>().ok());
+    let drawn =
+        crypto.is_some_and(|crypto| crypto.get_random_values_with_u8_array(&mut bytes).is_ok());
+    if !drawn {
+        // A host without Web Crypto: `Math.random`, 32 bits a draw.
+        log::warn!("no crypto.getRandomValues: the client cache is keyed from Math.random");
+        for chunk in bytes.chunks_mut(4) {
+            let draw = (js_sys::Math::random() * 4_294_967_296.0) as u32;
+            chunk.copy_from_slice(&draw.to_le_bytes());
+        }
+    }
+    std::array::from_fn(|i| {
+        let mut seed = [0u8; 8];
+        if let Some(part) = bytes.get(i * 8..i * 8 + 8) {
+            seed.copy_from_slice(part);
+        }
+        u64::from_le_bytes(seed)
+    })
 }
 
-#[cfg(not(all(feature = "browser", target_arch = "wasm32")))]
+#[cfg(not(target_arch = "wasm32"))]
 fn secret_seeds() -> [u64; 4] {
     use std::hash::BuildHasher;
     let state = std::collections::hash_map::RandomState::new();

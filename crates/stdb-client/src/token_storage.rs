@@ -27,6 +27,10 @@ fn storage() -> Option<web_sys::Storage> {
 /// storage; `None` when there is none or what storage holds is not a JSON string.
 pub(crate) fn read(key: &str) -> Option<String> {
     if let Some(token) = IN_MEMORY.with(|memory| memory.borrow().get(key).cloned()) {
+        // Storage may take it now (space freed, storage granted again).
+        if write_to_storage(key, &token).is_ok() {
+            IN_MEMORY.with(|memory| memory.borrow_mut().remove(key));
+        }
         return Some(token);
     }
     let text = storage()?.get_item(key).ok()??;
@@ -68,6 +72,28 @@ pub(crate) fn forget(key: &str) {
         && let Err(e) = storage.remove_item(key)
     {
         log::warn!("could not forget the token: {}", describe(&e));
+    }
+}
+
+/// Forgets `token` (refused by the server) wherever it is kept under `key`, and only it: a
+/// token another tab stored meanwhile, or one storage kept while this one was in memory, stays.
+pub(crate) fn forget_if(key: &str, token: &str) {
+    IN_MEMORY.with(|memory| {
+        let mut memory = memory.borrow_mut();
+        if memory.get(key).is_some_and(|kept| kept == token) {
+            memory.remove(key);
+        }
+    });
+    let stored = storage().and_then(|storage| {
+        let text = storage.get_item(key).ok()??;
+        let kept = JSON::parse(&text).ok()?.as_string()?;
+        Some((storage, kept))
+    });
+    if let Some((storage, kept)) = stored
+        && kept == token
+        && let Err(e) = storage.remove_item(key)
+    {
+        log::warn!("could not forget the refused token: {}", describe(&e));
     }
 }
 
