@@ -46,7 +46,8 @@ use crate::token_storage;
 use crate::waiters::{Waiters, one_off_rows};
 use crate::{
     Action, Backoff, ClientCore, ConnectOptions, ConnectionError, ConnectionStatus, Credentials,
-    Event, FrameError, Identity, ReducerOutcome, Row, SUBPROTOCOL, SubscriptionId, TableCache,
+    Event, FrameError, FrameSource, Identity, ReducerOutcome, Row, SUBPROTOCOL, SubscriptionId,
+    TableCache,
 };
 use gloo_timers::callback::Timeout;
 use spacetimedb_lib::ser::Serialize;
@@ -102,6 +103,23 @@ pub fn token_key(options: &ConnectOptions) -> String {
 /// reconnect. Close the tab's connection first to sign out at once.
 pub fn forget_token(options: &ConnectOptions) {
     token_storage::forget(&token_key(options));
+}
+
+/// A WebSocket message's bytes, left in the JS heap: the core copies what it reads.
+struct JsFrame(js_sys::Uint8Array);
+
+impl FrameSource for JsFrame {
+    fn len(&self) -> usize {
+        self.0.length() as usize
+    }
+
+    fn read(&self, at: usize, into: &mut [u8]) {
+        // Callers stay within the frame, and a message is under 4 GiB (`max_frame_bytes`).
+        let end = at.saturating_add(into.len());
+        if end <= self.len() {
+            self.0.subarray(at as u32, end as u32).copy_to(into);
+        }
+    }
 }
 
 /// Identifies a listener, to remove it.
@@ -619,7 +637,7 @@ impl BrowserConnection {
                     Ok(buffer) if buffer.byte_length() as usize > limit => {
                         this.oversized_frame(buffer.byte_length() as usize, limit)
                     }
-                    Ok(buffer) => this.handle_frame(js_sys::Uint8Array::new(&buffer).to_vec()),
+                    Ok(buffer) => this.handle_frame(&JsFrame(js_sys::Uint8Array::new(&buffer))),
                     Err(_) => log::warn!("ignoring a text frame"),
                 }
             })
@@ -660,7 +678,7 @@ impl BrowserConnection {
     /// Hands a frame to the core, taken out of the connection's state meanwhile (see the module
     /// docs: a panic then leaves no borrow behind, only a missing core that is rebuilt). The
     /// time goes first; if it makes the core drop the socket, the core ignores the frame.
-    fn handle_frame(&self, frame: Vec<u8>) {
+    fn handle_frame(&self, frame: &JsFrame) {
         let core = {
             let mut inner = self.inner.borrow_mut();
             inner.core_now();
@@ -677,8 +695,9 @@ impl BrowserConnection {
                 this.flush();
             }
         });
-        // Given away: dropped once decoded, before the rows are applied.
-        core.handle_owned_frame(frame);
+        // Read where it lies (a subscription's initial rows), or copied in whole and dropped
+        // once decoded, before the rows are applied.
+        core.handle_far_frame(frame);
         self.inner.borrow_mut().core = Some(core);
         self.flush();
     }

@@ -32,6 +32,7 @@
 //! deleted. No flicker, no empty-then-full.
 
 use crate::event::{AnyRow, Change};
+use crate::far_frame::{FarRows, FrameSource};
 use crate::row::{RowDecoder, encodes_as};
 use crate::row_list::RowRanges;
 use crate::{FrameError, Row};
@@ -825,11 +826,53 @@ impl<T: Row> TableCache<T> {
         for list in inserts {
             list.check_row_size(size, T::TABLE)?;
         }
+        let listed: usize = inserts.iter().map(RowRanges::len).sum();
+        self.fill_rows(listed, budget, wrap, &mut |row| {
+            inserts
+                .iter()
+                .flat_map(RowRanges::slices)
+                .try_for_each(&mut *row)
+        })
+    }
+
+    /// [`Self::fill`] from row lists left in a frame the client does not own, read a window
+    /// at a time: the frame never sits in the client's memory beside its decoded rows.
+    pub(crate) fn fill_far<R>(
+        &mut self,
+        inserts: &[FarRows],
+        source: &dyn FrameSource,
+        budget: &mut RowBudget,
+        wrap: fn(Arc<T>) -> R,
+    ) -> Result<Vec<Change<R>>, FrameError> {
+        let size = self.decoder.row_size();
+        for list in inserts {
+            list.boundaries.check_row_size(size, T::TABLE)?;
+        }
+        let listed: usize = inserts.iter().map(|list| list.boundaries.len()).sum();
+        self.fill_rows(listed, budget, wrap, &mut |row| {
+            inserts
+                .iter()
+                .try_for_each(|list| list.for_each(source, &mut *row))
+        })
+    }
+
+    /// The body of [`Self::fill`]: `rows` hands each of the `listed` rows' bytes, in order, to
+    /// the function it is given.
+    #[allow(clippy::type_complexity)]
+    fn fill_rows<R>(
+        &mut self,
+        listed: usize,
+        budget: &mut RowBudget,
+        wrap: fn(Arc<T>) -> R,
+        rows_of: &mut dyn FnMut(
+            &mut dyn FnMut(&[u8]) -> Result<(), FrameError>,
+        ) -> Result<(), FrameError>,
+    ) -> Result<Vec<Change<R>>, FrameError> {
+        let size = self.decoder.row_size();
         // Room for every listed row up front (growing by doubling would hash every key again),
         // but never for more rows than the cache's limit could charge, even when the update
         // was checked before and `budget` is no longer counted; what repeated rows left unused
         // is given back below, so a list repeating one row a million times keeps one row.
-        let listed: usize = inserts.iter().map(RowRanges::len).sum();
         let fewest = Rate::of(&self.decoder).charge::<T>(size.min).max(1);
         let expected = listed.min(budget.cache.min(budget.cache_limit) / fewest);
         let mut rows: Map<Cached<T>, Held> = Map::with_hasher(self.hasher.clone());
@@ -837,7 +880,7 @@ impl<T: Row> TableCache<T> {
         let mut changes = Vec::with_capacity(expected);
         let mut charged = 0usize;
         let mut longest = 0u32;
-        for bytes in inserts.iter().flat_map(RowRanges::slices) {
+        rows_of(&mut |bytes| {
             let len = Self::stored_len(bytes)?;
             let cost = self.charge(bytes.len());
             let fits = charged.saturating_add(cost) <= budget.cache;
@@ -854,7 +897,7 @@ impl<T: Row> TableCache<T> {
                     if let Some(held) = rows.get_mut(by(&key)) {
                         held.count = held.count.saturating_add(1);
                     }
-                    continue;
+                    return Ok(());
                 }
                 Some(_) => {
                     return Err(Self::duplicate_key(
@@ -872,7 +915,8 @@ impl<T: Row> TableCache<T> {
             let row = Arc::new(row);
             changes.push(Change::Insert(wrap(Arc::clone(&row))));
             rows.insert(Cached(row), Held { count: 1, len });
-        }
+            Ok(())
+        })?;
         if rows.capacity() / 2 > rows.len() {
             rows.shrink_to_fit();
         }
@@ -919,6 +963,15 @@ pub(crate) trait AnyTable: Send {
         inserts: &[RowRanges],
         budget: &mut RowBudget,
     ) -> Result<(), FrameError>;
+    /// Whether the table holds no row, stale ones included.
+    fn is_empty(&self) -> bool;
+    /// Fills the empty table from row lists left in a frame (see [`TableCache::fill_far`]).
+    fn fill_far(
+        &mut self,
+        inserts: &[FarRows],
+        source: &dyn FrameSource,
+        budget: &mut RowBudget,
+    ) -> Result<Vec<Change<AnyRow>>, FrameError>;
     /// An empty cache of the same row type.
     fn empty(&self) -> Box<dyn AnyTable>;
     fn clear(&mut self) -> Vec<Change<AnyRow>>;
@@ -954,6 +1007,19 @@ impl<T: Row> AnyTable for TableCache<T> {
         budget: &mut RowBudget,
     ) -> Result<(), FrameError> {
         self.plan(deletes, inserts, budget).map(drop)
+    }
+
+    fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    fn fill_far(
+        &mut self,
+        inserts: &[FarRows],
+        source: &dyn FrameSource,
+        budget: &mut RowBudget,
+    ) -> Result<Vec<Change<AnyRow>>, FrameError> {
+        TableCache::fill_far(self, inserts, source, budget, erase::<T>)
     }
 
     fn empty(&self) -> Box<dyn AnyTable> {

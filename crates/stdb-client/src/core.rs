@@ -2,12 +2,13 @@
 
 use crate::client_cache::{AnyTable, RowBudget, TableCache};
 use crate::event::{Cause, ReducerEvent, RowChanges};
+use crate::far_frame::{self, FAR_FRAME_MIN, FarApplied, FarRows, FrameSource};
 use crate::frame::{self, Budget, FrameCompression, FrameDecoder};
 use crate::heartbeat::{Beat, Heartbeat};
 use crate::lifecycle::{Action, Lifecycle};
 use crate::one_off::PendingQueries;
 use crate::reducer::{DEFAULT_REQUEST_TIMEOUT, PendingCalls};
-use crate::row_list::RowRanges;
+use crate::row_list::{Boundaries, RowRanges};
 use crate::subscription::{Send, Subscriptions};
 use crate::{
     Backoff, ClientError, ConnectionStatus, Credentials, Event, FrameError, OneOffQueryId,
@@ -34,6 +35,9 @@ pub struct Stats {
     pub gzip_frames: u64,
     /// Frames that could not be used.
     pub frame_errors: u64,
+    /// Frames whose rows were read where they lay, a window at a time
+    /// ([`ClientCore::handle_far_frame`]).
+    pub far_frames: u64,
 }
 
 /// One connection's protocol state: the client cache, subscriptions, calls in flight.
@@ -73,6 +77,8 @@ pub struct ClientCore {
     request_timeout: Duration,
     /// Sockets, retries, status and heartbeat, once [`Self::start`] was called.
     lifecycle: Lifecycle,
+    /// Frames at least this long are read where they lie ([`Self::handle_far_frame`]).
+    far_frame_min: usize,
 }
 
 impl ClientCore {
@@ -91,6 +97,7 @@ impl ClientCore {
             online: false,
             resyncing: Vec::new(),
             refused: FxHashSet::default(),
+            far_frame_min: FAR_FRAME_MIN,
             outgoing: VecDeque::new(),
             events: VecDeque::new(),
             stats: Stats::default(),
@@ -113,6 +120,7 @@ impl ClientCore {
             .collect();
         core.decoder = self.decoder.clone();
         core.request_timeout = self.request_timeout;
+        core.far_frame_min = self.far_frame_min;
         core.lifecycle = self.lifecycle.clone();
         core
     }
@@ -543,6 +551,134 @@ impl ClientCore {
         }
     }
 
+    /// Reads frames of any length where they lie (tests of [`Self::handle_far_frame`]).
+    #[cfg(test)]
+    pub(crate) fn read_every_frame_far(&mut self) {
+        self.far_frame_min = 0;
+    }
+
+    /// [`Self::handle_frame`] for a frame in memory the client does not own (in the browser,
+    /// the WebSocket's `ArrayBuffer`). A subscription's initial rows (an uncompressed
+    /// `SubscribeMultiApplied` of at least [`FAR_FRAME_MIN`] bytes, for one registered table
+    /// still empty) are decoded straight from it, a window at a time: the frame is never copied
+    /// in whole, so it does not sit in memory beside the rows decoded from it. Any other frame
+    /// is copied in and handled as [`Self::handle_owned_frame`] handles it; either way the
+    /// outcome is the same.
+    pub fn handle_far_frame(&mut self, source: &dyn FrameSource) {
+        if !self.lifecycle.accepts_frames() {
+            log::debug!("ignored a frame of a socket already dropped");
+            return;
+        }
+        if source.len() >= self.far_frame_min
+            && source.len() <= self.decoder.max_frame_bytes().saturating_add(1)
+            && let Some(applied) = far_frame::subscribe_applied(source)
+            && let Some((table, lists)) = self.far_rows(&applied)
+        {
+            self.stats.frames += 1;
+            self.stats.far_frames += 1;
+            self.lifecycle.heard(self.now);
+            let result = self.fill_far(table, &lists, source);
+            self.subscribe_applied(applied.query_id, result);
+            return;
+        }
+        let mut frame = vec![0u8; source.len()];
+        source.read(0, &mut frame);
+        self.handle_owned_frame(frame);
+    }
+
+    /// The one registered table an initial subscription brings rows to, and its row lists, if
+    /// it can be filled where the rows lie: the table is empty, nothing is deleted, every list
+    /// fits its data and no other registered table is named.
+    fn far_rows(&self, applied: &FarApplied) -> Option<(&'static str, Vec<FarRows>)> {
+        let mut found: Option<(&'static str, Vec<FarRows>)> = None;
+        for table in &applied.tables {
+            let Some(cache) = self.tables.get(table.name.as_str()) else {
+                continue;
+            };
+            let name = cache.name();
+            match &found {
+                Some((other, _)) if *other != name => return None,
+                _ => {}
+            }
+            if !cache.is_empty() {
+                return None;
+            }
+            let lists = &mut found.get_or_insert_with(|| (name, Vec::new())).1;
+            for (deletes, inserts) in &table.updates {
+                // Nothing deleted: no data, and no row (a row of zero bytes is one).
+                let no_deletes = deletes.len == 0
+                    && Boundaries::new(deletes.hint.clone(), 0, name).is_ok_and(|b| b.len() == 0);
+                if !no_deletes {
+                    return None;
+                }
+                let boundaries = Boundaries::new(inserts.hint.clone(), inserts.len, name).ok()?;
+                lists.push(FarRows {
+                    boundaries,
+                    at: inserts.at,
+                });
+            }
+        }
+        found
+    }
+
+    /// Fills `table` from row lists left in `source` (see [`Self::handle_far_frame`]).
+    fn fill_far(
+        &mut self,
+        table: &'static str,
+        lists: &[FarRows],
+        source: &dyn FrameSource,
+    ) -> Result<(), FrameError> {
+        let cache_limit = self.decoder.max_cache_bytes();
+        let held: usize = self.tables.values().map(|t| t.charged_bytes()).sum();
+        let mut room = RowBudget {
+            cache: cache_limit.saturating_sub(held),
+            cache_limit,
+        };
+        let Some(cache) = self.tables.get_mut(table) else {
+            return Ok(());
+        };
+        let changes = cache.fill_far(lists, source, &mut room)?;
+        if !changes.is_empty() {
+            self.events.push_back(Event::RowsChanged(RowChanges {
+                table,
+                cause: Arc::new(Cause::SubscriptionApplied),
+                changes,
+            }));
+        }
+        Ok(())
+    }
+
+    /// A subscription's initial rows applied (`result`), or refused.
+    fn subscribe_applied(&mut self, query_id: u32, result: Result<(), FrameError>) {
+        match result {
+            Ok(()) => {
+                for handle in self.subscriptions.applied(query_id) {
+                    self.events.push_back(Event::SubscriptionApplied(handle));
+                }
+            }
+            Err(error) => {
+                // Refused here, the set stays live on the server: end it there, so
+                // later transactions stop carrying its rows. Rows they bring until
+                // then stay cached until the next reconnect's resync: the answer's
+                // deletes are ignored, since they may be another live set's (a known
+                // limit, see the README).
+                let live = self.subscriptions.is_live(query_id);
+                if self.subscriptions.is_known(query_id) {
+                    // Its unsubscribe answer (ours or the app's) lists rows never
+                    // counted: they may be another live set's.
+                    self.refused.insert(query_id);
+                }
+                let message = error.to_string();
+                self.frame_error(error);
+                self.fail_set(query_id, &message);
+                if live {
+                    self.send_subscription(Send::Unsubscribe { query_id });
+                }
+            }
+        }
+        self.resync_progress(query_id);
+    }
+
     fn frame_error(&mut self, error: FrameError) {
         log::warn!("dropped a server frame: {error}");
         self.stats.frame_errors += 1;
@@ -573,34 +709,8 @@ impl ClientCore {
                 }
             }
             ServerMessage::SubscribeMultiApplied(applied) => {
-                let query_id = applied.query_id.id;
-                match self.apply(applied.update, Cause::SubscriptionApplied, budget) {
-                    Ok(()) => {
-                        for handle in self.subscriptions.applied(query_id) {
-                            self.events.push_back(Event::SubscriptionApplied(handle));
-                        }
-                    }
-                    Err(error) => {
-                        // Refused here, the set stays live on the server: end it there, so
-                        // later transactions stop carrying its rows. Rows they bring until
-                        // then stay cached until the next reconnect's resync: the answer's
-                        // deletes are ignored, since they may be another live set's (a known
-                        // limit, see the README).
-                        let live = self.subscriptions.is_live(query_id);
-                        if self.subscriptions.is_known(query_id) {
-                            // Its unsubscribe answer (ours or the app's) lists rows never
-                            // counted: they may be another live set's.
-                            self.refused.insert(query_id);
-                        }
-                        let message = error.to_string();
-                        self.frame_error(error);
-                        self.fail_set(query_id, &message);
-                        if live {
-                            self.send_subscription(Send::Unsubscribe { query_id });
-                        }
-                    }
-                }
-                self.resync_progress(query_id);
+                let result = self.apply(applied.update, Cause::SubscriptionApplied, budget);
+                self.subscribe_applied(applied.query_id.id, result);
             }
             ServerMessage::UnsubscribeMultiApplied(applied) => {
                 if self.refused.remove(&applied.query_id.id) {

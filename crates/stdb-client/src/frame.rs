@@ -155,6 +155,11 @@ impl FrameDecoder {
         self.max_cache_bytes = bytes;
     }
 
+    /// The per-frame inflate budget.
+    pub fn max_frame_bytes(&self) -> usize {
+        self.max_frame_bytes
+    }
+
     /// The most memory the client cache may be charged, all tables together.
     pub fn max_cache_bytes(&self) -> usize {
         self.max_cache_bytes
@@ -212,7 +217,11 @@ impl FrameDecoder {
 }
 
 /// Refuses a message whose array elements would take far more memory decoded than its size.
-fn weigh_elements(elements: usize, len: usize, what: &'static str) -> Result<(), FrameError> {
+pub(crate) fn weigh_elements(
+    elements: usize,
+    len: usize,
+    what: &'static str,
+) -> Result<(), FrameError> {
     let allowed = len
         .saturating_mul(ELEMENT_ALLOWANCE)
         .saturating_add(ELEMENT_SLACK);

@@ -20,31 +20,31 @@ pub(crate) struct RowSize {
     pub fixed: bool,
 }
 
+/// Where each row of a list starts and ends, checked against the length of its data.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Boundaries {
+pub(crate) struct Boundaries {
+    kind: Kind,
+    /// The length of the list's data.
+    data_len: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Kind {
     /// `count` rows of `size` bytes each.
     Fixed { size: usize, count: usize },
     /// Row `i` starts at `offsets[i]` and ends where the next one starts (the last at the end).
     Offsets(Arc<[u64]>),
 }
 
-/// A row list whose boundaries are known to lie within its data, in order.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct RowRanges {
-    data: Bytes,
-    boundaries: Boundaries,
-}
-
-impl RowRanges {
-    /// Checks `list`'s size hint against its data; `table` names it in errors.
+impl Boundaries {
+    /// Checks `hint` against `data_len` bytes of data; `table` names it in errors.
     ///
     /// A fixed size must divide the data (size 0 only with no data); offsets must start at 0,
     /// never decrease and stay within the data; data that no row covers is an error.
-    pub fn new(list: BsatnRowList, table: &str) -> Result<Self, FrameError> {
-        let (hint, data) = list.into_inner();
-        let len = data.len();
-        let boundaries = match hint {
-            RowSizeHint::FixedSize(0) if len == 0 => Boundaries::Fixed { size: 0, count: 0 },
+    pub fn new(hint: RowSizeHint, data_len: usize, table: &str) -> Result<Self, FrameError> {
+        let len = data_len;
+        let kind = match hint {
+            RowSizeHint::FixedSize(0) if len == 0 => Kind::Fixed { size: 0, count: 0 },
             RowSizeHint::FixedSize(0) => {
                 return Err(row_list_error(
                     table,
@@ -53,13 +53,13 @@ impl RowRanges {
             }
             RowSizeHint::FixedSize(size) => {
                 let size = usize::from(size);
-                if len % size != 0 {
+                if !len.is_multiple_of(size) {
                     return Err(row_list_error(
                         table,
                         format!("{len} bytes are not a whole number of {size}-byte rows"),
                     ));
                 }
-                Boundaries::Fixed {
+                Kind::Fixed {
                     size,
                     count: len / size,
                 }
@@ -93,17 +93,25 @@ impl RowRanges {
                     }
                     previous = start;
                 }
-                Boundaries::Offsets(offsets)
+                Kind::Offsets(offsets)
             }
         };
-        Ok(Self { data, boundaries })
+        Ok(Self {
+            kind,
+            data_len: len,
+        })
+    }
+
+    /// The length of the list's data.
+    pub fn data_len(&self) -> usize {
+        self.data_len
     }
 
     /// Number of rows.
     pub fn len(&self) -> usize {
-        match &self.boundaries {
-            Boundaries::Fixed { count, .. } => *count,
-            Boundaries::Offsets(offsets) => offsets.len(),
+        match &self.kind {
+            Kind::Fixed { count, .. } => *count,
+            Kind::Offsets(offsets) => offsets.len(),
         }
     }
 
@@ -112,17 +120,17 @@ impl RowRanges {
     pub fn check_row_size(&self, size: RowSize, table: &str) -> Result<(), FrameError> {
         let fits = |row: usize| row >= size.min && (!size.fixed || row == size.min);
         let kind = if size.fixed { "exactly" } else { "at least" };
-        match &self.boundaries {
-            Boundaries::Fixed { count: 0, .. } => Ok(()),
-            Boundaries::Fixed { size: row, .. } if !fits(*row) => Err(row_list_error(
+        match &self.kind {
+            Kind::Fixed { count: 0, .. } => Ok(()),
+            Kind::Fixed { size: row, .. } if !fits(*row) => Err(row_list_error(
                 table,
                 format!(
                     "size hint of {row} bytes per row, but a row of this table takes {kind} {} bytes",
                     size.min
                 ),
             )),
-            Boundaries::Fixed { .. } => Ok(()),
-            Boundaries::Offsets(_) => match (0..self.len()).find(|&i| !fits(self.range(i).len())) {
+            Kind::Fixed { .. } => Ok(()),
+            Kind::Offsets(_) => match (0..self.len()).find(|&i| !fits(self.range(i).len())) {
                 Some(i) => Err(row_list_error(
                     table,
                     format!(
@@ -136,28 +144,56 @@ impl RowRanges {
         }
     }
 
-    fn range(&self, i: usize) -> std::ops::Range<usize> {
-        match &self.boundaries {
-            Boundaries::Fixed { size, .. } => i * size..(i + 1) * size,
-            Boundaries::Offsets(offsets) => {
+    /// Where row `i` (< [`Self::len`]) lies in the data.
+    pub fn range(&self, i: usize) -> std::ops::Range<usize> {
+        match &self.kind {
+            Kind::Fixed { size, .. } => i * size..(i + 1) * size,
+            Kind::Offsets(offsets) => {
                 // Checked in `new`: offsets are in order and within the data.
                 let start = offsets[i] as usize;
                 let end = offsets
                     .get(i + 1)
-                    .map_or(self.data.len(), |&end| end as usize);
+                    .map_or(self.data_len, |&end| end as usize);
                 start..end
             }
         }
     }
+}
+
+/// A row list whose boundaries are known to lie within its data, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct RowRanges {
+    data: Bytes,
+    boundaries: Boundaries,
+}
+
+impl RowRanges {
+    /// Checks `list`'s size hint against its data (see [`Boundaries::new`]); `table` names it
+    /// in errors.
+    pub fn new(list: BsatnRowList, table: &str) -> Result<Self, FrameError> {
+        let (hint, data) = list.into_inner();
+        let boundaries = Boundaries::new(hint, data.len(), table)?;
+        Ok(Self { data, boundaries })
+    }
+
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        self.boundaries.len()
+    }
+
+    /// See [`Boundaries::check_row_size`].
+    pub fn check_row_size(&self, size: RowSize, table: &str) -> Result<(), FrameError> {
+        self.boundaries.check_row_size(size, table)
+    }
 
     /// Each row's bytes, in order (slices of the list's buffer; nothing is copied).
     pub fn iter(&self) -> impl Iterator<Item = Bytes> + '_ {
-        (0..self.len()).map(|i| self.data.slice(self.range(i)))
+        (0..self.len()).map(|i| self.data.slice(self.boundaries.range(i)))
     }
 
     /// Each row's bytes as a borrowed slice.
     pub fn slices(&self) -> impl Iterator<Item = &[u8]> + '_ {
-        (0..self.len()).map(|i| &self.data[self.range(i)])
+        (0..self.len()).map(|i| &self.data[self.boundaries.range(i)])
     }
 }
 
@@ -171,9 +207,13 @@ impl RowRanges {
             offsets.push(data.len() as u64);
             data.extend_from_slice(row);
         }
+        let data_len = data.len();
         Self {
             data: data.into(),
-            boundaries: Boundaries::Offsets(offsets.into()),
+            boundaries: Boundaries {
+                kind: Kind::Offsets(offsets.into()),
+                data_len,
+            },
         }
     }
 }

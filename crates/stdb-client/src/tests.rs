@@ -1915,3 +1915,211 @@ mod colliding_keys {
         );
     }
 }
+
+/// Frames read where they lie (`handle_far_frame`) end as the same frames handled whole.
+mod far_frames {
+    use super::*;
+    use crate::TableCache;
+
+    /// One table's rows in a generated `SubscribeMultiApplied`: whether it is the registered
+    /// table, and its query updates (deleted ids, inserted rows, whether the hint is a fixed size,
+    /// where a row that does not decode goes).
+    type Table = (
+        bool,
+        Vec<(Vec<u32>, Vec<(u32, usize, i32)>, bool, Option<usize>)>,
+    );
+
+    fn row_list(rows: &[Player], fixed: bool, junk_at: Option<usize>) -> BsatnRowList {
+        let mut encoded: Vec<Vec<u8>> = rows.iter().map(|r| bsatn::to_vec(r).unwrap()).collect();
+        if let Some(at) = junk_at.filter(|_| !fixed) {
+            encoded.insert(at.min(encoded.len()), vec![1, 0, 0, 0, 9, 0, 0, 0, 0]);
+        }
+        let data: Vec<u8> = encoded.concat();
+        let hint = match (fixed, encoded.first()) {
+            (true, Some(first)) => RowSizeHint::FixedSize(first.len() as u16),
+            (true, None) => RowSizeHint::FixedSize(1),
+            (false, _) => {
+                let mut offsets = Vec::new();
+                let mut at = 0u64;
+                for row in &encoded {
+                    offsets.push(at);
+                    at += row.len() as u64;
+                }
+                RowSizeHint::RowOffsets(offsets.into())
+            }
+        };
+        BsatnRowList::new(hint, Bytes::from(data))
+    }
+
+    fn applied_frame(query_id: u32, tables: &[Table]) -> Vec<u8> {
+        // Names of one length, so a fixed size hint fits every row.
+        let names = ["aa", "bb", "cc"];
+        let tables = tables
+            .iter()
+            .map(|(registered, updates)| TableUpdate {
+                table_id: TableId(4096),
+                table_name: if *registered { "player" } else { "other" }.into(),
+                num_rows: 0,
+                updates: updates
+                    .iter()
+                    .map(|(deletes, inserts, fixed, junk_at)| {
+                        let deletes: Vec<Player> =
+                            deletes.iter().map(|&id| player(id, "aa", 0)).collect();
+                        let inserts: Vec<Player> = inserts
+                            .iter()
+                            .map(|&(id, name, score)| player(id, names[name], score))
+                            .collect();
+                        CompressableQueryUpdate::Uncompressed(QueryUpdate {
+                            deletes: row_list(&deletes, *fixed, None),
+                            inserts: row_list(&inserts, *fixed, *junk_at),
+                        })
+                    })
+                    .collect(),
+            })
+            .collect();
+        applied(query_id, DatabaseUpdate { tables })
+    }
+
+    /// What a core did with a frame: its events, what it sent, its table (key, count, length)
+    /// and how many frames it could not use.
+    type Outcome = (Vec<String>, Vec<String>, Vec<(u32, u32, u32)>, u64);
+
+    /// What a core did with a frame (see [`Outcome`]).
+    fn outcome(core: &mut ClientCore) -> Outcome {
+        let events = drain(core)
+            .iter()
+            .map(|event| match event {
+                Event::RowsChanged(rows) => {
+                    format!("{} {:?} {:?}", rows.table, rows.cause, rows.of::<Player>())
+                }
+                other => format!("{other:?}"),
+            })
+            // Which of two colliding keys is named depends on the order of a map seeded at
+            // random (each table hashes with its own secret): the refusal is what must agree.
+            .map(|event: String| match event.find("primary key ") {
+                Some(at) => format!("{} <a duplicate key>", &event[..at]),
+                None if event.contains("DuplicateKey") => "DuplicateKey".to_owned(),
+                None => event,
+            })
+            .collect();
+        let sent = std::iter::from_fn(|| core.poll_transmit())
+            .map(|bytes| format!("{bytes:?}"))
+            .collect();
+        let table = core
+            .table::<Player>()
+            .map(TableCache::holdings)
+            .unwrap_or_default();
+        (events, sent, table, core.stats().frame_errors)
+    }
+
+    /// Two cores subscribed alike (one with a row cached already when `prefilled`), one handed
+    /// `frame` whole, the other where it lies.
+    fn both(frame: &[u8], prefilled: bool, cache_rows: usize) -> (ClientCore, ClientCore, bool) {
+        let start = || {
+            let mut core = connected_core();
+            core.set_max_cache_bytes(cache_rows * (crate::ROW_OVERHEAD + 64));
+            core.subscribe(["SELECT * FROM player"]).unwrap();
+            if prefilled {
+                core.subscribe(["SELECT * FROM player WHERE id = 1"])
+                    .unwrap();
+                core.handle_frame(&applied(2, update(&[], &[player(1, "aa", 5)])));
+            }
+            drain(&mut core);
+            sent(&mut core);
+            core
+        };
+        let (mut whole, mut far) = (start(), start());
+        let empty = whole.table::<Player>().is_some_and(|t| t.is_empty());
+        far.read_every_frame_far();
+        whole.handle_frame(frame);
+        far.handle_far_frame(&frame);
+        (whole, far, empty)
+    }
+
+    fn tables() -> impl Strategy<Value = Vec<Table>> {
+        proptest::collection::vec(
+            (
+                any::<bool>(),
+                proptest::collection::vec(
+                    (
+                        proptest::collection::vec(0u32..4, 0..2),
+                        proptest::collection::vec((0u32..6, 0usize..3, 0i32..2), 0..6),
+                        any::<bool>(),
+                        proptest::option::of(0usize..6),
+                    ),
+                    0..3,
+                ),
+            ),
+            0..3,
+        )
+    }
+
+    proptest! {
+        /// Whatever the rows — repeated, two with one key, one that does not decode, a fixed
+        /// size hint, more than the cache holds, another table's, deletes, a table holding
+        /// rows — reading the frame where it lies ends as handling it whole; and it is read
+        /// there exactly when it lists the registered table, empty, and deletes none of it.
+        #[test]
+        fn a_far_frame_ends_as_the_whole_frame(
+            tables in tables(),
+            prefilled in any::<bool>(),
+            cache_rows in 0usize..8,
+        ) {
+            let frame = applied_frame(1, &tables);
+            let (mut whole, mut far, empty) = both(&frame, prefilled, cache_rows);
+            let deletes = tables
+                .iter()
+                .filter(|(registered, _)| *registered)
+                .flat_map(|(_, updates)| updates)
+                .any(|(deletes, ..)| !deletes.is_empty());
+            let listed = tables.iter().any(|(registered, _)| *registered);
+            prop_assert_eq!(far.stats().far_frames, u64::from(listed && empty && !deletes));
+            prop_assert_eq!(far.stats().frames, whole.stats().frames);
+            prop_assert_eq!(outcome(&mut far), outcome(&mut whole));
+        }
+
+        /// A frame cut short, grown or with a byte changed anywhere ends as it does whole (a
+        /// frame error, a refused subscription, or rows): the envelope is read as strictly.
+        #[test]
+        fn a_damaged_far_frame_ends_as_the_whole_frame(
+            tables in tables(),
+            cut in proptest::option::of(0usize..400),
+            change in proptest::option::of((0usize..400, any::<u8>())),
+            extra in proptest::collection::vec(any::<u8>(), 0..3),
+        ) {
+            let mut frame = applied_frame(1, &tables);
+            if let Some((at, byte)) = change {
+                let at = at % frame.len();
+                frame[at] = byte;
+            }
+            if let Some(cut) = cut {
+                frame.truncate(cut);
+            }
+            frame.extend(extra);
+            let (mut whole, mut far, _) = both(&frame, false, 8);
+            prop_assert_eq!(outcome(&mut far), outcome(&mut whole));
+        }
+    }
+
+    /// A frame over the size the core reads where it lies by default is read there, in
+    /// windows, and a row straddling two windows decodes whole.
+    #[test]
+    fn a_large_initial_subscription_is_read_in_windows() {
+        let rows: Vec<Player> = (0..40_000)
+            .map(|id| player(id, &"n".repeat(id as usize % 50), id as i32))
+            .collect();
+        let frame = applied(1, update(&[], &rows));
+        assert!(frame.len() > crate::FAR_FRAME_MIN);
+        let mut core = connected_core();
+        core.subscribe(["SELECT * FROM player"]).unwrap();
+        drain(&mut core);
+        core.handle_far_frame(&frame);
+        assert_eq!(core.stats().far_frames, 1);
+        let events = drain(&mut core);
+        assert_eq!(changes(&events).len(), rows.len());
+        let table = core.table::<Player>().unwrap();
+        for row in &rows {
+            assert_eq!(table.get(&row.id).as_deref(), Some(row));
+        }
+    }
+}
