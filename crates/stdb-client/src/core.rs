@@ -562,8 +562,11 @@ impl ClientCore {
     /// `SubscribeMultiApplied` of at least [`FAR_FRAME_MIN`] bytes, for one registered table
     /// still empty) are decoded straight from it, a window at a time: the frame is never copied
     /// in whole, so it does not sit in memory beside the rows decoded from it. Any other frame
-    /// is copied in and handled as [`Self::handle_owned_frame`] handles it; either way the
-    /// outcome is the same.
+    /// is copied in and handled as [`Self::handle_owned_frame`] handles it — a table holding
+    /// rows too, so the subscriptions re-applied after a reconnect (whose table holds the stale
+    /// rows) take the whole-frame path; either way the outcome is the same. The envelope is
+    /// read through a buffer of 64 KiB and its table and query updates are weighed as they are
+    /// read, as the whole-frame decoder weighs them.
     pub fn handle_far_frame(&mut self, source: &dyn FrameSource) {
         if !self.lifecycle.accepts_frames() {
             log::debug!("ignored a frame of a socket already dropped");

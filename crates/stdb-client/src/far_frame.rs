@@ -113,23 +113,30 @@ pub(crate) struct FarApplied {
 /// uncompressed; `None` for anything else or anything malformed (the caller then handles the
 /// frame as a whole, which says what is wrong).
 pub(crate) fn subscribe_applied(source: &dyn FrameSource) -> Option<FarApplied> {
-    let mut reader = Reader { source, at: 0 };
+    let mut reader = Reader::new(source);
     if reader.u8()? != SERVER_MSG_COMPRESSION_TAG_NONE || reader.u8()? != SUBSCRIBE_MULTI_APPLIED {
         return None;
     }
     let _request_id = reader.u32()?;
     let _duration_micros = reader.u64()?;
     let query_id = reader.u32()?;
-    // Each element takes at least one byte, so no count can claim more than the bytes left.
+    // Table and query updates are weighed as they are read, as the whole-frame decoder weighs
+    // them (far larger decoded than encoded): nothing is reserved from a count the server claims.
+    let mut weight = Weight {
+        elements: 0,
+        body: reader.len.saturating_sub(1),
+    };
     let table_count = reader.count()?;
-    let mut tables = Vec::with_capacity(table_count);
+    let mut tables = Vec::new();
     for _ in 0..table_count {
+        weight.add()?;
         let _table_id = reader.u32()?;
         let name = reader.string()?;
         let _num_rows = reader.u64()?;
         let update_count = reader.count()?;
-        let mut updates = Vec::with_capacity(update_count);
+        let mut updates = Vec::new();
         for _ in 0..update_count {
+            weight.add()?;
             // 0: uncompressed; brotli and gzip are handled as a whole frame.
             if reader.u8()? != 0 {
                 return None;
@@ -140,34 +147,71 @@ pub(crate) fn subscribe_applied(source: &dyn FrameSource) -> Option<FarApplied> 
         }
         tables.push(FarTable { name, updates });
     }
-    // As the whole-frame decoder weighs them: table and query updates, far larger decoded.
-    let elements = tables.len() + tables.iter().map(|t| t.updates.len()).sum::<usize>();
-    let body = source.len().saturating_sub(1);
-    if crate::frame::weigh_elements(elements, body, "server message").is_err() {
-        return None;
-    }
-    (reader.at == source.len()).then_some(FarApplied { query_id, tables })
+    (reader.at == reader.len).then_some(FarApplied { query_id, tables })
 }
 
-/// Reads BSATN fields from a [`FrameSource`], each within its bounds.
+/// The table and query updates read so far, against what the whole-frame decoder allows a
+/// message of `body` bytes.
+struct Weight {
+    elements: usize,
+    body: usize,
+}
+
+impl Weight {
+    /// One more; `None` once past what is allowed.
+    fn add(&mut self) -> Option<()> {
+        self.elements += 1;
+        crate::frame::weigh_elements(self.elements, self.body, "server message").ok()
+    }
+}
+
+/// Reads BSATN fields from a [`FrameSource`], each within its bounds, through a buffer of
+/// [`WINDOW`] bytes (in the browser every read of the source crosses into JS).
 struct Reader<'a> {
     source: &'a dyn FrameSource,
+    len: usize,
     at: usize,
+    /// Bytes of the source from `buffer_at` on.
+    buffer: Vec<u8>,
+    buffer_at: usize,
 }
 
-impl Reader<'_> {
+impl<'a> Reader<'a> {
+    fn new(source: &'a dyn FrameSource) -> Self {
+        Self {
+            source,
+            len: source.len(),
+            at: 0,
+            buffer: Vec::new(),
+            buffer_at: 0,
+        }
+    }
+
     fn left(&self) -> usize {
-        self.source.len().saturating_sub(self.at)
+        self.len.saturating_sub(self.at)
+    }
+
+    /// The next `n` bytes (`n` at most what is left), read from the source when the buffer
+    /// does not hold them.
+    fn take(&mut self, n: usize) -> Option<&[u8]> {
+        if n > self.left() {
+            return None;
+        }
+        let end = self.at + n;
+        if self.at < self.buffer_at || end > self.buffer_at + self.buffer.len() {
+            let want = n.max(WINDOW).min(self.left());
+            self.buffer.clear();
+            self.buffer.resize(want, 0);
+            self.source.read(self.at, &mut self.buffer);
+            self.buffer_at = self.at;
+        }
+        let start = self.at - self.buffer_at;
+        self.at = end;
+        self.buffer.get(start..start + n)
     }
 
     fn bytes<const N: usize>(&mut self) -> Option<[u8; N]> {
-        if self.left() < N {
-            return None;
-        }
-        let mut bytes = [0u8; N];
-        self.source.read(self.at, &mut bytes);
-        self.at += N;
-        Some(bytes)
+        self.take(N)?.try_into().ok()
     }
 
     fn u8(&mut self) -> Option<u8> {
@@ -192,7 +236,7 @@ impl Reader<'_> {
         (count <= self.left()).then_some(count)
     }
 
-    /// A length-prefixed byte string, skipped: where it starts and how long it is.
+    /// A length-prefixed byte string, skipped unread: where it starts and how long it is.
     fn skip_bytes(&mut self) -> Option<(usize, usize)> {
         let len = usize::try_from(self.u32()?).ok()?;
         if len > self.left() {
@@ -203,12 +247,11 @@ impl Reader<'_> {
         Some((at, len))
     }
 
-    /// A length-prefixed UTF-8 string (a table name: short).
+    /// A length-prefixed UTF-8 string (a table name).
     fn string(&mut self) -> Option<String> {
-        let (at, len) = self.skip_bytes()?;
-        let mut bytes = vec![0u8; len];
-        self.source.read(at, &mut bytes);
-        String::from_utf8(bytes).ok()
+        let len = usize::try_from(self.u32()?).ok()?;
+        let bytes = self.take(len)?;
+        std::str::from_utf8(bytes).ok().map(str::to_owned)
     }
 
     /// A row list: its size hint read, its data left where it is.

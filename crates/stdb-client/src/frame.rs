@@ -35,7 +35,10 @@ use std::io::Read;
 /// refused) and sliced without a per-row allocation, and a row repeated in a frame costs the
 /// memory of one row (into a table holding rows it is decoded once; into an empty table each
 /// copy is decoded and dropped at once). The client cache's maps hash keys and rows with a
-/// secret per table, so a server cannot choose keys that collide.
+/// secret per table, so a server cannot choose keys that collide. A transport that reads
+/// frames where they lie ([`crate::ClientCore::handle_far_frame`], the browser's) holds a
+/// subscription's initial rows without the frame: about the frame's row offsets (8 bytes a
+/// row) and 64 KiB beside what the new rows are charged.
 ///
 /// Only rows new to the cache cost memory that stays (the decoded row and its map entry; no
 /// bytes, no key copy): each is charged an estimate as it is decoded ([`crate::ROW_OVERHEAD`]),

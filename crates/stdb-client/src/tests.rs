@@ -2123,3 +2123,145 @@ mod far_frames {
         }
     }
 }
+
+/// What a hostile server's frame costs the far reader before it is refused (review of
+/// "wip: far frames").
+mod far_frame_costs {
+    use super::*;
+    use std::alloc::{GlobalAlloc, Layout, System};
+    use std::cell::Cell;
+
+    /// The system allocator, noting the largest single request made on a thread that asked.
+    struct Largest;
+
+    thread_local! {
+        /// The largest request since [`watch`] on this thread (`None`: not watched).
+        static LARGEST: Cell<Option<usize>> = const { Cell::new(None) };
+    }
+
+    fn note(size: usize) {
+        let _ = LARGEST.try_with(|largest| {
+            if let Some(seen) = largest.get() {
+                largest.set(Some(seen.max(size)));
+            }
+        });
+    }
+
+    // SAFETY: every call is forwarded unchanged to the system allocator.
+    unsafe impl GlobalAlloc for Largest {
+        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+            note(layout.size());
+            unsafe { System.alloc(layout) }
+        }
+
+        unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+            note(layout.size());
+            unsafe { System.alloc_zeroed(layout) }
+        }
+
+        unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+            unsafe { System.dealloc(ptr, layout) }
+        }
+
+        unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+            note(new_size);
+            unsafe { System.realloc(ptr, layout, new_size) }
+        }
+    }
+
+    #[global_allocator]
+    static ALLOCATOR: Largest = Largest;
+
+    /// The largest single allocation `run` makes on this thread.
+    fn largest_allocation(run: impl FnOnce()) -> usize {
+        LARGEST.with(|largest| largest.set(Some(0)));
+        run();
+        LARGEST.with(|largest| largest.replace(None)).unwrap_or(0)
+    }
+
+    /// An uncompressed `SubscribeMultiApplied` header followed by `body`.
+    fn applied_header(body: &[u8]) -> Vec<u8> {
+        let mut frame = vec![0, 8];
+        frame.extend(1u32.to_le_bytes()); // request id
+        frame.extend(0u64.to_le_bytes()); // duration
+        frame.extend(1u32.to_le_bytes()); // query id
+        frame.extend(body);
+        frame
+    }
+
+    /// A 1 MiB frame claiming as many tables (or one table claiming as many query updates) as
+    /// it has bytes left is refused by the whole-frame path's shape walk without allocating;
+    /// the far reader reserved a `Vec` of that many decoded elements (48 or more bytes each)
+    /// before weighing them: 48 MiB and more for a 1 MiB frame, over 1.5 GiB for one within
+    /// the default 32 MiB `max_frame_bytes` (a trap or memory kept for good in wasm). The
+    /// whole-frame path documents about `6 n + 64 KiB` for all of a frame's memory; weighing
+    /// the elements as they are read keeps the largest allocation well under `4 n`.
+    #[test]
+    fn a_claimed_count_reserves_no_more_than_the_frame() {
+        let len = crate::FAR_FRAME_MIN + 64;
+        let mut many_tables = applied_header(&((len - 22) as u32).to_le_bytes());
+        many_tables.resize(len, 0);
+        let mut many_updates = applied_header(&1u32.to_le_bytes());
+        many_updates.extend(4096u32.to_le_bytes()); // table id
+        many_updates.extend(6u32.to_le_bytes());
+        many_updates.extend(b"player");
+        many_updates.extend(0u64.to_le_bytes()); // num rows
+        many_updates.extend(((len - many_updates.len() - 4) as u32).to_le_bytes());
+        many_updates.resize(len, 0);
+        for frame in [many_tables, many_updates] {
+            let start = || {
+                let mut core = connected_core();
+                core.subscribe(["SELECT * FROM player"]).unwrap();
+                core
+            };
+            let (mut whole, mut far) = (start(), start());
+            whole.handle_frame(&frame);
+            let largest = largest_allocation(|| far.handle_far_frame(&frame));
+            assert_eq!(far.stats().frame_errors, 1);
+            assert_eq!(whole.stats().frame_errors, 1);
+            assert!(
+                largest <= 4 * frame.len(),
+                "one allocation of {largest} bytes for a frame of {}",
+                frame.len()
+            );
+        }
+    }
+
+    /// A frame source counting its reads: in the browser each is a `subarray` and a copy
+    /// across the JS boundary (and `len` one more call), not a memory access.
+    struct Counted<'a>(&'a [u8], Cell<usize>);
+
+    impl crate::FrameSource for Counted<'_> {
+        fn len(&self) -> usize {
+            self.1.set(self.1.get() + 1);
+            self.0.len()
+        }
+
+        fn read(&self, at: usize, into: &mut [u8]) {
+            self.1.set(self.1.get() + 1);
+            into.copy_from_slice(&self.0[at..at + into.len()]);
+        }
+    }
+
+    /// A large initial subscription is read in windows, but its envelope a field at a time:
+    /// one JS round trip per row offset (8 bytes), a 32 MiB frame of offsets four million of
+    /// them, and as many again for frames that then fall back to the whole-frame path.
+    #[test]
+    fn a_far_frame_is_read_in_few_calls() {
+        let rows: Vec<Player> = (0..40_000)
+            .map(|id| player(id, &"n".repeat(id as usize % 50), id as i32))
+            .collect();
+        let frame = applied(1, update(&[], &rows));
+        let mut core = connected_core();
+        core.subscribe(["SELECT * FROM player"]).unwrap();
+        let source = Counted(&frame, Cell::new(0));
+        core.handle_far_frame(&source);
+        assert_eq!(core.stats().far_frames, 1);
+        let calls = source.1.get();
+        assert!(
+            calls <= 4 * frame.len().div_ceil(64 << 10) + 64,
+            "{calls} reads of a {}-byte frame",
+            frame.len()
+        );
+    }
+}
