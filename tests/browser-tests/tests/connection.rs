@@ -10,7 +10,7 @@ use onepulse_gm_stats::{GmStatsRow, REPORT_GM, stats_query};
 use std::cell::RefCell;
 use std::rc::Rc;
 use stdb_client::browser::{BrowserConnection, forget_token, token_key};
-use stdb_client::{ConnectionStatus, Event, ReducerOutcome};
+use stdb_client::{Compression, ConnectionStatus, Event, ReducerOutcome};
 use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
 
 wasm_bindgen_test_configure!(run_in_browser);
@@ -250,7 +250,11 @@ async fn a_closed_connection_and_its_cache_are_freed() {
     gloo_timers::future::sleep(std::time::Duration::from_millis(200)).await;
     let before = heap_meter::live();
 
-    let connection = BrowserConnection::shared(options(), register).unwrap();
+    // Uncompressed, as the app asks (it is built without gzip): a gzip frame is inflated, not
+    // read where it lies.
+    let mut uncompressed = options();
+    uncompressed.connect.compression = Compression::None;
+    let connection = BrowserConnection::shared(uncompressed, register).unwrap();
     connected(&connection).await;
     connection
         .subscribe_applied([format!(
