@@ -105,8 +105,9 @@ pub fn forget_token(options: &ConnectOptions) {
     token_storage::forget(&token_key(options));
 }
 
-/// A WebSocket message's bytes, left in the JS heap: the core copies what it reads.
-struct JsFrame(js_sys::Uint8Array);
+/// A WebSocket message's bytes, left in the JS heap: the core copies what it reads
+/// ([`ClientCore::handle_far_frame`]).
+pub struct JsFrame(pub js_sys::Uint8Array);
 
 impl FrameSource for JsFrame {
     fn len(&self) -> usize {

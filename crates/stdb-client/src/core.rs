@@ -631,12 +631,7 @@ impl ClientCore {
         lists: &[FarRows],
         source: &dyn FrameSource,
     ) -> Result<(), FrameError> {
-        let cache_limit = self.decoder.max_cache_bytes();
-        let held: usize = self.tables.values().map(|t| t.charged_bytes()).sum();
-        let mut room = RowBudget {
-            cache: cache_limit.saturating_sub(held),
-            cache_limit,
-        };
+        let mut room = self.room();
         let Some(cache) = self.tables.get_mut(table) else {
             return Ok(());
         };
@@ -680,6 +675,16 @@ impl ClientCore {
             }
         }
         self.resync_progress(query_id);
+    }
+
+    /// What the cache may still take: `max_cache_bytes` less what every table is charged.
+    fn room(&self) -> RowBudget {
+        let cache_limit = self.decoder.max_cache_bytes();
+        let held: usize = self.tables.values().map(|t| t.charged_bytes()).sum();
+        RowBudget {
+            cache: cache_limit.saturating_sub(held),
+            cache_limit,
+        }
     }
 
     fn frame_error(&mut self, error: FrameError) {
@@ -963,12 +968,7 @@ impl ClientCore {
                 }
             }
         }
-        let cache_limit = self.decoder.max_cache_bytes();
-        let held: usize = self.tables.values().map(|t| t.charged_bytes()).sum();
-        let mut room = RowBudget {
-            cache: cache_limit.saturating_sub(held),
-            cache_limit,
-        };
+        let mut room = self.room();
         // One table applies all or nothing on its own; several are checked first.
         if gathered.len() > 1 {
             for (table, (deletes, inserts)) in &gathered {

@@ -73,22 +73,12 @@ impl FarRows {
         source: &dyn FrameSource,
         row: &mut dyn FnMut(&[u8]) -> Result<(), E>,
     ) -> Result<(), E> {
-        let data_len = self.boundaries.data_len();
-        let mut window: Vec<u8> = Vec::new();
-        let mut window_start = 0usize;
+        let mut reader = Reader::new(source);
         for i in 0..self.boundaries.len() {
             let range = self.boundaries.range(i);
-            if range.start < window_start || range.end > window_start + window.len() {
-                let want = range.len().max(WINDOW).min(data_len - range.start);
-                window.clear();
-                window.resize(want, 0);
-                source.read(self.at + range.start, &mut window);
-                window_start = range.start;
-            }
-            let bytes = window
-                .get(range.start - window_start..range.end - window_start)
-                .unwrap_or_default();
-            row(bytes)?;
+            reader.at = self.at + range.start;
+            // Within the frame: the boundaries were checked against the list's data.
+            row(reader.take(range.len()).unwrap_or_default())?;
         }
         Ok(())
     }

@@ -102,11 +102,6 @@ impl Boundaries {
         })
     }
 
-    /// The length of the list's data.
-    pub fn data_len(&self) -> usize {
-        self.data_len
-    }
-
     /// Number of rows.
     pub fn len(&self) -> usize {
         match &self.kind {

@@ -33,7 +33,12 @@ pub(crate) fn read(key: &str) -> Option<String> {
         }
         return Some(token);
     }
-    let text = storage()?.get_item(key).ok()??;
+    stored(&storage()?, key)
+}
+
+/// The token `storage` keeps under `key`, if it is a JSON string.
+fn stored(storage: &web_sys::Storage, key: &str) -> Option<String> {
+    let text = storage.get_item(key).ok()??;
     JSON::parse(&text).ok()?.as_string()
 }
 
@@ -84,13 +89,8 @@ pub(crate) fn forget_if(key: &str, token: &str) {
             memory.remove(key);
         }
     });
-    let stored = storage().and_then(|storage| {
-        let text = storage.get_item(key).ok()??;
-        let kept = JSON::parse(&text).ok()?.as_string()?;
-        Some((storage, kept))
-    });
-    if let Some((storage, kept)) = stored
-        && kept == token
+    if let Some(storage) = storage()
+        && stored(&storage, key).is_some_and(|kept| kept == token)
         && let Err(e) = storage.remove_item(key)
     {
         log::warn!("could not forget the refused token: {}", describe(&e));

@@ -239,7 +239,7 @@ async fn initial(rows: usize, day: i32, label: &str, first_in_page: bool) {
 
     // As the browser shell hands it over: the frame left in a JS buffer, read where it lies
     // (`handle_far_frame`), not copied into wasm memory first.
-    let frame = JsFrame(js_sys::Uint8Array::from(&capture(&query).await[..]));
+    let frame = stdb_client::browser::JsFrame(js_sys::Uint8Array::from(&capture(&query).await[..]));
     let mut times = Vec::new();
     let mut retained = 0;
     let mut peak = 0;
@@ -348,19 +348,4 @@ async fn bench_update_latency_and_reconnect() {
     );
     watcher.close();
     reporter.close();
-}
-
-/// A frame in a JS buffer, as the browser shell keeps a WebSocket message.
-struct JsFrame(js_sys::Uint8Array);
-
-impl stdb_client::FrameSource for JsFrame {
-    fn len(&self) -> usize {
-        self.0.length() as usize
-    }
-
-    fn read(&self, at: usize, into: &mut [u8]) {
-        self.0
-            .subarray(at as u32, (at + into.len()) as u32)
-            .copy_to(into);
-    }
 }
