@@ -2,6 +2,7 @@
 //! then the built app end to end), against an on-disk SpacetimeDB that the browser benchmark
 //! restarts (reconnect time). Release builds.
 
+use crate::browser_temp::BrowserTemp;
 use crate::throwaway::Restartable;
 use crate::{app, module, paths, process, tools};
 use anyhow::{Context, Result};
@@ -85,12 +86,14 @@ pub fn run() -> Result<()> {
         .env("WASM_BINDGEN_TEST_TIMEOUT", "600")
         // ChromeDriver gets 5 s to bind its port by default: too little on a busy 2-core machine.
         .env("WASM_BINDGEN_TEST_DRIVER_TIMEOUT", "60");
+    let browser_temp = BrowserTemp::new()?;
+    browser_temp.apply(&mut browser);
     let mut output = process::run_capturing(browser)?;
 
     // The built app in headless Chromium: page load → live, reducer → DOM, transfer size; then
     // GM mined → streak on screen and the chain watcher's throughput. One at a time, so they
     // do not share the two cores.
-    let end_to_end = app::end_to_end_tests(
+    let mut end_to_end = app::end_to_end_tests(
         &[
             "--release",
             "--features",
@@ -103,6 +106,7 @@ pub fn run() -> Result<()> {
         ],
         &wasm,
     )?;
+    browser_temp.apply(&mut end_to_end);
     output.push_str(&process::run_capturing(end_to_end)?);
 
     let figures: String = output

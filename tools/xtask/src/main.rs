@@ -11,6 +11,7 @@
 
 mod app;
 mod bench;
+mod browser_temp;
 mod chains;
 mod database;
 mod dev;

@@ -1,6 +1,7 @@
 //! `cargo xtask test`: formatting, clippy, builds, and every test against a throw-away
 //! SpacetimeDB with the module published.
 
+use crate::browser_temp::BrowserTemp;
 use crate::throwaway::{FallbackService, HostileServer, Restartable, Throwaway};
 use crate::{app, module, npm, paths, process, tools};
 use anyhow::{Context, Result, bail};
@@ -101,7 +102,10 @@ pub fn run() -> Result<()> {
     let wasm = module::build()?;
     // The built app in headless Chromium over WebDriver; each test starts its own servers.
     // One at a time: each runs a browser and a database on the machine's two cores.
-    let end_to_end = app::end_to_end_tests(&["--no-fail-fast", "--", "--test-threads=1"], &wasm)?;
+    let browser_temp = BrowserTemp::new()?;
+    let mut end_to_end =
+        app::end_to_end_tests(&["--no-fail-fast", "--", "--test-threads=1"], &wasm)?;
+    browser_temp.apply(&mut end_to_end);
 
     // Built before the server starts, so the server does not idle through compilation.
     process::run(cargo(&["test", "--locked", "--workspace", "--no-run"]))?;
@@ -173,6 +177,7 @@ pub fn run() -> Result<()> {
         .env("WASM_BINDGEN_TEST_TIMEOUT", "120")
         // ChromeDriver gets 5 s to bind its port by default: too little on a busy 2-core machine.
         .env("WASM_BINDGEN_TEST_DRIVER_TIMEOUT", "60");
+    browser_temp.apply(&mut browser);
     // The runtime's unit tests without gzip frames, as the app builds it.
     let no_gzip = cargo(&[
         "test",
