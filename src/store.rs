@@ -30,8 +30,10 @@ use crate::model::{ChainStreaks, DataSource, read_fallback_answer, streaks_from_
 use crate::page_state::{AddressChange, PageState};
 use crate::snapshots::{Snapshot, Snapshots};
 use leptos::prelude::*;
-use onepulse_domain::{Address, Chain, address_chain_key};
-use onepulse_gm_stats::{BIND_WALLET, GmStatsRow, REVOKE_WALLET_LINKS, SET_PROFILE, stats_query};
+use onepulse_domain::{Address, Chain};
+use onepulse_gm_stats::{
+    AddressChain, BIND_WALLET, GmStatsRow, REVOKE_WALLET_LINKS, SET_PROFILE, stats_query,
+};
 use std::sync::Arc;
 use std::time::Duration;
 use stdb_client::browser::{BrowserConnection, BrowserOptions};
@@ -315,7 +317,7 @@ impl GmStore {
             .with_table::<GmStatsRow, _>(|table| {
                 Chain::ALL
                     .iter()
-                    .filter_map(|&chain| table.get(&address_chain_key(address, chain)))
+                    .filter_map(|&chain| table.get(&AddressChain::new(address, chain)))
                     .map(|row| (*row).clone())
                     .collect()
             })

@@ -1,7 +1,7 @@
 //! The GM table kept live in memory through a native runtime connection.
 
-use onepulse_domain::{Address, Chain, address_chain_key};
-use onepulse_gm_stats::{GmStatsRow, TABLE};
+use onepulse_domain::{Address, Chain};
+use onepulse_gm_stats::{AddressChain, GmStatsRow, TABLE};
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
 use std::sync::{Arc, RwLock};
@@ -103,7 +103,7 @@ impl LiveStats {
             .with_table::<GmStatsRow, _>(|table| {
                 chains
                     .iter()
-                    .filter_map(|&c| table.get(&address_chain_key(address, c)))
+                    .filter_map(|&c| table.get(&AddressChain::new(address, c)))
                     .collect()
             })
             .unwrap_or_default();

@@ -4,8 +4,18 @@
 //! server's BSATN); [`stats_query`] builds the per-address subscription query from a validated
 //! [`Address`] only. A `report_gm` call is [`REPORT_GM`] with the arguments of a
 //! [`GmReport`](onepulse_domain::GmReport): `call_reducer(REPORT_GM, &report.args())`.
+//!
+//! The text columns whose form the module fixes (the key, the address, the transaction hash)
+//! are kept as what they spell ([`AddressChain`], [`HexText`]): 20 or 32 bytes inside the row
+//! instead of a string of 42 to 66 bytes each behind a pointer, so a cached row takes less
+//! memory than its BSATN.
 
+mod address_chain;
 pub mod fallback_api;
+mod hex_text;
+
+pub use address_chain::AddressChain;
+pub use hex_text::{AddressText, HexText, TxHashText};
 
 use onepulse_domain::{Address, Chain, GmDay, Streak};
 use stdb_client::{Row, SpacetimeType, Timestamp};
@@ -32,9 +42,9 @@ pub const SET_PROFILE: &str = "set_profile";
 #[sats(crate = stdb_client::spacetimedb_lib)]
 pub struct GmStatsRow {
     /// `"{lowercase address}:{chain_id}"`.
-    pub address_chain: String,
+    pub address_chain: AddressChain,
     /// Lowercase address.
-    pub address: String,
+    pub address: AddressText,
     /// Chain id.
     pub chain_id: i32,
     /// Consecutive days up to `last_gm_day` (as stored).
@@ -46,7 +56,7 @@ pub struct GmStatsRow {
     /// UTC day number of the last GM.
     pub last_gm_day: i32,
     /// Last GM transaction.
-    pub last_tx_hash: Option<String>,
+    pub last_tx_hash: Option<TxHashText>,
     /// Always `None`: the module keeps a wallet's Farcaster profile out of this public table
     /// (in `wallet_profile`, readable only by the wallet's linked identities). Kept for the
     /// row layout.
@@ -61,8 +71,8 @@ pub struct GmStatsRow {
 
 impl Row for GmStatsRow {
     const TABLE: &'static str = TABLE;
-    type Key = String;
-    fn primary_key(&self) -> &String {
+    type Key = AddressChain;
+    fn primary_key(&self) -> &AddressChain {
         &self.address_chain
     }
 }
