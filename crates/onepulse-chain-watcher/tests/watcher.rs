@@ -17,7 +17,7 @@ use local_chain::{CHAIN_IDS, ChainConfig, LocalChain, Receipt, TcpGate, start_ch
 use local_spacetimedb::{CallOutcome, HttpApi, NewIdentity};
 use onepulse_domain::Address;
 use onepulse_evm::Address as EvmAddress;
-use onepulse_gm_stats::GmStatsRow;
+use onepulse_gm_stats::{GmStatsRow, TxHashText};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Mutex, MutexGuard};
@@ -199,8 +199,8 @@ fn address(a: EvmAddress) -> Address {
     Address::parse(&format!("{a:#x}")).unwrap()
 }
 
-fn tx(receipt: &Receipt) -> String {
-    format!("{:#x}", receipt.transaction_hash)
+fn tx(receipt: &Receipt) -> TxHashText {
+    TxHashText::from(format!("{:#x}", receipt.transaction_hash).as_str())
 }
 
 /// A watcher process, killed (SIGKILL) when dropped.

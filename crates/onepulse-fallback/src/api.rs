@@ -166,8 +166,8 @@ mod tests {
     fn row(chain_id: i32, streak: (i32, i32, i32, i32)) -> Arc<GmStatsRow> {
         let address = A.to_ascii_lowercase();
         Arc::new(GmStatsRow {
-            address_chain: format!("{address}:{chain_id}"),
-            address,
+            address_chain: format!("{address}:{chain_id}").as_str().into(),
+            address: address.as_str().into(),
             chain_id,
             current_streak: streak.0,
             highest_streak: streak.1,

@@ -89,6 +89,12 @@ impl PartialEq<&str> for AddressChain {
     }
 }
 
+impl PartialEq<String> for AddressChain {
+    fn eq(&self, other: &String) -> bool {
+        self == other.as_str()
+    }
+}
+
 impl SpacetimeType for AddressChain {
     fn make_type<S: TypespaceBuilder>(_: &mut S) -> AlgebraicType {
         AlgebraicType::String
@@ -119,10 +125,18 @@ impl SliceVisitor<'_, str> for Parse {
 }
 
 /// A key's text, written on the stack.
-#[derive(Default)]
 struct Text {
     buf: [u8; MAX_KEY],
     len: usize,
+}
+
+impl Default for Text {
+    fn default() -> Self {
+        Self {
+            buf: [0; MAX_KEY],
+            len: 0,
+        }
+    }
 }
 
 impl Text {
@@ -164,8 +178,14 @@ mod tests {
         }
         let widest = format!("{ADDRESS}:{}", u32::MAX);
         assert_eq!(AddressChain::from(widest.as_str()).to_string(), widest);
-        assert!(matches!(AddressChain::from(widest.as_str()).0, Repr::Parts { .. }));
-        assert!(matches!(AddressChain::from(&*format!("{ADDRESS}:0")).0, Repr::Parts { .. }));
+        assert!(matches!(
+            AddressChain::from(widest.as_str()).0,
+            Repr::Parts { .. }
+        ));
+        assert!(matches!(
+            AddressChain::from(&*format!("{ADDRESS}:0")).0,
+            Repr::Parts { .. }
+        ));
     }
 
     #[test]
@@ -199,7 +219,13 @@ mod tests {
         let text = format!("{ADDRESS}:42220");
         let bytes = bsatn::to_vec(&text).unwrap();
         let decoded: AddressChain = bsatn::from_slice(&bytes).unwrap();
-        assert!(matches!(decoded.0, Repr::Parts { chain_id: 42220, .. }));
+        assert!(matches!(
+            decoded.0,
+            Repr::Parts {
+                chain_id: 42220,
+                ..
+            }
+        ));
         assert_eq!(bsatn::to_vec(&decoded).unwrap(), bytes);
     }
 }

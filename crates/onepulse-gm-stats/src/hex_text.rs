@@ -137,6 +137,12 @@ impl<const N: usize> PartialEq<&str> for HexText<N> {
     }
 }
 
+impl<const N: usize> PartialEq<String> for HexText<N> {
+    fn eq(&self, other: &String) -> bool {
+        self == other.as_str()
+    }
+}
+
 impl<const N: usize> SpacetimeType for HexText<N> {
     fn make_type<S: TypespaceBuilder>(_: &mut S) -> AlgebraicType {
         AlgebraicType::String
@@ -210,7 +216,12 @@ mod tests {
 
     #[test]
     fn every_text_encodes_back_to_its_bytes() {
-        for text in [ADDRESS, "0xAB", "", "not hex at all, and longer than 66 bytes: ........................................"] {
+        for text in [
+            ADDRESS,
+            "0xAB",
+            "",
+            "not hex at all, and longer than 66 bytes: ........................................",
+        ] {
             let bytes = bsatn::to_vec(&text.to_owned()).unwrap();
             let decoded: AddressText = bsatn::from_slice(&bytes).unwrap();
             assert_eq!(decoded.to_string(), text);

@@ -6,7 +6,7 @@ use browser_tests::{
 };
 use gloo_storage::{LocalStorage, Storage};
 use onepulse_domain::{Chain, GmDay, GmReport};
-use onepulse_gm_stats::{GmStatsRow, REPORT_GM, stats_query};
+use onepulse_gm_stats::{AddressChain, GmStatsRow, REPORT_GM, stats_query};
 use std::cell::RefCell;
 use std::rc::Rc;
 use stdb_client::browser::{BrowserConnection, forget_token, token_key};
@@ -102,7 +102,7 @@ async fn subscribe_see_rows_and_reducer_outcomes() {
     let mut keys = connection
         .with_table::<GmStatsRow, _>(|t| {
             t.iter()
-                .map(|r| r.address_chain.clone())
+                .map(|r| r.address_chain.to_string())
                 .collect::<Vec<_>>()
         })
         .unwrap();
@@ -116,7 +116,7 @@ async fn subscribe_see_rows_and_reducer_outcomes() {
         ReducerOutcome::Committed
     );
     let row = connection
-        .with_table::<GmStatsRow, _>(|t| t.get(&format!("{address}:8453")))
+        .with_table::<GmStatsRow, _>(|t| t.get(&AddressChain::new(&address, Chain::Base)))
         .flatten()
         .unwrap();
     assert_eq!(row.current_streak, 2);

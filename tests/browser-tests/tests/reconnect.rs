@@ -7,7 +7,7 @@ use browser_tests::{
     unique_address,
 };
 use onepulse_domain::{Chain, GmDay, GmReport};
-use onepulse_gm_stats::{GmStatsRow, REPORT_GM, stats_query};
+use onepulse_gm_stats::{AddressChain, GmStatsRow, REPORT_GM, stats_query};
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Duration;
@@ -97,7 +97,7 @@ async fn reconnects_after_a_restart_resubscribes_and_resyncs_quietly() {
     })
     .await;
     let row = connection
-        .with_table::<GmStatsRow, _>(|t| t.get(&format!("{address}:8453")))
+        .with_table::<GmStatsRow, _>(|t| t.get(&AddressChain::new(&address, Chain::Base)))
         .flatten()
         .unwrap();
     assert_eq!(row.current_streak, 2);

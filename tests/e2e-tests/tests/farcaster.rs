@@ -194,7 +194,8 @@ async fn in_a_host_the_wallet_says_gm_on_chain_and_the_streak_follows_live_once_
     );
     let reported_tx = row
         .last_tx_hash
-        .clone()
+        .as_ref()
+        .map(ToString::to_string)
         .expect("the GM's transaction is stored");
 
     page.client()

@@ -193,7 +193,10 @@ fn a_batch_applies_its_gms_in_order_and_moves_the_cursor_once() {
     );
     let ann_rows = server.rows_of(&ann);
     assert_eq!(streaks(&ann_rows), [(BASE, 2, 2, 2, day)]);
-    assert_eq!(ann_rows[0].last_tx_hash, Some(tx_hash(105, 0)));
+    assert_eq!(
+        ann_rows[0].last_tx_hash,
+        Some(tx_hash(105, 0).as_str().into())
+    );
     assert_eq!(streaks(&server.rows_of(&bob)), [(BASE, 1, 1, 1, day)]);
 
     // An empty range moves the cursor too; the next batch continues from it.

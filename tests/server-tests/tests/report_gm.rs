@@ -95,7 +95,7 @@ fn ac007_one_address_on_three_chains_gives_three_rows() {
         committed(&db, &address, chain, 4000);
     }
     let rows = db.rows_of(&address);
-    let keys: Vec<&str> = rows.iter().map(|r| r.address_chain.as_str()).collect();
+    let keys: Vec<String> = rows.iter().map(|r| r.address_chain.to_string()).collect();
     assert_eq!(
         keys,
         [
@@ -149,11 +149,7 @@ fn the_tx_hash_is_replaced_by_some_and_kept_on_none() {
     ]));
     assert_eq!(outcome, CallOutcome::Committed);
     let row = only_row(&db, &address);
-    assert_eq!(
-        row.last_tx_hash.as_deref(),
-        Some(HASH),
-        "hash stored lowercase"
-    );
+    assert_eq!(row.last_tx_hash, Some(HASH.into()), "hash stored lowercase");
 
     let outcome = db.report_gm(json!([
         address.as_str(),
@@ -167,7 +163,7 @@ fn the_tx_hash_is_replaced_by_some_and_kept_on_none() {
     assert_eq!(outcome, CallOutcome::Committed);
     let row = only_row(&db, &address);
     assert_eq!(streak(&row), (2, 2, 2, 6001));
-    assert_eq!(row.last_tx_hash.as_deref(), Some(HASH));
+    assert_eq!(row.last_tx_hash, Some(HASH.into()));
 }
 
 /// SEC-005: the Farcaster fields are personal data, and a reducer's arguments reach every

@@ -1,7 +1,7 @@
 //! The runtime (`stdb-client`, native transport) against a real SpacetimeDB with the module.
 
 use onepulse_domain::{Address, Chain, GmDay, GmReport};
-use onepulse_gm_stats::{GmStatsRow, REPORT_GM, stats_query, stats_query_on};
+use onepulse_gm_stats::{AddressChain, GmStatsRow, REPORT_GM, stats_query, stats_query_on};
 use std::time::Duration;
 use stdb_client::native::NativeConnection;
 use stdb_client::{
@@ -72,7 +72,7 @@ fn cached_keys(connection: &NativeConnection) -> Vec<String> {
     let mut keys = connection
         .with_table::<GmStatsRow, _>(|t| {
             t.iter()
-                .map(|r| r.address_chain.clone())
+                .map(|r| r.address_chain.to_string())
                 .collect::<Vec<_>>()
         })
         .expect("table registered");
@@ -302,7 +302,9 @@ async fn gzip_compressed_subscription_of_thousands_of_rows_decodes() {
     );
     let sample = &addresses[ROWS / 2];
     let row = watcher
-        .with_table::<GmStatsRow, _>(|t| t.get(&format!("{sample}:8453")))
+        .with_table::<GmStatsRow, _>(|t| {
+            t.get(&AddressChain::from(format!("{sample}:8453").as_str()))
+        })
         .flatten()
         .expect("a seeded row is cached");
     assert_eq!(row.last_gm_day, DAY as i32);

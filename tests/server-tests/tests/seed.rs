@@ -34,7 +34,7 @@ fn only_the_owner_may_seed_and_rows_appear() {
         assert_eq!(rows[0].chain_id, 8453);
         assert_eq!(rows[0].last_gm_day, 77);
         let hash = format!("0x{:064x}", 900_000_000 + i);
-        assert_eq!(rows[0].last_tx_hash.as_deref(), Some(hash.as_str()));
+        assert_eq!(rows[0].last_tx_hash, Some(hash.as_str().into()));
     }
     let too_many = db.call(
         "seed_gm_stats",

@@ -14,14 +14,14 @@ pub fn gm_rows_of(api: &HttpApi, database: &str, address: &Address) -> Vec<GmSta
         address.as_str()
     );
     let mut rows = sql_rows(api, database, &query, None, |get| GmStatsRow {
-        address_chain: text(&get("address_chain")),
-        address: text(&get("address")),
+        address_chain: text(&get("address_chain")).as_str().into(),
+        address: text(&get("address")).as_str().into(),
         chain_id: int(&get("chain_id")),
         current_streak: int(&get("current_streak")),
         highest_streak: int(&get("highest_streak")),
         all_time_gm_count: int(&get("all_time_gm_count")),
         last_gm_day: int(&get("last_gm_day")),
-        last_tx_hash: sql_option(&get("last_tx_hash")).map(|v| text(&v)),
+        last_tx_hash: sql_option(&get("last_tx_hash")).map(|v| text(&v).as_str().into()),
         fid: sql_option(&get("fid")).map(|v| int(&v)),
         display_name: sql_option(&get("display_name")).map(|v| text(&v)),
         username: sql_option(&get("username")).map(|v| text(&v)),
