@@ -1,13 +1,9 @@
 //! [`AddressChain`]: the table's primary key, `"{address}:{chain id}"`, kept as its parts.
 
 use crate::hex_text::{MAX_TEXT, parse_hex, render};
+use crate::text_column::text_column;
 use onepulse_domain::{Address, Chain, address_chain_key};
-use std::fmt;
-use std::fmt::Write as _;
-use stdb_client::spacetimedb_lib::de::{self, Deserialize, Deserializer, SliceVisitor};
-use stdb_client::spacetimedb_lib::sats::typespace::TypespaceBuilder;
-use stdb_client::spacetimedb_lib::ser::{Serialize, Serializer};
-use stdb_client::spacetimedb_lib::{AlgebraicType, SpacetimeType};
+use std::fmt::{self, Write as _};
 
 /// The `address_chain` column, the table's primary key: `"{lowercase address}:{chain id}"` in
 /// every row the module writes, kept as the address's 20 bytes and the chain id (no
@@ -22,8 +18,8 @@ enum Repr {
     Other(Box<str>),
 }
 
-/// The longest canonical text: an address, `:` and a `u32`.
-const MAX_KEY: usize = MAX_TEXT + 1 + 10;
+/// The longest canonical text: an address (`0x` and 40 digits), `:` and a `u32` (10 digits).
+const MAX_KEY: usize = 2 + 40 + 1 + 10;
 
 impl AddressChain {
     /// The key the module gives `address`'s row on `chain` ([`address_chain_key`]).
@@ -38,8 +34,9 @@ impl AddressChain {
             Repr::Parts { address, chain_id } => {
                 let mut hex = [0; MAX_TEXT];
                 let mut key = Text::default();
-                // Fits: MAX_KEY is the longest address, `:` and u32.
-                let _ = write!(key, "{}:{chain_id}", render(address, &mut hex));
+                let written = write!(key, "{}:{chain_id}", render(address, &mut hex));
+                // Never fails: MAX_KEY fits the longest address, `:` and u32.
+                debug_assert!(written.is_ok(), "a key's text is at most MAX_KEY bytes");
                 f(key.as_str())
             }
         }
@@ -65,64 +62,7 @@ impl From<&str> for AddressChain {
     }
 }
 
-impl fmt::Display for AddressChain {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.with_text(|text| f.write_str(text))
-    }
-}
-
-impl fmt::Debug for AddressChain {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.with_text(|text| fmt::Debug::fmt(text, f))
-    }
-}
-
-impl PartialEq<str> for AddressChain {
-    fn eq(&self, other: &str) -> bool {
-        self.with_text(|text| text == other)
-    }
-}
-
-impl PartialEq<&str> for AddressChain {
-    fn eq(&self, other: &&str) -> bool {
-        self == *other
-    }
-}
-
-impl PartialEq<String> for AddressChain {
-    fn eq(&self, other: &String) -> bool {
-        self == other.as_str()
-    }
-}
-
-impl SpacetimeType for AddressChain {
-    fn make_type<S: TypespaceBuilder>(_: &mut S) -> AlgebraicType {
-        AlgebraicType::String
-    }
-}
-
-impl Serialize for AddressChain {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        self.with_text(|text| serializer.serialize_str(text))
-    }
-}
-
-impl<'de> Deserialize<'de> for AddressChain {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_str(Parse)
-    }
-}
-
-/// Reads an [`AddressChain`] from a string value without copying canonical text.
-struct Parse;
-
-impl SliceVisitor<'_, str> for Parse {
-    type Output = AddressChain;
-
-    fn visit<E: de::Error>(self, text: &str) -> Result<AddressChain, E> {
-        Ok(AddressChain::from(text))
-    }
-}
+text_column!([] AddressChain);
 
 /// A key's text, written on the stack.
 struct Text {

@@ -1,10 +1,6 @@
 //! [`HexText`]: a text column of `0x…` hex, kept as the bytes it spells.
 
-use std::fmt;
-use stdb_client::spacetimedb_lib::de::{self, Deserialize, Deserializer, SliceVisitor};
-use stdb_client::spacetimedb_lib::sats::typespace::TypespaceBuilder;
-use stdb_client::spacetimedb_lib::ser::{Serialize, Serializer};
-use stdb_client::spacetimedb_lib::{AlgebraicType, SpacetimeType};
+use crate::text_column::text_column;
 
 /// The longest `N` a [`HexText`] may have (its text is rendered on the stack).
 const MAX_BYTES: usize = 32;
@@ -107,70 +103,13 @@ impl<const N: usize> From<&str> for HexText<N> {
     }
 }
 
-impl<const N: usize> From<&onepulse_domain::Address> for HexText<N> {
+impl From<&onepulse_domain::Address> for AddressText {
     fn from(address: &onepulse_domain::Address) -> Self {
         Self::from(address.as_str())
     }
 }
 
-impl<const N: usize> fmt::Display for HexText<N> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.with_text(|text| f.write_str(text))
-    }
-}
-
-impl<const N: usize> fmt::Debug for HexText<N> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.with_text(|text| fmt::Debug::fmt(text, f))
-    }
-}
-
-impl<const N: usize> PartialEq<str> for HexText<N> {
-    fn eq(&self, other: &str) -> bool {
-        self.with_text(|text| text == other)
-    }
-}
-
-impl<const N: usize> PartialEq<&str> for HexText<N> {
-    fn eq(&self, other: &&str) -> bool {
-        self == *other
-    }
-}
-
-impl<const N: usize> PartialEq<String> for HexText<N> {
-    fn eq(&self, other: &String) -> bool {
-        self == other.as_str()
-    }
-}
-
-impl<const N: usize> SpacetimeType for HexText<N> {
-    fn make_type<S: TypespaceBuilder>(_: &mut S) -> AlgebraicType {
-        AlgebraicType::String
-    }
-}
-
-impl<const N: usize> Serialize for HexText<N> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        self.with_text(|text| serializer.serialize_str(text))
-    }
-}
-
-impl<'de, const N: usize> Deserialize<'de> for HexText<N> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_str(Parse)
-    }
-}
-
-/// Reads a [`HexText`] from a string value without copying canonical text.
-struct Parse<const N: usize>;
-
-impl<const N: usize> SliceVisitor<'_, str> for Parse<N> {
-    type Output = HexText<N>;
-
-    fn visit<E: de::Error>(self, text: &str) -> Result<HexText<N>, E> {
-        Ok(HexText::from(text))
-    }
-}
+text_column!([const N: usize] HexText<N>);
 
 #[cfg(test)]
 mod tests {
