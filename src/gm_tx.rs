@@ -333,8 +333,8 @@ pub fn classify(step: Step, chain: Chain, error: &FarcasterError) -> GmFailure {
         return GmFailure::Declined;
     }
     let reason = error.data.as_deref().and_then(revert_reason);
-    let lower = error.message.to_lowercase();
-    let mentions_already = |text: &str| text.contains(&ALREADY_GMED_TODAY.to_lowercase());
+    let lower = error.message.to_ascii_lowercase();
+    let mentions_already = |text: &str| text.contains(&ALREADY_GMED_TODAY.to_ascii_lowercase());
     if reason.as_deref().is_some_and(|r| r == ALREADY_GMED_TODAY) || mentions_already(&lower) {
         return GmFailure::AlreadyToday(chain);
     }
