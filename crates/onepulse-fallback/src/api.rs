@@ -146,6 +146,7 @@ async fn health(State(state): State<AppState>) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use onepulse_gm_stats::ProfileColumns;
 
     const A: &str = "0xAbCdEf0123456789ABCDEF0123456789abcdef01";
 
@@ -174,9 +175,12 @@ mod tests {
             all_time_gm_count: streak.2,
             last_gm_day: streak.3,
             last_tx_hash: None,
-            fid: Some(7),
-            display_name: Some("Ann".into()),
-            username: Some("ann".into()),
+            profile: ProfileColumns {
+                fid: Some(7),
+                display_name: Some("Ann".into()),
+                username: Some("ann".into()),
+            }
+            .boxed(),
             updated_at: stdb_client::Timestamp::from_micros_since_unix_epoch(5),
         })
     }

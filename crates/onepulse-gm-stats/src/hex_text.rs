@@ -26,8 +26,6 @@ enum Repr<const N: usize> {
 
 /// An Ethereum address column (`0x` and 40 lowercase hex digits).
 pub type AddressText = HexText<20>;
-/// A transaction hash column (`0x` and 64 lowercase hex digits).
-pub type TxHashText = HexText<32>;
 
 impl<const N: usize> HexText<N> {
     /// The bytes the text spells, if it is canonical (`0x` and `2 × N` lowercase hex digits).
@@ -168,7 +166,7 @@ mod tests {
         }
         let hash = format!("0x{}", "e1".repeat(32));
         let bytes = bsatn::to_vec(&hash).unwrap();
-        let decoded: TxHashText = bsatn::from_slice(&bytes).unwrap();
+        let decoded: HexText<32> = bsatn::from_slice(&bytes).unwrap();
         assert_eq!(decoded.bytes(), Some(&[0xe1; 32]));
         assert_eq!(bsatn::to_vec(&decoded).unwrap(), bytes);
     }

@@ -6,22 +6,28 @@
 //! [`GmReport`](onepulse_domain::GmReport): `call_reducer(REPORT_GM, &report.args())`.
 //!
 //! The text columns whose form the module fixes (the key, the address, the transaction hash)
-//! are kept as what they spell ([`AddressChain`], [`HexText`]): 20 or 32 bytes inside the row
-//! instead of a string of 42 to 66 bytes each behind a pointer. A cached row with a
-//! transaction hash then takes less memory than its BSATN (0.89× in the browser benchmark);
-//! one without still takes more (1.35×: its empty columns cost one byte each on the wire, but
-//! a fixed slot in the row).
+//! are kept as what they spell ([`AddressChain`], [`HexText`]): 20 or 32 bytes instead of a
+//! string of 42 to 66 bytes each behind a pointer. The columns most rows leave empty (the
+//! transaction hash, the three profile columns) are kept behind one pointer each
+//! ([`TxHashText`], [`ProfileColumns`]), so an empty one costs 4 bytes in the browser, not a
+//! fixed slot of 36 or 40. A cached row then takes less memory than its BSATN, with or without
+//! a hash (`cargo xtask bench`).
 
 mod address_chain;
 pub mod fallback_api;
 mod hex_text;
+mod profile_columns;
+mod row_encoding;
 mod text_column;
+mod tx_hash_text;
 
 pub use address_chain::AddressChain;
-pub use hex_text::{AddressText, HexText, TxHashText};
+pub use hex_text::{AddressText, HexText};
+pub use profile_columns::ProfileColumns;
+pub use tx_hash_text::TxHashText;
 
 use onepulse_domain::{Address, Chain, GmDay, Streak};
-use stdb_client::{Row, SpacetimeType, Timestamp};
+use stdb_client::{Row, Timestamp};
 
 /// The table's name in the module.
 pub const TABLE: &str = "gm_stats_by_address";
@@ -40,9 +46,10 @@ pub const REVOKE_WALLET_LINKS: &str = "revoke_wallet_links";
 /// to keep the stored value.
 pub const SET_PROFILE: &str = "set_profile";
 
-/// One wallet's GM statistics on one chain.
-#[derive(SpacetimeType, Debug, Clone, PartialEq)]
-#[sats(crate = stdb_client::spacetimedb_lib)]
+/// One wallet's GM statistics on one chain. It decodes from and encodes as the module's row
+/// (the same twelve columns in the same order); the three profile columns are one field here,
+/// [`profile`](Self::profile).
+#[derive(Debug, Clone, PartialEq)]
 pub struct GmStatsRow {
     /// `"{lowercase address}:{chain_id}"`.
     pub address_chain: AddressChain,
@@ -60,14 +67,10 @@ pub struct GmStatsRow {
     pub last_gm_day: i32,
     /// Last GM transaction.
     pub last_tx_hash: Option<TxHashText>,
-    /// Always `None`: the module keeps a wallet's Farcaster profile out of this public table
-    /// (in `wallet_profile`, readable only by the wallet's linked identities). Kept for the
-    /// row layout.
-    pub fid: Option<i64>,
-    /// Always `None` (see `fid`).
-    pub display_name: Option<String>,
-    /// Always `None` (see `fid`).
-    pub username: Option<String>,
+    /// The `fid`, `display_name` and `username` columns, `None` when all three are empty, as
+    /// the module always leaves them here ([`ProfileColumns`]; build it with
+    /// [`ProfileColumns::boxed`]).
+    pub profile: Option<Box<ProfileColumns>>,
     /// Last change.
     pub updated_at: Timestamp,
 }
@@ -94,6 +97,23 @@ impl GmStatsRow {
             all_time: self.all_time_gm_count,
             last_day: GmDay::from_number(self.last_gm_day),
         }
+    }
+
+    /// The `fid` column.
+    pub fn fid(&self) -> Option<i64> {
+        self.profile.as_ref().and_then(|p| p.fid)
+    }
+
+    /// The `display_name` column.
+    pub fn display_name(&self) -> Option<&str> {
+        self.profile
+            .as_ref()
+            .and_then(|p| p.display_name.as_deref())
+    }
+
+    /// The `username` column.
+    pub fn username(&self) -> Option<&str> {
+        self.profile.as_ref().and_then(|p| p.username.as_deref())
     }
 }
 
@@ -141,9 +161,12 @@ mod tests {
             all_time_gm_count: 9,
             last_gm_day: 20_000,
             last_tx_hash: None,
-            fid: Some(3),
-            display_name: Some("Ann".into()),
-            username: None,
+            profile: ProfileColumns {
+                fid: Some(3),
+                display_name: Some("Ann".into()),
+                username: None,
+            }
+            .boxed(),
             updated_at: Timestamp::from_micros_since_unix_epoch(5),
         };
         let bytes = bsatn::to_vec(&row).unwrap();
@@ -152,6 +175,50 @@ mod tests {
         assert_eq!(back.chain(), Some(Chain::Optimism));
         assert_eq!(back.streak().highest, 5);
         assert_eq!(back.primary_key(), "0xab:10");
+        assert_eq!(
+            (back.fid(), back.display_name(), back.username()),
+            (Some(3), Some("Ann"), None)
+        );
+        assert_eq!(bsatn::to_vec(&back).unwrap(), bytes);
+    }
+
+    #[test]
+    fn every_column_is_read_in_the_modules_order() {
+        // Each column of the module's row with its own value, as the module encodes them.
+        let mut bytes = Vec::new();
+        bytes.extend(bsatn::to_vec(&"0xab:10".to_owned()).unwrap());
+        bytes.extend(bsatn::to_vec(&"0xab".to_owned()).unwrap());
+        for int in [10, 1, 2, 3, 4_i32] {
+            bytes.extend(bsatn::to_vec(&int).unwrap());
+        }
+        bytes.extend(bsatn::to_vec(&Some("0xcd".to_owned())).unwrap());
+        bytes.extend(bsatn::to_vec(&Some(5_i64)).unwrap());
+        bytes.extend(bsatn::to_vec(&Some("Ann".to_owned())).unwrap());
+        bytes.extend(bsatn::to_vec(&Some("ann".to_owned())).unwrap());
+        bytes.extend(bsatn::to_vec(&6_i64).unwrap());
+
+        let row = stdb_client::decode_row::<GmStatsRow>(&bytes).unwrap();
+        assert_eq!(
+            (row.chain_id, row.current_streak, row.highest_streak),
+            (10, 1, 2)
+        );
+        assert_eq!((row.all_time_gm_count, row.last_gm_day), (3, 4));
+        assert!(row.last_tx_hash.as_ref().is_some_and(|h| *h == "0xcd"));
+        assert_eq!(
+            (row.fid(), row.display_name(), row.username()),
+            (Some(5), Some("Ann"), Some("ann"))
+        );
+        assert_eq!(row.updated_at, Timestamp::from_micros_since_unix_epoch(6));
+        assert_eq!(bsatn::to_vec(&row).unwrap(), bytes);
+
+        // A row one column short, or with a column of another type, is refused.
+        assert!(stdb_client::decode_row::<GmStatsRow>(&bytes[..bytes.len() - 8]).is_err());
+    }
+
+    #[test]
+    fn the_rarely_filled_columns_cost_a_pointer_when_empty() {
+        assert_eq!(size_of::<Option<Box<ProfileColumns>>>(), size_of::<usize>());
+        assert_eq!(size_of::<Option<TxHashText>>(), size_of::<usize>());
     }
 
     #[test]
@@ -167,9 +234,7 @@ mod tests {
             all_time_gm_count: 1,
             last_gm_day: 20_000,
             last_tx_hash: Some(hash.as_str().into()),
-            fid: None,
-            display_name: None,
-            username: None,
+            profile: None,
             updated_at: Timestamp::from_micros_since_unix_epoch(5),
         };
         // The bytes the module sends: the same columns, as strings.
@@ -188,6 +253,7 @@ mod tests {
 
         let back = stdb_client::decode_row::<GmStatsRow>(&module_bytes).unwrap();
         assert_eq!(back, row);
+        assert_eq!(back.profile, None, "empty profile columns take no box");
         assert_eq!(bsatn::to_vec(&back).unwrap(), module_bytes);
         assert!(
             back.address.bytes().is_some(),
