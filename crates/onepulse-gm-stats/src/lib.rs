@@ -1,7 +1,7 @@
 //! The `gm_stats_by_address` table as clients see it.
 //!
-//! [`GmStatsRow`] mirrors the module's row (same fields, same order, so it decodes from the
-//! server's BSATN); [`stats_query`] builds the per-address subscription query from a validated
+//! [`GmStatsRow`] decodes from and encodes as the module's row (the same twelve columns in
+//! the same order); [`stats_query`] builds the per-address subscription query from a validated
 //! [`Address`] only. A `report_gm` call is [`REPORT_GM`] with the arguments of a
 //! [`GmReport`](onepulse_domain::GmReport): `call_reducer(REPORT_GM, &report.args())`.
 //!
