@@ -175,12 +175,7 @@ mod tests {
             all_time_gm_count: streak.2,
             last_gm_day: streak.3,
             last_tx_hash: None,
-            profile: ProfileColumns {
-                fid: Some(7),
-                display_name: Some("Ann".into()),
-                username: Some("ann".into()),
-            }
-            .boxed(),
+            profile: ProfileColumns::new(Some(7), Some("Ann".into()), Some("ann".into())),
             updated_at: stdb_client::Timestamp::from_micros_since_unix_epoch(5),
         })
     }

@@ -67,10 +67,9 @@ pub struct GmStatsRow {
     pub last_gm_day: i32,
     /// Last GM transaction.
     pub last_tx_hash: Option<TxHashText>,
-    /// The `fid`, `display_name` and `username` columns, `None` when all three are empty, as
-    /// the module always leaves them here ([`ProfileColumns`]; build it with
-    /// [`ProfileColumns::boxed`]).
-    pub profile: Option<Box<ProfileColumns>>,
+    /// The `fid`, `display_name` and `username` columns, all three empty as the module always
+    /// leaves them here.
+    pub profile: ProfileColumns,
     /// Last change.
     pub updated_at: Timestamp,
 }
@@ -81,6 +80,9 @@ impl Row for GmStatsRow {
     fn primary_key(&self) -> &AddressChain {
         &self.address_chain
     }
+    /// The boxed transaction hash and profile columns, each with up to 16 bytes of allocator
+    /// header and rounding (their strings are paid for by their BSATN bytes).
+    const BOXED_HEAP: usize = TxHashText::BOXED + ProfileColumns::BOXED + 2 * 16;
 }
 
 impl GmStatsRow {
@@ -101,19 +103,17 @@ impl GmStatsRow {
 
     /// The `fid` column.
     pub fn fid(&self) -> Option<i64> {
-        self.profile.as_ref().and_then(|p| p.fid)
+        self.profile.fid()
     }
 
     /// The `display_name` column.
     pub fn display_name(&self) -> Option<&str> {
-        self.profile
-            .as_ref()
-            .and_then(|p| p.display_name.as_deref())
+        self.profile.display_name()
     }
 
     /// The `username` column.
     pub fn username(&self) -> Option<&str> {
-        self.profile.as_ref().and_then(|p| p.username.as_deref())
+        self.profile.username()
     }
 }
 
@@ -161,12 +161,7 @@ mod tests {
             all_time_gm_count: 9,
             last_gm_day: 20_000,
             last_tx_hash: None,
-            profile: ProfileColumns {
-                fid: Some(3),
-                display_name: Some("Ann".into()),
-                username: None,
-            }
-            .boxed(),
+            profile: ProfileColumns::new(Some(3), Some("Ann".into()), None),
             updated_at: Timestamp::from_micros_since_unix_epoch(5),
         };
         let bytes = bsatn::to_vec(&row).unwrap();
@@ -211,13 +206,20 @@ mod tests {
         assert_eq!(row.updated_at, Timestamp::from_micros_since_unix_epoch(6));
         assert_eq!(bsatn::to_vec(&row).unwrap(), bytes);
 
-        // A row one column short, or with a column of another type, is refused.
+        // A row one column short is refused, and so is a row whose `fid` is not an option.
         assert!(stdb_client::decode_row::<GmStatsRow>(&bytes[..bytes.len() - 8]).is_err());
+        // From the end: updated_at (8), username and display_name (tag, length, 3 bytes each)
+        // and fid's 8 bytes, then fid's tag (0, `some`).
+        let fid_at = bytes.len() - 8 - 8 - 8 - 8 - 1;
+        assert_eq!(bytes[fid_at..fid_at + 9], [0, 5, 0, 0, 0, 0, 0, 0, 0]);
+        let mut bad = bytes.clone();
+        bad[fid_at] = 7;
+        assert!(stdb_client::decode_row::<GmStatsRow>(&bad).is_err());
     }
 
     #[test]
     fn the_rarely_filled_columns_cost_a_pointer_when_empty() {
-        assert_eq!(size_of::<Option<Box<ProfileColumns>>>(), size_of::<usize>());
+        assert_eq!(size_of::<ProfileColumns>(), size_of::<usize>());
         assert_eq!(size_of::<Option<TxHashText>>(), size_of::<usize>());
     }
 
@@ -234,7 +236,7 @@ mod tests {
             all_time_gm_count: 1,
             last_gm_day: 20_000,
             last_tx_hash: Some(hash.as_str().into()),
-            profile: None,
+            profile: ProfileColumns::default(),
             updated_at: Timestamp::from_micros_since_unix_epoch(5),
         };
         // The bytes the module sends: the same columns, as strings.
@@ -253,7 +255,7 @@ mod tests {
 
         let back = stdb_client::decode_row::<GmStatsRow>(&module_bytes).unwrap();
         assert_eq!(back, row);
-        assert_eq!(back.profile, None, "empty profile columns take no box");
+        assert!(back.profile.is_empty());
         assert_eq!(bsatn::to_vec(&back).unwrap(), module_bytes);
         assert!(
             back.address.bytes().is_some(),

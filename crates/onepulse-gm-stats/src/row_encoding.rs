@@ -40,12 +40,7 @@ impl From<ModuleRow> for GmStatsRow {
             all_time_gm_count: row.all_time_gm_count,
             last_gm_day: row.last_gm_day,
             last_tx_hash: row.last_tx_hash,
-            profile: ProfileColumns {
-                fid: row.fid,
-                display_name: row.display_name,
-                username: row.username,
-            }
-            .boxed(),
+            profile: ProfileColumns::new(row.fid, row.display_name, row.username),
             updated_at: row.updated_at,
         }
     }

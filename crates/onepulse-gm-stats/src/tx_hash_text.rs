@@ -11,6 +11,9 @@ use crate::text_column::text_column;
 pub struct TxHashText(Box<HexText<32>>);
 
 impl TxHashText {
+    /// The size of the box a hash is kept in.
+    pub(crate) const BOXED: usize = size_of::<HexText<32>>();
+
     /// The 32 bytes the text spells, if it is canonical (`0x` and 64 lowercase hex digits).
     pub fn bytes(&self) -> Option<&[u8; 32]> {
         self.0.bytes()

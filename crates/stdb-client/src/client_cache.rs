@@ -56,7 +56,7 @@ use std::sync::Arc;
 pub const DEFAULT_MAX_CACHE_BYTES: usize = 256 << 20;
 
 /// What a row new to the cache is charged beyond `h × (its BSATN length less the smallest row
-/// of its type) + the size of its type`, where `h` is the most heap its type can take per BSATN
+/// of its type) + the size of its type + its [`Row::BOXED_HEAP`]`, where `h` is the most heap its type can take per BSATN
 /// byte once decoded (1 for rows without arrays; 32 for a `Vec<Option<u128>>`, whose `None` is
 /// one byte encoded and 32 decoded). Only the bytes past the smallest row can be the contents
 /// of strings and arrays (the smallest row has every one empty), so only they are charged `h`.
@@ -97,7 +97,7 @@ impl Rate {
         let contents = len.saturating_sub(self.min);
         contents
             .saturating_mul(self.per_byte)
-            .saturating_add(size_of::<T>() + ROW_OVERHEAD)
+            .saturating_add(size_of::<T>() + T::BOXED_HEAP + ROW_OVERHEAD)
     }
 }
 

@@ -37,6 +37,13 @@ pub trait Row:
     /// This row's primary key, borrowed from the row: the cache looks keys up without copying
     /// them.
     fn primary_key(&self) -> &Self::Key;
+
+    /// The most heap a decoded row holds that its BSATN's contents do not pay for: the
+    /// fixed-size boxes a type keeps some columns in (a column kept behind a `Box` turns a few
+    /// wire bytes into a whole allocation), allocator overhead included. The cache charges it
+    /// on every row beside the row's size ([`crate::ROW_OVERHEAD`]). Zero, the default, for
+    /// types that keep their columns inline or in strings and vectors.
+    const BOXED_HEAP: usize = 0;
 }
 
 /// Decodes rows of one type; checks lengths first only when the type has arrays whose

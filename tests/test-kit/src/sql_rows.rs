@@ -22,12 +22,11 @@ pub fn gm_rows_of(api: &HttpApi, database: &str, address: &Address) -> Vec<GmSta
         all_time_gm_count: int(&get("all_time_gm_count")),
         last_gm_day: int(&get("last_gm_day")),
         last_tx_hash: sql_option(&get("last_tx_hash")).map(|v| text(&v).as_str().into()),
-        profile: ProfileColumns {
-            fid: sql_option(&get("fid")).map(|v| int(&v)),
-            display_name: sql_option(&get("display_name")).map(|v| text(&v)),
-            username: sql_option(&get("username")).map(|v| text(&v)),
-        }
-        .boxed(),
+        profile: ProfileColumns::new(
+            sql_option(&get("fid")).map(|v| int(&v)),
+            sql_option(&get("display_name")).map(|v| text(&v)),
+            sql_option(&get("username")).map(|v| text(&v)),
+        ),
         updated_at: timestamp(&get("updated_at")),
     });
     rows.sort_by_key(|r| r.chain_id);
