@@ -122,81 +122,87 @@ impl HostUser {
 pub struct HostError {
     /// EIP-1193 error code (4001: the user said no); a code that is not an integer (some
     /// libraries use names such as `"ACTION_REJECTED"`) is dropped, keeping the message.
-    #[serde(default, deserialize_with = "kept_if_valid")]
+    #[serde(default, deserialize_with = "integer_or_nothing")]
     pub code: Option<i64>,
     /// What went wrong (dropped when it is not text).
-    #[serde(default, deserialize_with = "kept_if_valid")]
+    #[serde(default, deserialize_with = "text_or_nothing")]
     pub message: Option<String>,
     /// The error's data when it is text (revert data); anything else is dropped.
     #[serde(default, deserialize_with = "text_or_nothing")]
     pub data: Option<String>,
 }
 
-/// A value that decodes as `T`, or anything else (then dropped).
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum Lenient<T> {
-    Kept(T),
-    Dropped(IgnoredAny),
+/// A field of a [`HostError`] as far as it matters: text, an integer, or anything else. Objects
+/// and lists are skipped without their entries being decoded. (Hand-written rather than a
+/// `#[serde(untagged)]` enum, which buffers the value and costs the wasm several kB.)
+enum Loose {
+    Text(String),
+    Integer(i64),
+    Other,
 }
 
-/// A field kept when it decodes as `T` and dropped otherwise, so one odd field does not cost
-/// the rest of the error.
-fn kept_if_valid<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
-    deserializer: D,
-) -> Result<Option<T>, D::Error> {
-    Ok(match Option::<Lenient<T>>::deserialize(deserializer)? {
-        Some(Lenient::Kept(value)) => Some(value),
-        Some(Lenient::Dropped(_)) | None => None,
+/// A value kept only when it is an integer that fits an `i64`; anything else becomes `None`.
+fn integer_or_nothing<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<i64>, D::Error> {
+    Ok(match deserializer.deserialize_any(LooseVisitor)? {
+        Loose::Integer(value) => Some(value),
+        Loose::Text(_) | Loose::Other => None,
     })
 }
 
 /// A value kept only when it is text: objects, lists and numbers become `None` without being
 /// read further (their entries are skipped, not decoded).
 fn text_or_nothing<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
-    struct TextOrNothing;
-    impl<'de> Visitor<'de> for TextOrNothing {
-        type Value = Option<String>;
-        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.write_str("any value")
-        }
-        fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Self::Value, E> {
-            Ok(Some(text.to_owned()))
-        }
-        fn visit_string<E: serde::de::Error>(self, text: String) -> Result<Self::Value, E> {
-            Ok(Some(text))
-        }
-        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-            while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-            Ok(None)
-        }
-        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-            while seq.next_element::<IgnoredAny>()?.is_some() {}
-            Ok(None)
-        }
-        fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-        fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-        fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-        fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-        fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-        fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-        fn visit_some<D2: Deserializer<'de>>(self, d: D2) -> Result<Self::Value, D2::Error> {
-            d.deserialize_any(TextOrNothing)
-        }
+    Ok(match deserializer.deserialize_any(LooseVisitor)? {
+        Loose::Text(text) => Some(text),
+        Loose::Integer(_) | Loose::Other => None,
+    })
+}
+
+struct LooseVisitor;
+
+impl<'de> Visitor<'de> for LooseVisitor {
+    type Value = Loose;
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("any value")
     }
-    deserializer.deserialize_any(TextOrNothing)
+    fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Loose, E> {
+        Ok(Loose::Text(text.to_owned()))
+    }
+    fn visit_string<E: serde::de::Error>(self, text: String) -> Result<Loose, E> {
+        Ok(Loose::Text(text))
+    }
+    fn visit_bytes<E: serde::de::Error>(self, bytes: &[u8]) -> Result<Loose, E> {
+        Ok(std::str::from_utf8(bytes).map_or(Loose::Other, |text| Loose::Text(text.to_owned())))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Loose, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(Loose::Other)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Loose, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(Loose::Other)
+    }
+    fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<Loose, E> {
+        Ok(Loose::Other)
+    }
+    fn visit_i64<E: serde::de::Error>(self, value: i64) -> Result<Loose, E> {
+        Ok(Loose::Integer(value))
+    }
+    fn visit_u64<E: serde::de::Error>(self, value: u64) -> Result<Loose, E> {
+        Ok(i64::try_from(value).map_or(Loose::Other, Loose::Integer))
+    }
+    fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<Loose, E> {
+        Ok(Loose::Other)
+    }
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Loose, E> {
+        Ok(Loose::Other)
+    }
+    fn visit_none<E: serde::de::Error>(self) -> Result<Loose, E> {
+        Ok(Loose::Other)
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Loose, D::Error> {
+        d.deserialize_any(LooseVisitor)
+    }
 }
 
 #[cfg(test)]
@@ -293,6 +299,24 @@ mod tests {
                     .unwrap_or_else(|e| panic!("{data}: {e}"));
             assert_eq!(odd.code, Some(3), "{data}");
             assert_eq!(odd.data, None, "{data}");
+        }
+    }
+
+    #[test]
+    fn codes_that_are_not_whole_i64_numbers_and_messages_that_are_not_text_are_dropped() {
+        for code in ["1.5", "18446744073709551615", "true", "[4001]", "null"] {
+            let odd: HostError =
+                serde_json::from_str(&format!(r#"{{"code":{code},"message":"m"}}"#))
+                    .unwrap_or_else(|e| panic!("{code}: {e}"));
+            assert_eq!(odd.code, None, "{code}");
+            assert_eq!(odd.message.as_deref(), Some("m"), "{code}");
+        }
+        for message in ["42", "[\"m\"]", "false", "null"] {
+            let odd: HostError =
+                serde_json::from_str(&format!(r#"{{"code":-1,"message":{message}}}"#))
+                    .unwrap_or_else(|e| panic!("{message}: {e}"));
+            assert_eq!(odd.code, Some(-1), "{message}");
+            assert_eq!(odd.message, None, "{message}");
         }
     }
 

@@ -22,33 +22,40 @@ pub enum DataSource {
 pub type ChainStreaks = BTreeMap<Chain, Streak>;
 
 /// Streaks per chain from rows (rows of other chains are ignored).
+///
+/// Built by `insert` rather than `collect`: `BTreeMap`'s `FromIterator` sorts its input, and
+/// each iterator type costs the wasm its own copy of the sort (~3 kB). The result is the same
+/// (a later row of a chain replaces an earlier one).
 pub fn streaks_from_rows<'a>(rows: impl IntoIterator<Item = &'a GmStatsRow>) -> ChainStreaks {
-    rows.into_iter()
-        .filter_map(|r| Some((r.chain()?, r.streak())))
-        .collect()
+    let mut streaks = ChainStreaks::new();
+    for row in rows {
+        if let Some(chain) = row.chain() {
+            streaks.insert(chain, row.streak());
+        }
+    }
+    streaks
 }
 
 /// Streaks per chain from the fallback service's answer; a chain id that is not one of
-/// OnePulse's is refused with a message naming it.
+/// OnePulse's is refused with a message naming it. Two ids of one chain (`"10"`, `"010"`): the
+/// later in the answer's order wins. (Built by `insert`, as [`streaks_from_rows`] says why.)
 pub fn streaks_from_fallback(answer: &StatsAnswer) -> Result<ChainStreaks, String> {
-    answer
-        .stats
-        .iter()
-        .map(|(id, entry)| {
-            let chain = id
-                .parse::<i64>()
-                .ok()
-                .and_then(|id| Chain::from_id(id).ok())
-                .ok_or_else(|| format!("unknown chain {id:?} in the fallback answer"))?;
-            let streak = Streak {
-                current: entry.current_streak,
-                highest: entry.highest_streak,
-                all_time: entry.all_time_gm_count,
-                last_day: GmDay::from_number(entry.last_gm_day),
-            };
-            Ok((chain, streak))
-        })
-        .collect()
+    let mut streaks = ChainStreaks::new();
+    for (id, entry) in &answer.stats {
+        let chain = id
+            .parse::<i64>()
+            .ok()
+            .and_then(|id| Chain::from_id(id).ok())
+            .ok_or_else(|| format!("unknown chain {id:?} in the fallback answer"))?;
+        let streak = Streak {
+            current: entry.current_streak,
+            highest: entry.highest_streak,
+            all_time: entry.all_time_gm_count,
+            last_day: GmDay::from_number(entry.last_gm_day),
+        };
+        streaks.insert(chain, streak);
+    }
+    Ok(streaks)
 }
 
 /// The most bytes a fallback answer may take (see [`read_fallback_answer`]).
@@ -238,6 +245,19 @@ mod tests {
         assert_eq!(streaks[&Chain::Optimism], streak(1, 1, 1, 20_000));
         let empty = read_fallback_answer(200, &answer_with(""), &asked()).unwrap();
         assert!(empty.is_empty(), "no rows: no chains");
+    }
+
+    #[test]
+    fn two_spellings_of_one_chain_id_keep_the_last_entry() {
+        // "010" sorts before "10" in the answer's map; both are Optimism.
+        let text = answer_with(
+            r#""010":{"name":"Optimism","currentStreak":1,"highestStreak":1,"allTimeGmCount":1,
+            "lastGmDay":1},"10":{"name":"Optimism","currentStreak":2,"highestStreak":2,
+            "allTimeGmCount":2,"lastGmDay":2}"#,
+        );
+        let streaks = read_fallback_answer(200, &text, &asked()).unwrap();
+        assert_eq!(streaks.len(), 1);
+        assert_eq!(streaks[&Chain::Optimism], streak(2, 2, 2, 2));
     }
 
     #[test]
