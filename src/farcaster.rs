@@ -127,7 +127,8 @@ pub struct HostError {
     /// What went wrong (dropped when it is not text).
     #[serde(default, deserialize_with = "text_or_nothing")]
     pub message: Option<String>,
-    /// The error's data when it is text (revert data); anything else is dropped.
+    /// The error's data when it is text (revert data), or bytes that are UTF-8 text;
+    /// anything else is dropped.
     #[serde(default, deserialize_with = "text_or_nothing")]
     pub data: Option<String>,
 }

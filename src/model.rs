@@ -38,7 +38,7 @@ pub fn streaks_from_rows<'a>(rows: impl IntoIterator<Item = &'a GmStatsRow>) -> 
 
 /// Streaks per chain from the fallback service's answer; a chain id that is not one of
 /// OnePulse's is refused with a message naming it. Two ids of one chain (`"10"`, `"010"`): the
-/// later in the answer's order wins. (Built by `insert`, as [`streaks_from_rows`] says why.)
+/// one whose text sorts last wins (the answer's `stats` map is sorted by id text). (Built by `insert`, as [`streaks_from_rows`] says why.)
 pub fn streaks_from_fallback(answer: &StatsAnswer) -> Result<ChainStreaks, String> {
     let mut streaks = ChainStreaks::new();
     for (id, entry) in &answer.stats {
