@@ -100,21 +100,6 @@ impl GmStatsRow {
             last_day: GmDay::from_number(self.last_gm_day),
         }
     }
-
-    /// The `fid` column.
-    pub fn fid(&self) -> Option<i64> {
-        self.profile.fid()
-    }
-
-    /// The `display_name` column.
-    pub fn display_name(&self) -> Option<&str> {
-        self.profile.display_name()
-    }
-
-    /// The `username` column.
-    pub fn username(&self) -> Option<&str> {
-        self.profile.username()
-    }
 }
 
 /// The subscription query for every chain of one wallet.
@@ -171,7 +156,11 @@ mod tests {
         assert_eq!(back.streak().highest, 5);
         assert_eq!(back.primary_key(), "0xab:10");
         assert_eq!(
-            (back.fid(), back.display_name(), back.username()),
+            (
+                back.profile.fid(),
+                back.profile.display_name(),
+                back.profile.username()
+            ),
             (Some(3), Some("Ann"), None)
         );
         assert_eq!(bsatn::to_vec(&back).unwrap(), bytes);
@@ -200,7 +189,11 @@ mod tests {
         assert_eq!((row.all_time_gm_count, row.last_gm_day), (3, 4));
         assert!(row.last_tx_hash.as_ref().is_some_and(|h| *h == "0xcd"));
         assert_eq!(
-            (row.fid(), row.display_name(), row.username()),
+            (
+                row.profile.fid(),
+                row.profile.display_name(),
+                row.profile.username()
+            ),
             (Some(5), Some("Ann"), Some("ann"))
         );
         assert_eq!(row.updated_at, Timestamp::from_micros_since_unix_epoch(6));

@@ -69,9 +69,9 @@ impl Serialize for GmStatsRow {
         row.serialize_element(Some("all_time_gm_count"), &self.all_time_gm_count)?;
         row.serialize_element(Some("last_gm_day"), &self.last_gm_day)?;
         row.serialize_element(Some("last_tx_hash"), &self.last_tx_hash)?;
-        row.serialize_element(Some("fid"), &self.fid())?;
-        row.serialize_element(Some("display_name"), &self.display_name())?;
-        row.serialize_element(Some("username"), &self.username())?;
+        row.serialize_element(Some("fid"), &self.profile.fid())?;
+        row.serialize_element(Some("display_name"), &self.profile.display_name())?;
+        row.serialize_element(Some("username"), &self.profile.username())?;
         row.serialize_element(Some("updated_at"), &self.updated_at)?;
         row.end()
     }

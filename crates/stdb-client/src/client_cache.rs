@@ -57,9 +57,10 @@ pub const DEFAULT_MAX_CACHE_BYTES: usize = 256 << 20;
 
 /// What a row new to the cache is charged beyond `h × (its BSATN length less the smallest row
 /// of its type) + the size of its type` and its [`Row::BOXED_HEAP`], where `h` is the most
-/// heap its type can take per BSATN byte once decoded (1 for rows without arrays; 32 for a `Vec<Option<u128>>`, whose `None` is
-/// one byte encoded and 32 decoded). Only the bytes past the smallest row can be the contents
-/// of strings and arrays (the smallest row has every one empty), so only they are charged `h`.
+/// heap its type can take per BSATN byte once decoded (1 for rows without arrays; 32 for a
+/// `Vec<Option<u128>>`, whose `None` is one byte encoded and 32 decoded). Only the bytes past
+/// the smallest row can be the contents of strings and arrays (the smallest row has every one
+/// empty), so only they are charged `h`.
 /// The overhead: the `Arc` header and the map entry at the lowest load of its table (a table's
 /// first row also brings its first buckets), and what applying it takes for a while (entries of
 /// the update's own maps, its change event, the table growing). Its BSATN is not kept.

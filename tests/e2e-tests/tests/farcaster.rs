@@ -341,7 +341,7 @@ async fn linking_saves_the_farcaster_profile_and_on_chain_gms_carry_it_across_a_
     );
     let row = stack.row_of(&wallet, CELO).expect("the Celo row");
     assert_eq!(
-        (row.fid(), row.username()),
+        (row.profile.fid(), row.profile.username()),
         (None, None),
         "no personal data in public"
     );

@@ -223,7 +223,10 @@ fn the_bound_identity_sets_the_wallets_profile_and_only_its_own() {
     // The public row keeps no personal data (SEC-005) and its streak is untouched.
     let rows = db.rows_of(&address);
     assert_eq!(rows.len(), 1);
-    assert_eq!((rows[0].fid(), rows[0].username()), (None, None));
+    assert_eq!(
+        (rows[0].profile.fid(), rows[0].profile.username()),
+        (None, None)
+    );
     assert_eq!((rows[0].current_streak, rows[0].last_gm_day), (1, 1000));
 
     // `None` keeps a value; `Some` replaces it.

@@ -80,7 +80,11 @@ impl Profiled {
 fn assert_no_personal_data(rows: &[GmStatsRow]) {
     for row in rows {
         assert_eq!(
-            (row.fid(), row.display_name(), row.username()),
+            (
+                row.profile.fid(),
+                row.profile.display_name(),
+                row.profile.username()
+            ),
             (None, None, None),
             "{} carries personal data",
             row.address_chain
@@ -453,7 +457,7 @@ impl LegacyDatabase {
         }
         let before = test_kit::gm_rows_of(db.api(), &name, &address).remove(0);
         assert_eq!(
-            (before.fid(), before.username()),
+            (before.profile.fid(), before.profile.username()),
             (Some(4242), Some("oldname")),
             "the fixture leaves the row as an older module did: names in the public table"
         );
@@ -562,7 +566,7 @@ fn the_owner_s_migrate_cleans_what_older_modules_left() {
         CallOutcome::Failed(message) if message.contains("not authorized")
     ));
     assert_eq!(
-        legacy.rows(&db)[0].fid(),
+        legacy.rows(&db)[0].profile.fid(),
         Some(4242),
         "a refused migrate changes nothing"
     );

@@ -202,7 +202,11 @@ fn personal_fields_are_refused_and_the_row_keeps_none() {
     committed(&db, &address, BASE, 6000);
     let row = only_row(&db, &address);
     assert_eq!(
-        (row.fid(), row.display_name(), row.username()),
+        (
+            row.profile.fid(),
+            row.profile.display_name(),
+            row.profile.username()
+        ),
         (None, None, None)
     );
 }
