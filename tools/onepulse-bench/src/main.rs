@@ -111,6 +111,23 @@ fn parse_args() -> Result<Args> {
     })
 }
 
+/// One figure as the browser benchmarks print it (`BENCH {…}`), one JSON object per line.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FigureLine {
+    name: String,
+    value: f64,
+    unit: String,
+    target: Option<f64>,
+    #[serde(default)]
+    floor: Option<f64>,
+    #[serde(default)]
+    why: Option<String>,
+}
+
+/// The units a figure may have (the report keeps them as `&'static str`).
+const UNITS: [&str; 8] = ["ms", "MiB", "KiB", "kB", "rows/s", "GMs/s", "×", ""];
+
 /// Reads figures the browser benchmark printed, one JSON object per line.
 fn browser_figures(path: &std::path::Path) -> Result<Vec<Figure>> {
     let text =
@@ -118,23 +135,17 @@ fn browser_figures(path: &std::path::Path) -> Result<Vec<Figure>> {
     text.lines()
         .filter(|l| !l.trim().is_empty())
         .map(|line| {
-            let v: serde_json::Value =
+            let f: FigureLine =
                 serde_json::from_str(line).with_context(|| format!("bad figure {line}"))?;
-            Ok(Figure::new(
-                v["name"].as_str().unwrap_or("?").to_owned(),
-                v["value"].as_f64().context("figure without value")?,
-                match v["unit"].as_str() {
-                    Some("ms") => "ms",
-                    Some("MiB") => "MiB",
-                    Some("KiB") => "KiB",
-                    Some("kB") => "kB",
-                    Some("rows/s") => "rows/s",
-                    Some("×") => "×",
-                    _ => "",
-                },
-                v["target"].as_f64(),
-            )
-            .with_floor(v["floor"].as_f64()))
+            let unit = UNITS
+                .into_iter()
+                .find(|u| *u == f.unit)
+                .with_context(|| format!("figure {} has an unknown unit {:?}", f.name, f.unit))?;
+            let figure = Figure::new(f.name, f.value, unit, f.target).with_floor(f.floor);
+            Ok(match f.why {
+                Some(why) => figure.with_why(why),
+                None => figure,
+            })
         })
         .collect()
 }
@@ -179,4 +190,47 @@ async fn main() -> Result<()> {
         &args.root.join("docs"),
         &when,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(lines: &str) -> Result<Vec<Figure>> {
+        let path = std::env::temp_dir().join(format!("onepulse-figures-{}", std::process::id()));
+        std::fs::write(&path, lines)?;
+        let figures = browser_figures(&path);
+        let _ = std::fs::remove_file(&path);
+        figures
+    }
+
+    #[test]
+    fn browser_figures_keep_their_unit_floor_and_why() {
+        let figures = read(concat!(
+            r#"{"name":"a","value":968,"unit":"ms","target":500,"floor":null,"why":"backoff"}"#,
+            "\n\n",
+            r#"{"name":"b","value":6884,"unit":"GMs/s","target":null}"#,
+            "\n",
+        ))
+        .unwrap();
+        assert_eq!(figures.len(), 2);
+        assert_eq!(figures[0].why.as_deref(), Some("backoff"));
+        assert_eq!((figures[0].target, figures[0].floor), (Some(500.0), None));
+        assert_eq!(
+            (figures[1].unit, figures[1].why.as_deref()),
+            ("GMs/s", None)
+        );
+    }
+
+    #[test]
+    fn a_figure_with_an_unknown_unit_or_field_is_refused_by_name() {
+        let unit = read(r#"{"name":"a","value":1,"unit":"furlongs","target":null}"#);
+        let error = format!("{:#}", unit.err().unwrap());
+        assert!(
+            error.contains("figure a has an unknown unit \"furlongs\""),
+            "{error}"
+        );
+        let field = read(r#"{"name":"a","value":1,"unit":"ms","target":null,"note":"x"}"#);
+        assert!(format!("{:#}", field.err().unwrap()).contains("unknown field `note`"));
+    }
 }

@@ -20,6 +20,9 @@ pub struct Figure {
     /// What the same measurement takes with nothing of ours in the way (e.g. the raw frame's
     /// arrival), measured in the same run, if there is one.
     pub floor: Option<f64>,
+    /// Why the figure is what it is, from what the same run measured beside it (a breakdown,
+    /// a cause): printed under the table when the target is missed.
+    pub why: Option<String>,
 }
 
 impl Figure {
@@ -36,6 +39,7 @@ impl Figure {
             unit,
             target,
             floor: None,
+            why: None,
         }
     }
 
@@ -45,12 +49,48 @@ impl Figure {
         self
     }
 
-    fn verdict(&self) -> &'static str {
-        match self.target {
-            None => "",
-            Some(target) if self.value <= target => "met",
-            Some(_) => "MISSED",
+    /// The figure with what explains it (see [`Figure::why`]).
+    pub fn with_why(mut self, why: impl Into<String>) -> Self {
+        self.why = Some(why.into());
+        self
+    }
+
+    /// How far over its target the figure is, if it has a target and misses it.
+    fn over_by(&self) -> Option<f64> {
+        let target = self.target?;
+        (self.value > target).then_some(self.value - target)
+    }
+
+    fn verdict(&self) -> String {
+        match (self.target, self.over_by()) {
+            (None, _) => String::new(),
+            (Some(_), None) => "met".into(),
+            (Some(target), Some(over)) => {
+                format!(
+                    "MISSED by {} {} ({})",
+                    number(over),
+                    self.unit,
+                    percent(over, target)
+                )
+            }
         }
+    }
+
+    /// A line under the table for a missed target: by how much and why.
+    fn missed_line(&self) -> Option<String> {
+        let (target, over) = (self.target?, self.over_by()?);
+        let why = self.why.as_deref().unwrap_or(NO_CAUSE);
+        Some(format!(
+            "- **{}**: {} {} against ≤ {} {}, over by {} {} ({}). Why: {why}",
+            self.name,
+            number(self.value),
+            self.unit,
+            number(target),
+            self.unit,
+            number(over),
+            self.unit,
+            percent(over, target),
+        ))
     }
 
     fn target_text(&self) -> String {
@@ -65,6 +105,18 @@ impl Figure {
             None => "—".into(),
             Some(f) => format!("{} {}", number(f), self.unit),
         }
+    }
+}
+
+/// What a missed figure says when its benchmark measured nothing that explains it.
+const NO_CAUSE: &str = "no cause measured by this benchmark.";
+
+/// `over` as a share of `target`, e.g. `+88 %`.
+fn percent(over: f64, target: f64) -> String {
+    if target > 0.0 {
+        format!("+{:.0} %", over / target * 100.0)
+    } else {
+        "target 0".into()
     }
 }
 
@@ -101,6 +153,13 @@ pub fn write(
             f.verdict()
         );
     }
+    let missed: Vec<String> = figures.iter().filter_map(Figure::missed_line).collect();
+    if !missed.is_empty() {
+        let _ = writeln!(table, "\n## Missed targets\n");
+        for line in &missed {
+            let _ = writeln!(table, "{line}");
+        }
+    }
     println!("\n{table}");
 
     let record = json!({
@@ -109,6 +168,7 @@ pub fn write(
         "figures": figures.iter().map(|f| json!({
             "name": f.name, "value": f.value, "unit": f.unit,
             "target": f.target, "floor": f.floor, "verdict": f.verdict(),
+            "over_by": f.over_by(), "why": f.why,
         })).collect::<Vec<_>>(),
     });
     std::fs::create_dir_all(target_dir)
@@ -140,4 +200,57 @@ pub fn write(
         history.display()
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_met_target_says_met_and_has_no_missed_line() {
+        let f = Figure::new("size", 150.0, "kB", Some(150.0)).with_why("because");
+        assert_eq!(f.verdict(), "met");
+        assert_eq!(f.missed_line(), None);
+        assert_eq!(Figure::new("size", 1.0, "kB", None).verdict(), "");
+    }
+
+    #[test]
+    fn a_missed_target_says_by_how_much_and_why() {
+        let f = Figure::new("app size", 282.0, "kB", Some(150.0)).with_why("the wasm is 262 kB.");
+        assert_eq!(f.verdict(), "MISSED by 132 kB (+88 %)");
+        assert_eq!(
+            f.missed_line().as_deref(),
+            Some(
+                "- **app size**: 282 kB against ≤ 150 kB, over by 132 kB (+88 %). \
+                 Why: the wasm is 262 kB."
+            )
+        );
+    }
+
+    #[test]
+    fn a_miss_without_a_measured_cause_says_so() {
+        let f = Figure::new("p99", 6.02, "ms", Some(4.0));
+        let line = f.missed_line().unwrap_or_default();
+        assert!(line.ends_with(NO_CAUSE), "{line}");
+        assert!(line.contains("over by 2.02 ms (+50 %)"), "{line}");
+    }
+
+    #[test]
+    fn the_report_lists_every_missed_target_under_the_table() {
+        let dir = std::env::temp_dir().join(format!("onepulse-report-{}", std::process::id()));
+        let figures = [
+            Figure::new("kept", 0.8, "×", Some(1.0)),
+            Figure::new("reconnect", 968.0, "ms", Some(500.0)).with_why("backoff."),
+            Figure::new("size", 282.0, "kB", Some(150.0)),
+        ];
+        write(&figures, "test", &dir, &dir, "now").unwrap();
+        let page = std::fs::read_to_string(dir.join("bench-test.md")).unwrap();
+        let json = std::fs::read_to_string(dir.join("test.json")).unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+        let missed = page.split("## Missed targets").nth(1).unwrap_or_default();
+        assert!(missed.contains("**reconnect**") && missed.contains("Why: backoff."));
+        assert!(missed.contains("**size**") && missed.contains(NO_CAUSE));
+        assert!(!missed.contains("**kept**"), "{missed}");
+        assert!(json.contains("\"over_by\": 468.0"), "{json}");
+    }
 }
