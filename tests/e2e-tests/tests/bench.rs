@@ -149,9 +149,9 @@ async fn app_figures() {
         "kB",
         Some(150.0),
         &format!(
-            "the files, gzip: {}. The wasm is Rust's generic code for the app's types, the \
-             app, the runtime, Leptos and their strings; docs/app-size.md has the breakdown \
-             by a size profiler and every cut measured.",
+            "the files, gzip: {}. Where the wasm's bytes go is not measured here: \
+             docs/app-size.md has a size profiler's breakdown (2 December) and every cut \
+             measured since.",
             files
                 .iter()
                 .map(|f| format!("{} {:.1} kB", f.name, kb(f.gzip)))
@@ -211,18 +211,40 @@ fn app_files() -> Vec<AppFile> {
     files
 }
 
-/// `onepulse-1a2b…_bg.wasm` → `onepulse_bg.wasm`: trunk's content hash left out, so the
-/// report's text stays the same from build to build.
+/// `onepulse-1a2b…_bg.wasm` → `onepulse_bg.wasm`: trunk's content hash (a `u64` in hex, 1 to 16
+/// digits, before the extension or `_bg`) left out, so the report's text stays the same from
+/// build to build.
 fn without_hash(name: &str) -> String {
     let Some((start, rest)) = name.rsplit_once('-') else {
         return name.to_owned();
     };
-    let hash_len = rest.chars().take_while(char::is_ascii_hexdigit).count();
-    if hash_len == 16 {
-        format!("{start}{}", &rest[hash_len..])
-    } else {
-        name.to_owned()
+    let digits = rest.bytes().take_while(u8::is_ascii_hexdigit).count();
+    match rest.get(digits..) {
+        Some(tail) if (1..=16).contains(&digits) && tail.starts_with(['.', '_']) => {
+            format!("{start}{tail}")
+        }
+        _ => name.to_owned(),
     }
+}
+
+#[test]
+fn file_names_lose_trunks_hash_and_nothing_else() {
+    assert_eq!(
+        without_hash("onepulse-ae418ac07e75d3e7_bg.wasm"),
+        "onepulse_bg.wasm"
+    );
+    assert_eq!(without_hash("main-de81f3372170343b.css"), "main.css");
+    assert_eq!(without_hash("onepulse-e418ac07.js"), "onepulse.js");
+    assert_eq!(
+        without_hash("onepulse-farcaster.js"),
+        "onepulse-farcaster.js"
+    );
+    assert_eq!(without_hash("onepulse-bad.js"), "onepulse.js");
+    assert_eq!(without_hash("a-.js"), "a-.js");
+    assert_eq!(
+        without_hash("a-0123456789abcdef0.js"),
+        "a-0123456789abcdef0.js"
+    );
 }
 
 /// Longest random pause before a timed GM: more than the watcher's default poll interval.

@@ -118,11 +118,19 @@ struct FigureLine {
     name: String,
     value: f64,
     unit: String,
+    /// Required, even when `null`: a line that forgets it must not lose its target unseen.
+    #[serde(deserialize_with = "present")]
     target: Option<f64>,
     #[serde(default)]
     floor: Option<f64>,
     #[serde(default)]
     why: Option<String>,
+}
+
+/// An `Option` whose key must be there (serde's derive lets a missing `Option` field be `None`
+/// unless the field has its own deserializer).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+    serde::Deserialize::deserialize(d)
 }
 
 /// The units a figure may have (the report keeps them as `&'static str`).
@@ -132,6 +140,11 @@ const UNITS: [&str; 8] = ["ms", "MiB", "KiB", "kB", "rows/s", "GMs/s", "×", ""]
 fn browser_figures(path: &std::path::Path) -> Result<Vec<Figure>> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    parse_figures(&text)
+}
+
+/// Figures from JSON lines (blank lines skipped).
+fn parse_figures(text: &str) -> Result<Vec<Figure>> {
     text.lines()
         .filter(|l| !l.trim().is_empty())
         .map(|line| {
@@ -196,41 +209,41 @@ async fn main() -> Result<()> {
 mod tests {
     use super::*;
 
-    fn read(lines: &str) -> Result<Vec<Figure>> {
-        let path = std::env::temp_dir().join(format!("onepulse-figures-{}", std::process::id()));
-        std::fs::write(&path, lines)?;
-        let figures = browser_figures(&path);
-        let _ = std::fs::remove_file(&path);
-        figures
-    }
-
     #[test]
     fn browser_figures_keep_their_unit_floor_and_why() {
-        let figures = read(concat!(
-            r#"{"name":"a","value":968,"unit":"ms","target":500,"floor":null,"why":"backoff"}"#,
+        let figures = parse_figures(concat!(
+            r#"{"name":"a","value":916,"unit":"ms","target":500,"floor":836,"why":"server"}"#,
             "\n\n",
             r#"{"name":"b","value":6884,"unit":"GMs/s","target":null}"#,
             "\n",
         ))
         .unwrap();
         assert_eq!(figures.len(), 2);
-        assert_eq!(figures[0].why.as_deref(), Some("backoff"));
-        assert_eq!((figures[0].target, figures[0].floor), (Some(500.0), None));
+        assert_eq!(figures[0].why.as_deref(), Some("server"));
+        assert_eq!(
+            (figures[0].target, figures[0].floor),
+            (Some(500.0), Some(836.0))
+        );
         assert_eq!(
             (figures[1].unit, figures[1].why.as_deref()),
             ("GMs/s", None)
         );
+        assert_eq!((figures[1].target, figures[1].floor), (None, None));
     }
 
     #[test]
-    fn a_figure_with_an_unknown_unit_or_field_is_refused_by_name() {
-        let unit = read(r#"{"name":"a","value":1,"unit":"furlongs","target":null}"#);
-        let error = format!("{:#}", unit.err().unwrap());
+    fn a_figure_with_an_unknown_unit_or_field_or_no_target_is_refused_by_name() {
+        let error = |line: &str| format!("{:#}", parse_figures(line).err().unwrap());
+        let unit = error(r#"{"name":"a","value":1,"unit":"furlongs","target":null}"#);
         assert!(
-            error.contains("figure a has an unknown unit \"furlongs\""),
-            "{error}"
+            unit.contains("figure a has an unknown unit \"furlongs\""),
+            "{unit}"
         );
-        let field = read(r#"{"name":"a","value":1,"unit":"ms","target":null,"note":"x"}"#);
-        assert!(format!("{:#}", field.err().unwrap()).contains("unknown field `note`"));
+        let field = error(r#"{"name":"a","value":1,"unit":"ms","target":null,"note":"x"}"#);
+        assert!(field.contains("unknown field `note`"), "{field}");
+        let target = error(r#"{"name":"a","value":1,"unit":"ms"}"#);
+        assert!(target.contains("missing field `target`"), "{target}");
+        let value = error(r#"{"name":"a","value":null,"unit":"ms","target":1}"#);
+        assert!(value.contains("bad figure"), "{value}");
     }
 }

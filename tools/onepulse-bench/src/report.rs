@@ -55,48 +55,69 @@ impl Figure {
         self
     }
 
-    /// How far over its target the figure is, if it has a target and misses it.
+    /// How the figure stands against its target.
+    fn standing(&self) -> Standing {
+        match self.target {
+            None => Standing::NoTarget,
+            Some(_) if !self.value.is_finite() => Standing::NotMeasured,
+            Some(target) if self.value <= target => Standing::Met,
+            Some(target) => Standing::Missed {
+                over: self.value - target,
+            },
+        }
+    }
+
+    /// How far over its target the figure is, if it misses it.
     fn over_by(&self) -> Option<f64> {
-        let target = self.target?;
-        (self.value > target).then_some(self.value - target)
+        match self.standing() {
+            Standing::Missed { over } => Some(over),
+            _ => None,
+        }
     }
 
     fn verdict(&self) -> String {
-        match (self.target, self.over_by()) {
-            (None, _) => String::new(),
-            (Some(_), None) => "met".into(),
-            (Some(target), Some(over)) => {
-                format!(
-                    "MISSED by {} {} ({})",
-                    number(over),
+        match (self.standing(), self.target) {
+            (Standing::NoTarget, _) => String::new(),
+            (Standing::Met, _) => "met".into(),
+            (Standing::NotMeasured, _) => "NOT MEASURED".into(),
+            (Standing::Missed { over }, target) => {
+                let text = format!(
+                    "MISSED by {} {}{}",
+                    fine(over),
                     self.unit,
-                    percent(over, target)
-                )
+                    share(over, target)
+                );
+                text.trim_end().to_owned()
             }
         }
     }
 
-    /// A line under the table for a missed target: by how much and why.
+    /// A line under the table for a missed (or unmeasured) target: by how much and why.
     fn missed_line(&self) -> Option<String> {
-        let (target, over) = (self.target?, self.over_by()?);
+        let target = self.target?;
         let why = self.why.as_deref().unwrap_or(NO_CAUSE);
-        Some(format!(
-            "- **{}**: {} {} against ≤ {} {}, over by {} {} ({}). Why: {why}",
-            self.name,
-            number(self.value),
-            self.unit,
-            number(target),
-            self.unit,
-            number(over),
-            self.unit,
-            percent(over, target),
-        ))
+        let (name, unit) = (&self.name, self.unit);
+        match self.standing() {
+            Standing::NoTarget | Standing::Met => None,
+            Standing::NotMeasured => Some(format!(
+                "- **{name}**: not measured (the run gave {}) against ≤ {} {unit}. Why: {why}",
+                self.value,
+                fine(target),
+            )),
+            Standing::Missed { over } => Some(format!(
+                "- **{name}**: {} {unit} against ≤ {} {unit}, over by {} {unit}{}. Why: {why}",
+                fine(self.value),
+                fine(target),
+                fine(over),
+                share(over, Some(target)),
+            )),
+        }
     }
 
     fn target_text(&self) -> String {
         match self.target {
             None => "—".into(),
-            Some(t) => format!("≤ {} {}", number(t), self.unit),
+            Some(t) => format!("≤ {} {}", fine(t), self.unit),
         }
     }
 
@@ -111,12 +132,41 @@ impl Figure {
 /// What a missed figure says when its benchmark measured nothing that explains it.
 const NO_CAUSE: &str = "no cause measured by this benchmark.";
 
-/// `over` as a share of `target`, e.g. `+88 %`.
-fn percent(over: f64, target: f64) -> String {
-    if target > 0.0 {
-        format!("+{:.0} %", over / target * 100.0)
+/// How a figure stands against its target.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Standing {
+    /// It has no target.
+    NoTarget,
+    /// At or under its target.
+    Met,
+    /// Over its target by `over` (in the figure's unit).
+    Missed { over: f64 },
+    /// It has a target, but the run gave no number (NaN or infinite).
+    NotMeasured,
+}
+
+/// `over` as a share of a positive `target`, e.g. ` (+88 %)`; nothing for a target of 0 or less.
+fn share(over: f64, target: Option<f64>) -> String {
+    match target {
+        Some(target) if target > 0.0 => {
+            let percent = over / target * 100.0;
+            if percent < 1.0 {
+                " (+<1 %)".into()
+            } else {
+                format!(" (+{percent:.0} %)")
+            }
+        }
+        _ => String::new(),
+    }
+}
+
+/// A number as [`number`] writes it, with one more decimal from 100 up: targets and the
+/// amounts a figure misses them by, which must add up on the page (216.5, not 216).
+fn fine(v: f64) -> String {
+    if v.abs() >= 100.0 && v.fract() != 0.0 {
+        format!("{v:.1}")
     } else {
-        "target 0".into()
+        number(v)
     }
 }
 
@@ -236,12 +286,41 @@ mod tests {
     }
 
     #[test]
+    fn a_figure_the_run_could_not_measure_is_not_met() {
+        let f = Figure::new("decode", f64::NAN, "ms", Some(60.0));
+        assert_eq!(f.verdict(), "NOT MEASURED");
+        let line = f.missed_line().unwrap_or_default();
+        assert!(
+            line.starts_with("- **decode**: not measured (the run gave NaN)"),
+            "{line}"
+        );
+        let infinite = Figure::new("rate", f64::INFINITY, "rows/s", Some(1.0));
+        assert_eq!(infinite.verdict(), "NOT MEASURED");
+        assert_eq!(Figure::new("x", f64::NAN, "ms", None).verdict(), "");
+    }
+
+    #[test]
+    fn small_misses_and_zero_targets_are_written_so_they_add_up() {
+        let close = Figure::new("gzip", 216.99, "ms", Some(216.47));
+        assert_eq!(close.verdict(), "MISSED by 0.520 ms (+<1 %)");
+        assert_eq!(close.target_text(), "≤ 216.5 ms");
+        let line = close.missed_line().unwrap_or_default();
+        assert!(
+            line.contains("217.0 ms against ≤ 216.5 ms, over by 0.520 ms (+<1 %)"),
+            "{line}"
+        );
+        let zero = Figure::new("failed connects", 3.0, "", Some(0.0));
+        assert_eq!(zero.verdict(), "MISSED by 3");
+    }
+
+    #[test]
     fn the_report_lists_every_missed_target_under_the_table() {
         let dir = std::env::temp_dir().join(format!("onepulse-report-{}", std::process::id()));
         let figures = [
             Figure::new("kept", 0.8, "×", Some(1.0)),
             Figure::new("reconnect", 968.0, "ms", Some(500.0)).with_why("backoff."),
             Figure::new("size", 282.0, "kB", Some(150.0)),
+            Figure::new("lost", f64::NAN, "ms", Some(1.0)),
         ];
         write(&figures, "test", &dir, &dir, "now").unwrap();
         let page = std::fs::read_to_string(dir.join("bench-test.md")).unwrap();
@@ -250,6 +329,7 @@ mod tests {
         let missed = page.split("## Missed targets").nth(1).unwrap_or_default();
         assert!(missed.contains("**reconnect**") && missed.contains("Why: backoff."));
         assert!(missed.contains("**size**") && missed.contains(NO_CAUSE));
+        assert!(missed.contains("**lost**: not measured"), "{missed}");
         assert!(!missed.contains("**kept**"), "{missed}");
         assert!(json.contains("\"over_by\": 468.0"), "{json}");
     }
