@@ -38,19 +38,28 @@ pub fn restartable_options() -> BrowserOptions {
 
 /// Stops (`"stop"`) or starts (`"start"`) the restartable database through the control endpoint.
 pub async fn control(action: &str) {
+    if let Err(error) = try_control(action).await {
+        panic!("{error}");
+    }
+}
+
+/// [`control`], with its failure as a value (e.g. for a benchmark's optional floor).
+pub async fn try_control(action: &str) -> Result<(), String> {
     let Some(base) = option_env!("ONEPULSE_CONTROL_URL") else {
-        panic!("built without ONEPULSE_CONTROL_URL: run `cargo xtask test`");
+        return Err("built without ONEPULSE_CONTROL_URL: run `cargo xtask test`".into());
     };
     let response = gloo_net::http::Request::post(&format!("{base}/{action}"))
         .send()
         .await
-        .unwrap_or_else(|e| panic!("control {action}: {e}"));
-    assert_eq!(
-        response.status(),
-        200,
-        "control {action}: {:?}",
-        response.text().await
-    );
+        .map_err(|e| format!("control {action}: {e}"))?;
+    if response.status() != 200 {
+        return Err(format!(
+            "control {action}: {} {:?}",
+            response.status(),
+            response.text().await
+        ));
+    }
+    Ok(())
 }
 
 /// The fallback service that reads the test database (`ONEPULSE_FALLBACK_URL`).

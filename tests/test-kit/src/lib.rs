@@ -1,6 +1,7 @@
 //! What every test crate shares.
 //!
-//! Everywhere (natively and in the browser): [`unique_address`] and [`today`]. Natively also the
+//! Everywhere (natively and in the browser): [`unique_address`], [`today`], and what the
+//! benchmarks say about a missed target ([`tail`], [`Restart`]). Natively also the
 //! pieces that need a real SpacetimeDB: [`TestDb`] (the database `cargo xtask test` published),
 //! [`PrivateServer`] (a server of the test's own that it can kill and restart), reporters
 //! ([`TestDb::reporter`], [`PrivateServer::new_reporter`]), [`TestWallet`] (signs Sign-In with
@@ -8,8 +9,10 @@
 //! as [`onepulse_gm_stats::GmStatsRow`], and wallet profiles ([`WalletProfileRow`]), which only
 //! a wallet's linked identities and the owner can read.
 
+mod bench_text;
 mod unique;
 
+pub use bench_text::{Restart, tail};
 pub use unique::unique_address;
 
 #[cfg(not(target_arch = "wasm32"))]

@@ -64,18 +64,17 @@ pub async fn run(target: &Target) -> Result<Vec<Figure>> {
         }
     }
     latencies.sort_by(f64::total_cmp);
-    Ok(vec![
-        Figure::new(
-            "native: report_gm on one connection → update event on another, p50",
-            percentile(&latencies, 50),
-            "ms",
-            Some(1.0),
-        ),
-        Figure::new(
-            "native: report_gm on one connection → update event on another, p99",
-            percentile(&latencies, 99),
-            "ms",
-            Some(4.0),
-        ),
-    ])
+    let name = "native: report_gm on one connection → update event on another";
+    Ok([("p50", 50, 1.0), ("p99", 99, 4.0)]
+        .into_iter()
+        .map(|(quantile, at, target)| {
+            Figure::new(
+                format!("{name}, {quantile}"),
+                percentile(&latencies, at),
+                "ms",
+                Some(target),
+            )
+            .with_why(test_kit::tail(&latencies, target, "calls"))
+        })
+        .collect())
 }

@@ -116,9 +116,12 @@ fn parse_args() -> Result<Args> {
 #[serde(deny_unknown_fields)]
 struct FigureLine {
     name: String,
-    value: f64,
+    /// `null` when the benchmark could not measure it (JSON has no NaN): NOT MEASURED.
+    #[serde(deserialize_with = "present")]
+    value: Option<f64>,
     unit: String,
-    /// Required, even when `null`: a line that forgets it must not lose its target unseen.
+    /// Required, even when `null` (no target): a line that forgets it must not lose its target
+    /// unseen.
     #[serde(deserialize_with = "present")]
     target: Option<f64>,
     #[serde(default)]
@@ -154,7 +157,8 @@ fn parse_figures(text: &str) -> Result<Vec<Figure>> {
                 .into_iter()
                 .find(|u| *u == f.unit)
                 .with_context(|| format!("figure {} has an unknown unit {:?}", f.name, f.unit))?;
-            let figure = Figure::new(f.name, f.value, unit, f.target).with_floor(f.floor);
+            let value = f.value.unwrap_or(f64::NAN);
+            let figure = Figure::new(f.name, value, unit, f.target).with_floor(f.floor);
             Ok(match f.why {
                 Some(why) => figure.with_why(why),
                 None => figure,
@@ -243,7 +247,15 @@ mod tests {
         assert!(field.contains("unknown field `note`"), "{field}");
         let target = error(r#"{"name":"a","value":1,"unit":"ms"}"#);
         assert!(target.contains("missing field `target`"), "{target}");
-        let value = error(r#"{"name":"a","value":null,"unit":"ms","target":1}"#);
-        assert!(value.contains("bad figure"), "{value}");
+        let missing = error(r#"{"name":"a","unit":"ms","target":1}"#);
+        assert!(missing.contains("missing field `value`"), "{missing}");
+    }
+
+    #[test]
+    fn a_figure_the_benchmark_could_not_measure_is_kept_as_not_measured() {
+        let figures = parse_figures(r#"{"name":"a","value":null,"unit":"ms","target":1}"#);
+        let figure = figures.unwrap().pop().unwrap();
+        assert!(figure.value.is_nan());
+        assert_eq!(figure.target, Some(1.0));
     }
 }

@@ -75,6 +75,25 @@ impl Figure {
         }
     }
 
+    /// The verdict as one word, for the JSON record (`over_by` carries the amount).
+    fn verdict_word(&self) -> &'static str {
+        match self.standing() {
+            Standing::NoTarget => "",
+            Standing::Met => "met",
+            Standing::NotMeasured => "NOT MEASURED",
+            Standing::Missed { .. } => "MISSED",
+        }
+    }
+
+    /// The value as the table prints it: as precisely as its target and miss, if it has one.
+    fn value_text(&self) -> String {
+        match self.target {
+            Some(_) => fine(self.value),
+            None => number(self.value),
+        }
+    }
+
+    /// The verdict for the table: a miss says by how much.
     fn verdict(&self) -> String {
         match (self.standing(), self.target) {
             (Standing::NoTarget, _) => String::new(),
@@ -196,7 +215,7 @@ pub fn write(
             table,
             "| {} | {} {} | {} | {} | {} |",
             f.name,
-            number(f.value),
+            f.value_text(),
             f.unit,
             f.target_text(),
             f.floor_text(),
@@ -217,7 +236,7 @@ pub fn write(
         "when": when,
         "figures": figures.iter().map(|f| json!({
             "name": f.name, "value": f.value, "unit": f.unit,
-            "target": f.target, "floor": f.floor, "verdict": f.verdict(),
+            "target": f.target, "floor": f.floor, "verdict": f.verdict_word(),
             "over_by": f.over_by(), "why": f.why,
         })).collect::<Vec<_>>(),
     });
@@ -304,6 +323,8 @@ mod tests {
         let close = Figure::new("gzip", 216.99, "ms", Some(216.47));
         assert_eq!(close.verdict(), "MISSED by 0.520 ms (+<1 %)");
         assert_eq!(close.target_text(), "≤ 216.5 ms");
+        assert_eq!(close.value_text(), "217.0");
+        assert_eq!(Figure::new("rows", 1225.4, "ms", None).value_text(), "1225");
         let line = close.missed_line().unwrap_or_default();
         assert!(
             line.contains("217.0 ms against ≤ 216.5 ms, over by 0.520 ms (+<1 %)"),
@@ -332,5 +353,7 @@ mod tests {
         assert!(missed.contains("**lost**: not measured"), "{missed}");
         assert!(!missed.contains("**kept**"), "{missed}");
         assert!(json.contains("\"over_by\": 468.0"), "{json}");
+        assert!(json.contains("\"verdict\": \"MISSED\""), "{json}");
+        assert!(page.contains("| reconnect | 968 ms | ≤ 500 ms | — | MISSED by 468 ms (+94 %) |"));
     }
 }
