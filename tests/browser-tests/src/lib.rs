@@ -84,15 +84,22 @@ pub fn register(core: &mut ClientCore) {
 }
 
 /// Waits (up to 20 s) until `done` holds, checking every 20 ms.
-pub async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
+pub async fn eventually(what: &str, done: impl FnMut() -> bool) {
+    if let Err(error) = try_eventually(what, done).await {
+        panic!("{error}");
+    }
+}
+
+/// [`eventually`], with the timeout as a value (e.g. for a benchmark that reports it).
+pub async fn try_eventually(what: &str, mut done: impl FnMut() -> bool) -> Result<(), String> {
     let step = Duration::from_millis(20);
     for _ in 0..1000 {
         if done() {
-            return;
+            return Ok(());
         }
         gloo_timers::future::sleep(step).await;
     }
-    panic!("timed out waiting for {what}");
+    Err(format!("timed out waiting for {what}"))
 }
 
 /// Waits until `connection` is connected.

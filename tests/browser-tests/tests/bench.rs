@@ -3,8 +3,8 @@
 #![cfg(all(target_arch = "wasm32", feature = "bench"))]
 
 use browser_tests::{
-    connected, control, eventually, make_reporter, register, restartable_options, today,
-    try_control, unique_address,
+    connected, eventually, make_reporter, register, restartable_options, today, try_control,
+    try_eventually, unique_address,
 };
 use onepulse_domain::{Chain, GmDay, GmReport};
 use onepulse_gm_stats::{GmStatsRow, REPORT_GM, stats_query};
@@ -365,7 +365,25 @@ async fn bench_update_latency_and_reconnect() {
     reporter.close();
     let mut restarts = Vec::with_capacity(RESTARTS);
     for _ in 0..RESTARTS {
-        restarts.push(reconnect_once(&watcher, &applied_at, &connected_at).await);
+        match reconnect_once(&watcher, &applied_at, &connected_at).await {
+            Ok(restart) => restarts.push(restart),
+            Err(error) => {
+                watcher.close();
+                let why = format!(
+                    "restart {} of {RESTARTS} failed: {error}.",
+                    restarts.len() + 1
+                );
+                figure_line(
+                    RECONNECT,
+                    f64::NAN,
+                    "ms",
+                    Some(RECONNECT_TARGET),
+                    None,
+                    Some(&why),
+                );
+                return;
+            }
+        }
     }
     watcher.close();
     restarts.sort_by(|a, b| a.applied.total_cmp(&b.applied));
@@ -376,25 +394,27 @@ async fn bench_update_latency_and_reconnect() {
     // server still does for its first connection after a start, it does for both. A failed
     // restart or socket leaves the figure without a floor, never without the figure.
     let mut floors = Vec::with_capacity(RESTARTS);
-    for _ in 0..RESTARTS {
-        if try_control("stop").await.is_err() || try_control("start").await.is_err() {
+    let mut floor_failure = None;
+    for restart in 1..=RESTARTS {
+        if let Err(error) = restart_server().await {
+            floor_failure = Some(format!("restart {restart} of {RESTARTS} failed: {error}"));
             break;
         }
         let accepting = now();
-        if let Some(answered) = raw_subscribe(&stats_query(&address)).await {
-            floors.push(answered - accepting);
+        match raw_subscribe(&stats_query(&address)).await {
+            Some(answered) => floors.push(answered - accepting),
+            None => {
+                floor_failure = Some(format!(
+                    "the raw socket after restart {restart} of {RESTARTS} failed or had no \
+                     answer within 20 s"
+                ));
+                break;
+            }
         }
     }
-    let floor = (floors.len() == RESTARTS).then(|| median(floors.clone()));
-    let floor_text = floor.map_or_else(
-        || {
-            format!(
-                "No floor: {} of {RESTARTS} raw sockets had their subscription applied after a \
-                 restart.",
-                floors.len()
-            )
-        },
-        |floor| {
+    let floor = floor_failure.is_none().then(|| median(floors));
+    let floor_text = match (floor, floor_failure) {
+        (Some(floor), _) => {
             let versus = if floor > RECONNECT_TARGET {
                 "alone over the target"
             } else {
@@ -404,8 +424,9 @@ async fn bench_update_latency_and_reconnect() {
                 "The floor, a raw socket subscribing after each of {RESTARTS} further \
                  restarts, took {floor:.0} ms (median): {versus}."
             )
-        },
-    );
+        }
+        (None, failure) => format!("No floor: {}.", failure.unwrap_or_default()),
+    };
     let schedule = format!(
         "{} ms, doubling with jitter, at most {} s apart in an outage's first {} s",
         backoff.first.as_millis(),
@@ -413,7 +434,7 @@ async fn bench_update_latency_and_reconnect() {
         Backoff::SHORT_OUTAGE.as_secs()
     );
     figure_line(
-        "server accepting again → subscription applied",
+        RECONNECT,
         middle.applied,
         "ms",
         Some(RECONNECT_TARGET),
@@ -425,7 +446,9 @@ async fn bench_update_latency_and_reconnect() {
     );
 }
 
-/// The target for a server accepting again → every subscription applied (targets.md).
+/// The reconnect figure's name and target (targets.md: a server accepting again → every
+/// subscription applied).
+const RECONNECT: &str = "server accepting again → subscription applied";
 const RECONNECT_TARGET: f64 = 500.0;
 /// How many times the reconnect and its floor are measured.
 const RESTARTS: usize = 3;
@@ -435,19 +458,19 @@ async fn reconnect_once(
     watcher: &BrowserConnection,
     applied_at: &Cell<f64>,
     connected_at: &Cell<f64>,
-) -> Restart {
-    control("stop").await;
-    eventually("reconnecting", || {
+) -> Result<Restart, String> {
+    try_control("stop").await?;
+    try_eventually("reconnecting", || {
         matches!(watcher.status(), ConnectionStatus::Reconnecting { .. })
     })
-    .await;
-    control("start").await;
+    .await?;
+    try_control("start").await?;
     let accepting = now();
     // The last retry the backoff scheduled before the socket is back is the one that got
     // through; the count first seen tells how many failed after `accepting`.
     let first_count = Cell::new(None);
     let last = Cell::new((0, accepting));
-    eventually("the subscription applied again", || {
+    try_eventually("the subscription applied again", || {
         if let ConnectionStatus::Reconnecting {
             attempt,
             next_try_at_ms,
@@ -458,17 +481,23 @@ async fn reconnect_once(
         }
         applied_at.get() >= accepting
     })
-    .await;
+    .await?;
     let retry = first_count.get().map(|first| {
         let (retry, due_at) = last.get();
         (first, retry, due_at - accepting)
     });
-    Restart {
+    Ok(Restart {
         applied: applied_at.get() - accepting,
         connected: connected_at.get() - accepting,
         retry: retry.map(|(_, retry, due)| (retry, due)),
         failed_after: retry.map_or(0, |(first, retry, _)| retry.saturating_sub(first)),
-    }
+    })
+}
+
+/// Stops and starts the restartable server.
+async fn restart_server() -> Result<(), String> {
+    try_control("stop").await?;
+    try_control("start").await
 }
 
 /// A raw socket subscribes to `query`; when the answer arrived (`now()` in the frame's handler,

@@ -90,11 +90,12 @@ async fn app_figures() {
         "ms",
         None,
     );
-    figure(
+    figure_with_why(
         &format!("page load → live data on screen, returning visit, median of {LOADS}"),
         percentile(&loads, 0.5),
         "ms",
         Some(300.0),
+        &test_kit::tail(&loads, 300.0, "loads"),
     );
 
     page.until_card(BASE, "all-time", "1").await;
@@ -322,11 +323,12 @@ async fn chain_figures() {
         "ms",
         None,
     );
-    figure(
+    figure_with_why(
         &format!("GM mined → streak on screen, p99 ({poll})"),
         percentile(&latencies, 0.99),
         "ms",
         Some(1000.0),
+        &test_kit::tail(&latencies, 1000.0, "GMs"),
     );
 
     // Throughput: the watcher stopped, BACKFILL_GMS GMs from as many wallets mined
@@ -423,18 +425,15 @@ async fn bad_link_figures() {
     }
     noticed.sort_by(f64::total_cmp);
     back.sort_by(f64::total_cmp);
-    figure(
-        "stalled link → noticed, p50",
-        percentile(&noticed, 0.5),
-        "ms",
-        Some(15_000.0),
-    );
-    figure(
-        "stalled link → noticed, max",
-        percentile(&noticed, 1.0),
-        "ms",
-        Some(15_000.0),
-    );
+    for (name, quantile) in [("p50", 0.5), ("max", 1.0)] {
+        figure_with_why(
+            &format!("stalled link → noticed, {name}"),
+            percentile(&noticed, quantile),
+            "ms",
+            Some(15_000.0),
+            &test_kit::tail(&noticed, 15_000.0, "stalls"),
+        );
+    }
     figure("link back → live, p50", percentile(&back, 0.5), "ms", None);
     figure("link back → live, max", percentile(&back, 1.0), "ms", None);
 
@@ -449,11 +448,12 @@ async fn bad_link_figures() {
         assert_ne!(page.pill().await, "live");
     }
     shown.sort_by(f64::total_cmp);
-    figure(
+    figure_with_why(
         "returning visit, network blocked → numbers on screen, p50",
         percentile(&shown, 0.5),
         "ms",
         Some(100.0),
+        &test_kit::tail(&shown, 100.0, "loads"),
     );
     figure(
         "returning visit, network blocked → numbers on screen, max",

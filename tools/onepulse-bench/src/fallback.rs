@@ -164,6 +164,7 @@ pub async fn run(target: &Target) -> Result<Vec<Figure>> {
             percentile(&paced, 99),
             "ms",
             Some(5.0),
-        ),
+        )
+        .with_why(test_kit::tail(&paced, 5.0, "requests")),
     ])
 }

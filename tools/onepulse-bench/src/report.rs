@@ -75,7 +75,8 @@ impl Figure {
         }
     }
 
-    /// The verdict as one word, for the JSON record (`over_by` carries the amount).
+    /// The verdict without the amount, for the JSON record (`over_by` carries it): `met`,
+    /// `MISSED`, `NOT MEASURED`, or empty without a target.
     fn verdict_word(&self) -> &'static str {
         match self.standing() {
             Standing::NoTarget => "",
@@ -87,9 +88,25 @@ impl Figure {
 
     /// The value as the table prints it: as precisely as its target and miss, if it has one.
     fn value_text(&self) -> String {
-        match self.target {
-            Some(_) => fine(self.value),
-            None => number(self.value),
+        match (self.target, self.miss_decimals()) {
+            (_, Some(decimals)) => format!("{:.*}", decimals, self.value),
+            (Some(_), None) => fine(self.value),
+            (None, None) => number(self.value),
+        }
+    }
+
+    /// For a miss: the decimals its amount is written with, so that the value and the target,
+    /// written with as many, visibly differ by it (216.520 against 216.470, not 216.5 and 216.5).
+    fn miss_decimals(&self) -> Option<usize> {
+        let over = self.over_by()?;
+        Some(fine(over).split('.').nth(1).map_or(0, str::len))
+    }
+
+    /// A target (or a floor) as precisely as this figure's value is written.
+    fn limit_text(&self, limit: f64) -> String {
+        match self.miss_decimals() {
+            Some(decimals) => format!("{limit:.decimals$}"),
+            None => fine(limit),
         }
     }
 
@@ -125,8 +142,8 @@ impl Figure {
             )),
             Standing::Missed { over } => Some(format!(
                 "- **{name}**: {} {unit} against ≤ {} {unit}, over by {} {unit}{}. Why: {why}",
-                fine(self.value),
-                fine(target),
+                self.value_text(),
+                self.limit_text(target),
                 fine(over),
                 share(over, Some(target)),
             )),
@@ -136,14 +153,14 @@ impl Figure {
     fn target_text(&self) -> String {
         match self.target {
             None => "—".into(),
-            Some(t) => format!("≤ {} {}", fine(t), self.unit),
+            Some(t) => format!("≤ {} {}", self.limit_text(t), self.unit),
         }
     }
 
     fn floor_text(&self) -> String {
         match self.floor {
             None => "—".into(),
-            Some(f) => format!("{} {}", number(f), self.unit),
+            Some(f) => format!("{} {}", self.limit_text(f), self.unit),
         }
     }
 }
@@ -322,12 +339,27 @@ mod tests {
     fn small_misses_and_zero_targets_are_written_so_they_add_up() {
         let close = Figure::new("gzip", 216.99, "ms", Some(216.47));
         assert_eq!(close.verdict(), "MISSED by 0.520 ms (+<1 %)");
-        assert_eq!(close.target_text(), "≤ 216.5 ms");
-        assert_eq!(close.value_text(), "217.0");
+        assert_eq!(close.target_text(), "≤ 216.470 ms");
+        assert_eq!(close.value_text(), "216.990");
+        let closer = Figure::new("gzip", 216.52, "ms", Some(216.47)).with_floor(Some(96.47));
+        assert_eq!(closer.verdict(), "MISSED by 0.050 ms (+<1 %)");
+        assert_eq!(
+            (
+                closer.value_text(),
+                closer.target_text(),
+                closer.floor_text()
+            ),
+            ("216.520".into(), "≤ 216.470 ms".into(), "96.470 ms".into())
+        );
+        let met = Figure::new("gzip", 200.0, "ms", Some(216.47)).with_floor(Some(96.47));
+        assert_eq!(
+            (met.target_text(), met.floor_text()),
+            ("≤ 216.5 ms".into(), "96.47 ms".into())
+        );
         assert_eq!(Figure::new("rows", 1225.4, "ms", None).value_text(), "1225");
         let line = close.missed_line().unwrap_or_default();
         assert!(
-            line.contains("217.0 ms against ≤ 216.5 ms, over by 0.520 ms (+<1 %)"),
+            line.contains("216.990 ms against ≤ 216.470 ms, over by 0.520 ms (+<1 %)"),
             "{line}"
         );
         let zero = Figure::new("failed connects", 3.0, "", Some(0.0));

@@ -109,15 +109,41 @@ pub fn run() -> Result<()> {
     browser_temp.apply(&mut end_to_end);
     output.push_str(&process::run_capturing(end_to_end)?);
 
-    let figures: String = output
-        .lines()
-        .filter_map(|line| line.trim().strip_prefix("BENCH "))
-        .map(|json| format!("{json}\n"))
-        .collect();
+    let figures = figure_lines(&output);
     let browser_file = paths::target().join("bench/browser.jsonl");
     std::fs::create_dir_all(paths::target().join("bench")).context("creating target/bench")?;
     std::fs::write(&browser_file, figures)
         .with_context(|| format!("writing {}", browser_file.display()))?;
 
     process::run(with("run", &["--browser", &browser_file.to_string_lossy()]))
+}
+
+/// The `BENCH {json}` figures in the benchmarks' output, one JSON object per line. A figure may
+/// follow other text on its line: with `--nocapture`, libtest prints `test NAME ... ` and the
+/// test's first output on the same line.
+fn figure_lines(output: &str) -> String {
+    output
+        .lines()
+        .filter_map(|line| {
+            line.split_once("BENCH {")
+                .map(|(_, json)| format!("{{{json}\n"))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::figure_lines;
+
+    #[test]
+    fn figures_are_found_after_libtests_test_name() {
+        let output = "running 2 tests\n\
+                      test app_figures ... BENCH {\"name\":\"a\"}\n\
+                      BENCH {\"name\":\"b\"}\n\
+                      ok\n  BENCH {\"name\":\"c\"}\nBENCH without json\n";
+        assert_eq!(
+            figure_lines(output),
+            "{\"name\":\"a\"}\n{\"name\":\"b\"}\n{\"name\":\"c\"}\n"
+        );
+    }
 }
