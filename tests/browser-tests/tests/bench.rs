@@ -9,7 +9,6 @@ use browser_tests::{
 use onepulse_domain::{Chain, GmDay, GmReport};
 use onepulse_gm_stats::{GmStatsRow, REPORT_GM, stats_query};
 use std::cell::{Cell, RefCell};
-use std::collections::VecDeque;
 use std::rc::Rc;
 use stdb_client::browser::{BrowserConnection, BrowserOptions};
 use stdb_client::{
@@ -75,40 +74,10 @@ fn mib(bytes: usize) -> f64 {
 
 /// Subscribes over a raw socket; returns the frame that applied the subscription.
 async fn capture(query: &str) -> Vec<u8> {
-    let mut options = restartable_options().connect;
-    options.compression = Compression::None;
-    let ws = WebSocket::new_with_str(&options.subscribe_url(None), SUBPROTOCOL).unwrap();
-    ws.set_binary_type(BinaryType::Arraybuffer);
-    let frames: Rc<RefCell<VecDeque<Vec<u8>>>> = Rc::default();
-    let sink = Rc::clone(&frames);
-    let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
-        if let Ok(buffer) = event.data().dyn_into::<js_sys::ArrayBuffer>() {
-            sink.borrow_mut()
-                .push_back(js_sys::Uint8Array::new(&buffer).to_vec());
-        }
-    });
-    ws.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
-    // No table registered: the capture only needs to see the subscription applied.
-    let mut core = ClientCore::new(Credentials::Anonymous);
-    core.subscribe([query]).unwrap();
-    eventually("the identity", || !frames.borrow().is_empty()).await;
-    let identity = frames.borrow_mut().pop_front().unwrap();
-    core.handle_frame(&identity);
-    while let Some(out) = core.poll_transmit() {
-        ws.send_with_u8_array(&out).unwrap();
-    }
-    loop {
-        eventually("a frame", || !frames.borrow().is_empty()).await;
-        let frame = frames.borrow_mut().pop_front().unwrap();
-        core.handle_frame(&frame);
-        while let Some(event) = core.poll_event() {
-            if let Event::SubscriptionApplied(_) = event {
-                ws.set_onmessage(None);
-                let _ = ws.close();
-                return frame;
-            }
-        }
-    }
+    let (_, frame) = raw_subscribe(query, Compression::None)
+        .await
+        .expect("the subscription over a raw socket");
+    frame
 }
 
 /// The wasm instance's memory, in bytes (it only ever grows).
@@ -401,8 +370,8 @@ async fn bench_update_latency_and_reconnect() {
             break;
         }
         let accepting = now();
-        match raw_subscribe(&stats_query(&address)).await {
-            Some(answered) => floors.push(answered - accepting),
+        match raw_subscribe(&stats_query(&address), Compression::default()).await {
+            Some((answered, _)) => floors.push(answered - accepting),
             None => {
                 floor_failure = Some(format!(
                     "the raw socket after restart {restart} of {RESTARTS} failed or had no \
@@ -500,18 +469,23 @@ async fn restart_server() -> Result<(), String> {
     try_control("start").await
 }
 
-/// A raw socket subscribes to `query`; when the answer arrived (`now()` in the frame's handler,
-/// before anything is decoded), or `None` if the socket failed or no answer came within 20 s.
-/// The subscription goes out from the identity frame's handler, not after a poll.
-async fn raw_subscribe(query: &str) -> Option<f64> {
-    let options = restartable_options().connect;
+/// When the frame that applied a subscription arrived (`now()`), and that frame.
+type Answer = (f64, Vec<u8>);
+
+/// A raw socket subscribes to `query`: when the frame that applied it arrived (`now()` in the
+/// frame's handler, before anything is decoded) and that frame, or `None` if the socket failed
+/// or no answer came within 20 s. The subscription goes out from the identity frame's handler,
+/// not after a poll.
+async fn raw_subscribe(query: &str, compression: Compression) -> Option<Answer> {
+    let mut options = restartable_options().connect;
+    options.compression = compression;
     let ws = WebSocket::new_with_str(&options.subscribe_url(None), SUBPROTOCOL).ok()?;
     ws.set_binary_type(BinaryType::Arraybuffer);
     // No table registered: only the subscription applied is looked for.
     let mut core = ClientCore::new(Credentials::Anonymous);
     core.subscribe([query]).ok()?;
     let core = RefCell::new(core);
-    let answered: Rc<Cell<Option<f64>>> = Rc::default();
+    let answered: Rc<RefCell<Option<Answer>>> = Rc::default();
     let failed = Rc::new(Cell::new(false));
     let (socket, sink) = (ws.clone(), Rc::clone(&answered));
     let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
@@ -519,15 +493,18 @@ async fn raw_subscribe(query: &str) -> Option<f64> {
         let Ok(buffer) = event.data().dyn_into::<js_sys::ArrayBuffer>() else {
             return;
         };
+        let frame = js_sys::Uint8Array::new(&buffer).to_vec();
         let mut core = core.borrow_mut();
-        core.handle_frame(&js_sys::Uint8Array::new(&buffer).to_vec());
+        core.handle_frame(&frame);
         while let Some(out) = core.poll_transmit() {
             let _ = socket.send_with_u8_array(&out);
         }
+        let mut applied = false;
         while let Some(event) = core.poll_event() {
-            if let Event::SubscriptionApplied(_) = event {
-                sink.set(Some(at));
-            }
+            applied |= matches!(event, Event::SubscriptionApplied(_));
+        }
+        if applied {
+            *sink.borrow_mut() = Some((at, frame));
         }
     });
     let fail = Rc::clone(&failed);
@@ -536,7 +513,7 @@ async fn raw_subscribe(query: &str) -> Option<f64> {
     ws.set_onerror(Some(on_failure.as_ref().unchecked_ref()));
     ws.set_onclose(Some(on_failure.as_ref().unchecked_ref()));
     for _ in 0..1000 {
-        if answered.get().is_some() || failed.get() {
+        if answered.borrow().is_some() || failed.get() {
             break;
         }
         gloo_timers::future::sleep(std::time::Duration::from_millis(20)).await;
@@ -545,5 +522,5 @@ async fn raw_subscribe(query: &str) -> Option<f64> {
     ws.set_onerror(None);
     ws.set_onclose(None);
     let _ = ws.close();
-    answered.get()
+    answered.take()
 }

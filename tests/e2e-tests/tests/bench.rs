@@ -31,13 +31,16 @@ const GMS_PER_BLOCK: usize = 100;
 const BACKFILL_PATIENCE: Duration = Duration::from_secs(600);
 
 fn figure(name: &str, value: f64, unit: &str, target: Option<f64>) {
-    let line =
-        json!({ "name": format!("app: {name}"), "value": value, "unit": unit, "target": target });
-    println!("BENCH {line}");
+    figure_line(name, value, unit, target, None);
 }
 
 /// A figure with what the run measured that explains it (printed when its target is missed).
 fn figure_with_why(name: &str, value: f64, unit: &str, target: Option<f64>, why: &str) {
+    figure_line(name, value, unit, target, Some(why));
+}
+
+/// Prints one `BENCH {json}` line (`onepulse-bench`'s `FigureLine`).
+fn figure_line(name: &str, value: f64, unit: &str, target: Option<f64>, why: Option<&str>) {
     let line = json!({
         "name": format!("app: {name}"), "value": value, "unit": unit, "target": target,
         "why": why,
